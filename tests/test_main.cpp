@@ -1,0 +1,9 @@
+#include <gtest/gtest.h>
+
+#include "psam/util/threads.h"
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  psam::set_num_threads(0);
+  return RUN_ALL_TESTS();
+}

@@ -1,0 +1,33 @@
+// The psam command line as a library: tests call run() in-process with the same arguments a
+// user types, and each subcommand's work is a plain function declared in its own header.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace psam::cli {
+
+// Where a command prints; tests pass string streams.
+struct Io {
+  std::ostream& out;
+  std::ostream& err;
+};
+
+// Runs `psam ARGS...` (args exclude the program name); returns the exit status. Every
+// psam::Error, parse error or torch error becomes one line on io.err and a non-zero status.
+int run(const std::vector<std::string>& args, Io io);
+
+// Each subcommand file registers itself; `rc` receives the command's exit status.
+void add_train_command(CLI::App& app, Io io, int& rc);
+void add_eval_command(CLI::App& app, Io io, int& rc);
+void add_predict_command(CLI::App& app, Io io, int& rc);
+void add_export_command(CLI::App& app, Io io, int& rc);
+void add_data_command(CLI::App& app, Io io, int& rc);
+void add_info_command(CLI::App& app, Io io, int& rc);
+
+}  // namespace psam::cli

@@ -32,6 +32,7 @@ int run(const std::vector<std::string>& args, Io io) {
   int rc = 0;
   add_train_command(app, io, rc);
   add_eval_command(app, io, rc);
+  add_eval_masks_command(app, io, rc);
   add_predict_command(app, io, rc);
   add_export_command(app, io, rc);
   add_data_command(app, io, rc);

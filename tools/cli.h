@@ -25,6 +25,7 @@ int run(const std::vector<std::string>& args, Io io);
 // Each subcommand file registers itself; `rc` receives the command's exit status.
 void add_train_command(CLI::App& app, Io io, int& rc);
 void add_eval_command(CLI::App& app, Io io, int& rc);
+void add_eval_masks_command(CLI::App& app, Io io, int& rc);
 void add_predict_command(CLI::App& app, Io io, int& rc);
 void add_export_command(CLI::App& app, Io io, int& rc);
 void add_data_command(CLI::App& app, Io io, int& rc);

@@ -32,29 +32,38 @@ void sync_file(const std::string& path) {
 
 }  // namespace
 
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), temp_(temp_name_for(path_)) {
+  const fs::path target(path_);
+  PSAM_CHECK(
+      !target.has_parent_path() || fs::is_directory(target.parent_path()),
+      "cannot write " + path_ + ": directory " + target.parent_path().string() + " does not exist");
+  out_.open(temp_, std::ios::binary | std::ios::trunc);
+  PSAM_CHECK(out_.good(), "cannot write " + path_ + ": " + std::strerror(errno));
+}
+
+AtomicFile::~AtomicFile() {
+  if (committed_) return;
+  out_.close();
+  std::error_code ignored;
+  fs::remove(temp_, ignored);
+}
+
+void AtomicFile::commit() {
+  out_.flush();
+  PSAM_CHECK(out_.good(), "cannot write " + path_ + ": write failed (disk full?)");
+  out_.close();
+  PSAM_CHECK(!out_.fail(), "cannot write " + path_ + ": closing failed (disk full?)");
+  sync_file(temp_);
+  std::error_code ec;
+  fs::rename(temp_, path_, ec);
+  PSAM_CHECK(!ec, "cannot write " + path_ + ": " + ec.message());
+  committed_ = true;
+}
+
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& write) {
-  const fs::path target(path);
-  PSAM_CHECK(!target.has_parent_path() || fs::is_directory(target.parent_path()),
-             "cannot write " + path + ": directory " + target.parent_path().string() +
-                 " does not exist");
-  const std::string tmp = temp_name_for(path);
-  try {
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      PSAM_CHECK(out.good(), "cannot write " + path + ": " + std::strerror(errno));
-      write(out);
-      out.flush();
-      PSAM_CHECK(out.good(), "cannot write " + path + ": write failed (disk full?)");
-    }
-    sync_file(tmp);
-    std::error_code ec;
-    fs::rename(tmp, target, ec);
-    PSAM_CHECK(!ec, "cannot write " + path + ": " + ec.message());
-  } catch (...) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw;
-  }
+  AtomicFile file(path);
+  write(file.stream());
+  file.commit();
 }
 
 std::string read_file(const std::string& path) {

@@ -1,0 +1,94 @@
+#include "psam/io/image.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "psam/io/dtype.h"
+#include "psam/util/error.h"
+#include "psam/util/fs.h"
+
+#ifdef PSAM_HAVE_OPENCV
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#endif
+
+namespace psam::io {
+
+#ifdef PSAM_HAVE_OPENCV
+
+at::Tensor read_image_rgb(const std::string& path) {
+  const std::string bytes = read_file(path);
+  cv::Mat image;
+  try {
+    const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));
+    image = cv::imdecode(raw, cv::IMREAD_UNCHANGED);
+  } catch (const cv::Exception& e) {
+    fail(path + ": cannot decode image: " + e.what());
+  }
+  PSAM_CHECK(!image.empty(), path + ": not an image OpenCV can decode");
+  PSAM_CHECK(image.depth() == CV_8U,
+             path + ": only 8-bit images are read (this one has deeper samples; convert it)");
+  cv::Mat rgb;
+  switch (image.channels()) {
+    case 1:
+      cv::cvtColor(image, rgb, cv::COLOR_GRAY2RGB);
+      break;
+    case 3:
+      cv::cvtColor(image, rgb, cv::COLOR_BGR2RGB);
+      break;
+    case 4:
+      cv::cvtColor(image, rgb, cv::COLOR_BGRA2RGB);
+      break;
+    default:
+      fail(fmt::format("{}: {} channels (expected 1, 3 or 4)", path, image.channels()));
+  }
+  at::Tensor out = at::empty({rgb.rows, rgb.cols, 3}, at::kByte);
+  for (int r = 0; r < rgb.rows; ++r)
+    std::memcpy(out[r].data_ptr(), rgb.ptr(r), static_cast<size_t>(rgb.cols) * 3);
+  return out;
+}
+
+void write_image(const std::string& path, const at::Tensor& image) {
+  PSAM_CHECK(image.scalar_type() == at::kByte &&
+                 (image.dim() == 2 || (image.dim() == 3 && image.size(2) == 3)),
+             path + ": write_image expects uint8 [H,W] or [H,W,3], got " +
+                 dtype_name(image.scalar_type()) + " " + c10::str(image.sizes()));
+  const at::Tensor t = image.detach().cpu().contiguous();
+  const int channels = t.dim() == 2 ? 1 : 3;
+  cv::Mat mat(static_cast<int>(t.size(0)), static_cast<int>(t.size(1)), CV_8UC(channels),
+              t.data_ptr());
+  cv::Mat encoded_input;
+  if (channels == 3) {
+    cv::cvtColor(mat, encoded_input, cv::COLOR_RGB2BGR);
+  } else {
+    encoded_input = mat;
+  }
+  const std::string ext = std::filesystem::path(path).extension().string();
+  std::vector<uchar> buffer;
+  try {
+    PSAM_CHECK(!ext.empty() && cv::imencode(ext, encoded_input, buffer),
+               path + ": cannot encode an image for extension '" + ext + "'");
+  } catch (const cv::Exception& e) {
+    fail(path + ": cannot encode an image for extension '" + ext + "': " + e.what());
+  }
+  write_file_atomic(path, [&](std::ostream& out) {
+    out.write(reinterpret_cast<const char*>(buffer.data()),
+              static_cast<std::streamsize>(buffer.size()));
+  });
+}
+
+#else
+
+at::Tensor read_image_rgb(const std::string& path) {
+  fail(path + ": psam was built without OpenCV (PSAM_WITH_OPENCV=OFF), so images cannot be read");
+}
+
+void write_image(const std::string& path, const at::Tensor&) {
+  fail(path +
+       ": psam was built without OpenCV (PSAM_WITH_OPENCV=OFF), so images cannot be written");
+}
+
+#endif
+
+}  // namespace psam::io

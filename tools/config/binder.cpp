@@ -11,6 +11,7 @@
 #include "psam/util/error.h"
 
 namespace psam::config {
+namespace detail {
 
 // Where a value came from, for error messages.
 struct Where {
@@ -18,12 +19,10 @@ struct Where {
   std::string path;
 };
 
-namespace detail {
-
 struct Field {
   std::string path;      // dotted key
   std::string type;      // for help comments: int, list of float, auto|cpu|cuda
-  std::string expected;  // for errors: an integer, a list of numbers, one of auto, cpu, cuda
+  std::string expected;  // for errors: an integer, a list of int values, one of auto, cpu, cuda
   bool required = false;
   std::function<void(const YAML::Node&, const Where&)> load;
   std::function<void(YAML::Emitter&)> emit;
@@ -47,13 +46,28 @@ struct Section {
     return nullptr;
   }
 
+  Field& add_field(std::string_view key, std::string_view help) {
+    Entry& entry = add(key, help);
+    entry.field = std::make_unique<Field>();
+    entry.field->path = join_key(path, entry.key);
+    return *entry.field;
+  }
+
+  Section& add_section(std::string_view key, std::string_view help) {
+    Entry& entry = add(key, help);
+    entry.section = std::make_unique<Section>();
+    entry.section->path = join_key(path, entry.key);
+    return *entry.section;
+  }
+
+ private:
   // A binding mistake is the programmer's, but it still fails with a message, not a crash.
   Entry& add(std::string_view key, std::string_view help) {
     const std::string name(key);
     PSAM_CHECK(!name.empty() && name.find('.') == std::string::npos,
                fmt::format("config binding: invalid key '{}' (a name without dots)", name));
-    PSAM_CHECK(!find(name), fmt::format("config binding: key '{}' bound twice",
-                                        path.empty() ? name : path + "." + name));
+    PSAM_CHECK(!find(name),
+               fmt::format("config binding: key '{}' bound twice", join_key(path, name)));
     entries.push_back(Entry{name, std::string(help), nullptr, nullptr});
     return entries.back();
   }
@@ -66,10 +80,7 @@ namespace {
 using detail::Entry;
 using detail::Field;
 using detail::Section;
-
-std::string join_key(const std::string& prefix, const std::string& key) {
-  return prefix.empty() ? key : prefix + "." + key;
-}
+using detail::Where;
 
 [[noreturn]] void mismatch(const Where& where, const std::string& expected, const YAML::Node& got) {
   fail(fmt::format("{}: key '{}' expects {}, got {}", where.origin, where.path, expected,
@@ -292,10 +303,7 @@ FieldRef& FieldRef::required() {
 
 template <class T>
 FieldRef Binder::add(std::string_view key, T& value, std::string_view help) {
-  Entry& entry = section_->add(key, help);
-  entry.field = std::make_unique<Field>();
-  Field& field = *entry.field;
-  field.path = join_key(section_->path, entry.key);
+  Field& field = section_->add_field(key, help);
   field.type = Codec<T>::type();
   field.expected = Codec<T>::expected();
   field.load = [&value](const YAML::Node& node, const Where& where) {
@@ -338,10 +346,7 @@ FieldRef Binder::choice(std::string_view key, std::string& value, std::vector<st
 FieldRef Binder::add_choice(std::string_view key, std::vector<std::string> names,
                             std::function<int()> get, std::function<void(int)> set,
                             std::string_view help) {
-  Entry& entry = section_->add(key, help);
-  entry.field = std::make_unique<Field>();
-  Field& field = *entry.field;
-  field.path = join_key(section_->path, entry.key);
+  Field& field = section_->add_field(key, help);
   field.type = join_names(names, "|");
   field.expected = "one of " + join_names(names, ", ");
   PSAM_CHECK(get() >= 0, fmt::format("config binding: the default of '{}' is not {}", field.path,
@@ -362,10 +367,7 @@ FieldRef Binder::add_choice(std::string_view key, std::vector<std::string> names
 }
 
 Binder Binder::add_section(std::string_view key, std::string_view help) {
-  Entry& entry = section_->add(key, help);
-  entry.section = std::make_unique<Section>();
-  entry.section->path = join_key(section_->path, entry.key);
-  return Binder(*entry.section);
+  return Binder(section_->add_section(key, help));
 }
 
 Schema::Schema() : root_(std::make_shared<Section>()) {}

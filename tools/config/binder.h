@@ -118,7 +118,8 @@ class Schema {
   }
 
   // Sets the bound struct from a YAML file with its _base_ chain (none when path is empty) and
-  // then `key.sub=value` overrides. Keys not given keep the struct's current values.
+  // then `key.sub=value` overrides. Keys not given keep the struct's current values. On error
+  // the struct may be partly set (config::load discards it).
   void load(const std::string& path, const std::vector<std::string>& overrides = {}) const;
 
   // Every field, defaults included, in declaration order. with_help adds each field's help and

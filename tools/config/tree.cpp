@@ -14,10 +14,6 @@ namespace fs = std::filesystem;
 
 constexpr const char* kBaseKey = "_base_";
 
-std::string join(const std::string& prefix, const std::string& key) {
-  return prefix.empty() ? key : prefix + "." + key;
-}
-
 // "a.b.c" -> {a, b, c}; an empty part is an error naming the origin.
 std::vector<std::string> split_key(const std::string& key, const std::string& origin) {
   std::vector<std::string> parts;
@@ -72,7 +68,7 @@ Tree from_yaml(const YAML::Node& node, const std::string& origin, const std::str
     PSAM_CHECK(entry.first.IsScalar(), fmt::format("{}: keys under '{}' must be names, got {}",
                                                    origin, path, describe(entry.first)));
     const std::string& key = entry.first.Scalar();
-    const std::string full = join(path, key);
+    const std::string full = join_key(path, key);
     PSAM_CHECK(seen.insert(key).second, fmt::format("{}: duplicate key '{}'", origin, full));
     merge(tree, nest(split_key(key, origin), from_yaml(entry.second, origin, full)));
   }
@@ -140,6 +136,10 @@ Tree load_file(const std::string& path, std::vector<std::pair<fs::path, std::str
 }
 
 }  // namespace
+
+std::string join_key(const std::string& prefix, const std::string& key) {
+  return prefix.empty() ? key : prefix + "." + key;
+}
 
 void merge(Tree& into, const Tree& from) {
   if (!from.is_map) {

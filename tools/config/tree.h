@@ -23,6 +23,9 @@ struct Tree {
   std::vector<Tree> children;  // a mapping's entries, in the order first seen
 };
 
+// "a.b" + "c" -> "a.b.c"; "" + "c" -> "c".
+std::string join_key(const std::string& prefix, const std::string& key);
+
 // Loads a YAML file and the `_base_` files it names (relative to it, recursively), merging the
 // bases in order and the file itself on top.
 Tree load_tree(const std::string& path);

@@ -113,6 +113,8 @@ TEST_F(Loading, BrokenFilesAreNamed) {
             bad_base + ": _base_ expects a file name or a list of file names, got a mapping");
   const std::string list = write("list.yaml", "- a\n- b\n");
   EXPECT_EQ(error_of(list), list + ": expected a mapping of keys at the top level, got a list");
+  const std::string list_key = write("lk.yaml", "inner:\n  [a, b]: 1\n");
+  EXPECT_EQ(error_of(list_key), list_key + ": keys must be names, got a list under 'inner'");
   const std::string duplicate = write("dup.yaml", "inner:\n  depth: 1\n  depth: 2\n");
   EXPECT_EQ(error_of(duplicate), duplicate + ": duplicate key 'inner.depth'");
   const std::string syntax = write("syntax.yaml", "count: 1\nints: [1, 2\n");

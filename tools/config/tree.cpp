@@ -65,8 +65,9 @@ Tree from_yaml(const YAML::Node& node, const std::string& origin, const std::str
   tree.is_map = true;
   std::set<std::string> seen;
   for (const auto& entry : node) {
-    PSAM_CHECK(entry.first.IsScalar(), fmt::format("{}: keys under '{}' must be names, got {}",
-                                                   origin, path, describe(entry.first)));
+    PSAM_CHECK(entry.first.IsScalar(),
+               fmt::format("{}: keys must be names, got {}{}", origin, describe(entry.first),
+                           path.empty() ? "" : " under '" + path + "'"));
     const std::string& key = entry.first.Scalar();
     const std::string full = join_key(path, key);
     PSAM_CHECK(seen.insert(key).second, fmt::format("{}: duplicate key '{}'", origin, full));

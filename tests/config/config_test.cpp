@@ -1,0 +1,96 @@
+// The top-level Config and its run section, and the configs shipped in configs/.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "config/config.h"
+#include "psam/util/error.h"
+#include "support/testing.h"
+
+namespace psam::config {
+namespace {
+
+std::string error_of(const std::string& path, const std::vector<std::string>& overrides) {
+  try {
+    load<Config>(path, overrides);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// The exact text pins the written format: run directories and checkpoints keep this file and
+// its hash, so a format change must be deliberate.
+TEST(Config, DefaultsWrittenInFull) {
+  EXPECT_EQ(to_yaml(Config{}),
+            "run:\n"
+            "  name: \"\"\n"
+            "  out_dir: runs\n"
+            "  seed: 0\n"
+            "  threads: 0\n"
+            "  device: auto\n"
+            "  precision: fp32\n");
+  EXPECT_EQ(to_key_values(Config{}),
+            "run.name=\"\"\nrun.out_dir=runs\nrun.seed=0\nrun.threads=0\nrun.device=auto\n"
+            "run.precision=fp32\n");
+}
+
+TEST(Config, RunSection) {
+  support::TempDir dir;
+  const std::string path = dir.write("exp.yaml", R"(
+run:
+  name: lidc_probsam
+  out_dir: /scratch/runs
+  seed: 42
+  threads: 8
+  device: cuda
+  precision: bf16
+)");
+  const Config c = load<Config>(path, {"run.seed=7"});
+  EXPECT_EQ(c.run.name, "lidc_probsam");
+  EXPECT_EQ(c.run.out_dir, "/scratch/runs");
+  EXPECT_EQ(c.run.seed, 7);
+  EXPECT_EQ(c.run.threads, 8);
+  EXPECT_EQ(c.run.device, RunOptions::Device::kCuda);
+  EXPECT_EQ(c.run.precision, RunOptions::Precision::kBf16);
+  EXPECT_EQ(load<Config>(dir.write("back.yaml", to_yaml(c))).run.seed, 7);
+
+  EXPECT_EQ(error_of(path, {"run.device=gpu"}),
+            "command line: key 'run.device' expects one of auto, cpu, cuda, got 'gpu'");
+  EXPECT_EQ(error_of(path, {"run.precision=fp16"}),
+            "command line: key 'run.precision' expects one of fp32, bf16, got 'fp16'");
+  EXPECT_EQ(error_of(path, {"run.sed=1"}),
+            "command line: unknown key 'run.sed' (did you mean 'run.seed'?)");
+  EXPECT_EQ(error_of(path, {"seed=1"}),
+            "command line: unknown key 'seed' (did you mean 'run.seed'?)");
+  const std::string typo = dir.write("typo.yaml", "run:\n  thread: 2\n");
+  EXPECT_EQ(error_of(typo, {}), typo + ": unknown key 'run.thread' (did you mean 'run.threads'?)");
+}
+
+TEST(Config, HelpCommentsDescribeEveryField) {
+  const std::string text = to_yaml(Config{}, /*with_help=*/true);
+  EXPECT_NE(text.find("run:  # run-level options\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  seed: 0  # seed for every random generator [int]\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("  device: auto  # where to compute; auto = CUDA when present "
+                      "[auto|cpu|cuda]\n"),
+            std::string::npos)
+      << text;
+}
+
+// Every YAML file under configs/ loads: a config that names a key psam does not know, or one
+// whose bases are missing, fails here rather than in a user's first run.
+TEST(Config, ShippedConfigsLoad) {
+  const std::filesystem::path dir = std::filesystem::path(PSAM_SOURCE_DIR) / "configs";
+  if (!std::filesystem::is_directory(dir)) GTEST_SKIP() << "no configs/ directory yet";
+  int count = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (entry.path().extension() != ".yaml") continue;
+    EXPECT_NO_THROW(load<Config>(entry.path().string())) << entry.path();
+    ++count;
+  }
+  if (count == 0) GTEST_SKIP() << "no configs/*.yaml yet";
+}
+
+}  // namespace
+}  // namespace psam::config

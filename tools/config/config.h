@@ -1,0 +1,22 @@
+// The top-level config of a psam run: one member per YAML section, each a library struct with
+// its own bind(). To add a section (say `train:` for psam::train::TrainConfig):
+//   1. the struct, with defaults, in the library (include/psam/train/...), no YAML there;
+//   2. `void bind(Binder&, train::TrainConfig&);` declared below and defined in
+//      tools/config/train.cpp;
+//   3. a member here and one `b.section("train", c.train, "...")` line in bind(Binder&, Config&).
+// Load with config::load<Config>(path, overrides); see binder.h for writing and hashing.
+#pragma once
+
+#include "config/binder.h"
+#include "psam/util/run_options.h"
+
+namespace psam::config {
+
+struct Config {
+  RunOptions run;
+};
+
+void bind(Binder& b, RunOptions& c);
+void bind(Binder& b, Config& c);
+
+}  // namespace psam::config

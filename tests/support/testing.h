@@ -35,6 +35,7 @@ class TempDir {
     return file.string();
   }
   const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
 
  private:
   std::string path_;

@@ -1,0 +1,102 @@
+// The ViT image encoder of SAM (official modeling/image_encoder.py): patch embedding, absolute
+// position embedding, transformer blocks with windowed or global attention and decomposed
+// relative-position bias, and a convolutional neck to prompt_embed_dim channels.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+
+#include <array>
+#include <utility>
+#include <vector>
+
+#include "psam/sam/common.h"
+#include "psam/sam/config.h"
+
+namespace psam::sam {
+
+// [B,H,W,C] -> windows [B*nH*nW, ws, ws, C], zero-padding H and W up to multiples of ws;
+// also returns the padded size (Hp, Wp).
+std::pair<torch::Tensor, std::array<int64_t, 2>> window_partition(const torch::Tensor& x,
+                                                                  int64_t window_size);
+// The inverse: windows -> [B,H,W,C] with the padding cropped away.
+torch::Tensor window_unpartition(const torch::Tensor& windows, int64_t window_size,
+                                 std::array<int64_t, 2> pad_hw, std::array<int64_t, 2> hw);
+// Relative-position embeddings for every (query, key) pair along one axis: [q_size, k_size, C].
+// rel_pos must already span 2 * max(q_size, k_size) - 1 positions.
+torch::Tensor get_rel_pos(int64_t q_size, int64_t k_size, const torch::Tensor& rel_pos);
+// Adds the decomposed (height + width) relative-position bias to attn [B, qh*qw, kh*kw] in place;
+// q is [B, qh*qw, C] (unscaled).
+void add_decomposed_rel_pos(torch::Tensor& attn, const torch::Tensor& q,
+                            const torch::Tensor& rel_pos_h, const torch::Tensor& rel_pos_w,
+                            std::array<int64_t, 2> q_size, std::array<int64_t, 2> k_size);
+
+// Conv2d patchify: [B,C,H,W] -> [B,H/p,W/p,embed_dim] (channels last).
+class PatchEmbedImpl : public torch::nn::Module {
+ public:
+  PatchEmbedImpl(int64_t patch_size, int64_t in_chans, int64_t embed_dim);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::Conv2d proj{nullptr};
+};
+TORCH_MODULE(PatchEmbed);
+
+// Multi-head self-attention over a [B,H,W,C] grid with relative-position bias (the official
+// image_encoder.Attention).
+class RelPosAttentionImpl : public torch::nn::Module {
+ public:
+  RelPosAttentionImpl(int64_t dim, int64_t num_heads, std::array<int64_t, 2> input_size);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::Tensor rel_pos_h, rel_pos_w;
+  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+
+ private:
+  int64_t num_heads_;
+  double scale_;
+};
+TORCH_MODULE(RelPosAttention);
+
+// Pre-norm transformer block; window_size 0 means global attention.
+class BlockImpl : public torch::nn::Module {
+ public:
+  BlockImpl(int64_t dim, int64_t num_heads, double mlp_ratio, int64_t window_size,
+            std::array<int64_t, 2> input_size);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::LayerNorm norm1{nullptr};
+  RelPosAttention attn{nullptr};
+  torch::nn::LayerNorm norm2{nullptr};
+  MLPBlock mlp{nullptr};
+
+ private:
+  int64_t window_size_;
+};
+TORCH_MODULE(Block);
+
+class ImageEncoderViTImpl : public torch::nn::Module {
+ public:
+  explicit ImageEncoderViTImpl(const SamConfig& config);
+  // x: [B, in_chans, img_size, img_size], normalised and padded (Sam::preprocess) ->
+  // [B, prompt_embed_dim, img_size/patch, img_size/patch].
+  torch::Tensor forward(const torch::Tensor& x);
+
+  int64_t img_size() const { return img_size_; }
+
+  PatchEmbed patch_embed{nullptr};
+  torch::Tensor pos_embed;
+  torch::nn::ModuleList blocks{nullptr};
+  torch::nn::Sequential neck{nullptr};
+
+ private:
+  int64_t img_size_, in_chans_;
+  std::vector<Block> block_list_;  // the same modules as `blocks`, typed for the forward loop
+};
+TORCH_MODULE(ImageEncoderViT);
+
+}  // namespace psam::sam

@@ -1,0 +1,74 @@
+#include "psam/sam/image_encoder.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "golden_util.h"
+#include "psam/io/pth.h"
+#include "psam/io/state_dict.h"
+#include "sam_json.h"
+#include "temp_dir.h"
+
+namespace psam {
+namespace {
+
+TEST(WindowPartition, PadsToWholeWindowsAndRoundTrips) {
+  const auto x = torch::randn({2, 10, 7, 5});
+  const auto [windows, pad_hw] = sam::window_partition(x, 4);
+  EXPECT_EQ(pad_hw, (std::array<int64_t, 2>{12, 8}));
+  EXPECT_EQ(windows.sizes(), (std::vector<int64_t>{2 * 3 * 2, 4, 4, 5}));
+  // Window (row 0, col 1) of image 1 holds x[1, 0:4, 4:7] and one column of zero padding.
+  const auto w = windows[1 * 6 + 0 * 2 + 1];
+  EXPECT_TRUE(w.slice(1, 0, 3).equal(x[1].slice(0, 0, 4).slice(1, 4, 7)));
+  EXPECT_EQ(w.slice(1, 3, 4).abs().sum().item<float>(), 0.0f);
+  EXPECT_TRUE(sam::window_unpartition(windows, 4, pad_hw, {10, 7}).equal(x));
+}
+
+TEST(RelPos, TableIndexedByOffset) {
+  // Row q, column k holds the embedding of offset q - k, stored at index q - k + size - 1.
+  const auto table = torch::arange(7 * 2, torch::kFloat).view({7, 2});
+  const auto r = sam::get_rel_pos(4, 4, table);
+  ASSERT_EQ(r.sizes(), (std::vector<int64_t>{4, 4, 2}));
+  for (int q = 0; q < 4; ++q)
+    for (int k = 0; k < 4; ++k) EXPECT_TRUE(r[q][k].equal(table[q - k + 3]));
+  EXPECT_THROW(sam::get_rel_pos(5, 5, table), Error);
+}
+
+// The golden set's windows tile its grid exactly; ViT-B's 64x64 grid needs 14x14 windows with
+// padding. Compare with an independent plain-PyTorch encoder on a grid that needs padding, a
+// non-integer MLP ratio and more than one global block.
+TEST(ImageEncoderViT, MatchesPythonReferenceWithPaddedWindows) {
+  if (!test::python_has_torch()) GTEST_SKIP() << PSAM_PYTHON " has no torch";
+  test::TempDir tmp;
+  const auto cfg_path = tmp.file("config.json"), dump_path = tmp.file("ref.pth");
+  std::ofstream(cfg_path) << R"({"img_size": 176, "patch": 16, "embed_dim": 48, "depth": 4,
+      "heads": 3, "window": 4, "global_idx": [1, 3], "prompt_dim": 24, "mlp_ratio": 2.5})";
+  const std::string cmd = std::string(PSAM_PYTHON " ") + PSAM_SOURCE_DIR +
+                          "/tools/bench/sam_encoder_ref.py dump --seed 7 --batch 2 --config " +
+                          cfg_path + " --out " + dump_path;
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+
+  const auto config = cli::read_sam_config_json(cfg_path);  // grid 11: windows pad 11 -> 12
+  sam::ImageEncoderViT encoder(config);
+  const auto ref = io::read_tensors(dump_path);
+  io::load_state_dict(*encoder, ref, "image_encoder.", dump_path);
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(test::tensors_close("output", encoder(ref.at("input")), ref.at("output")));
+}
+
+TEST(ImageEncoderViT, RejectsWrongInputSize) {
+  sam::SamConfig c;
+  c.img_size = 64;
+  c.encoder_embed_dim = 32;
+  c.encoder_depth = 1;
+  c.encoder_num_heads = 2;
+  c.window_size = 2;
+  c.encoder_global_attn_indexes = {};
+  c.prompt_embed_dim = 16;
+  sam::ImageEncoderViT encoder(c);
+  EXPECT_THROW(encoder(torch::zeros({1, 3, 32, 64})), Error);
+}
+
+}  // namespace
+}  // namespace psam

@@ -7,6 +7,7 @@
 #include "golden_util.h"
 #include "psam/io/pth.h"
 #include "psam/io/state_dict.h"
+#include "psam/util/error.h"
 #include "sam_json.h"
 #include "temp_dir.h"
 
@@ -43,7 +44,7 @@ TEST(ImageEncoderViT, MatchesPythonReferenceWithPaddedWindows) {
   test::TempDir tmp;
   const auto cfg_path = tmp.file("config.json"), dump_path = tmp.file("ref.pth");
   std::ofstream(cfg_path) << R"({"img_size": 176, "patch": 16, "embed_dim": 48, "depth": 4,
-      "heads": 3, "window": 4, "global_idx": [1, 3], "prompt_dim": 24, "mlp_ratio": 2.5})";
+      "heads": 3, "window": 4, "global_idx": [1, 3], "prompt_dim": 32, "mlp_ratio": 2.5})";
   const std::string cmd = std::string(PSAM_PYTHON " ") + PSAM_SOURCE_DIR +
                           "/tools/bench/sam_encoder_ref.py dump --seed 7 --batch 2 --config " +
                           cfg_path + " --out " + dump_path;

@@ -52,21 +52,29 @@ torch::Tensor get_rel_pos(int64_t q_size, int64_t k_size, const torch::Tensor& r
   return rel_pos.index({relative.to(torch::kLong)});
 }
 
-void add_decomposed_rel_pos(torch::Tensor& attn, const torch::Tensor& q,
-                            const torch::Tensor& rel_pos_h, const torch::Tensor& rel_pos_w,
-                            std::array<int64_t, 2> q_size, std::array<int64_t, 2> k_size) {
+namespace {
+
+// The decomposed bias with the tables already gathered: Rh [q_h, k_h, C] and Rw [q_w, k_w, C]
+// for the q_h x q_w query positions of q [B, q_h*q_w, C].
+void add_rel_pos_bias(torch::Tensor& attn, const torch::Tensor& q, const torch::Tensor& Rh,
+                      const torch::Tensor& Rw, std::array<int64_t, 2> q_size,
+                      std::array<int64_t, 2> k_size) {
   const auto [q_h, q_w] = q_size;
   const auto [k_h, k_w] = k_size;
-  const auto Rh = get_rel_pos(q_h, k_h, rel_pos_h);
-  const auto Rw = get_rel_pos(q_w, k_w, rel_pos_w);
   const int64_t B = q.size(0), dim = q.size(2);
   const auto r_q = q.reshape({B, q_h, q_w, dim});
   const auto rel_h = torch::einsum("bhwc,hkc->bhwk", {r_q, Rh});
   const auto rel_w = torch::einsum("bhwc,wkc->bhwk", {r_q, Rw});
   // In place: the same two additions, in the same order, as the official out-of-place
-  // expression, without two more [B, N, N] temporaries.
+  // expression, without two more score-sized temporaries.
   attn.view({B, q_h, q_w, k_h, k_w}).add_(rel_h.unsqueeze(4)).add_(rel_w.unsqueeze(3));
 }
+
+torch::Tensor cat_if_many(const std::vector<torch::Tensor>& parts, int64_t dim) {
+  return parts.size() == 1 ? parts[0] : torch::cat(parts, dim);
+}
+
+}  // namespace
 
 PatchEmbedImpl::PatchEmbedImpl(int64_t patch_size, int64_t in_chans, int64_t embed_dim) {
   proj = register_module(
@@ -91,16 +99,39 @@ RelPosAttentionImpl::RelPosAttentionImpl(int64_t dim, int64_t num_heads,
 
 torch::Tensor RelPosAttentionImpl::forward(const torch::Tensor& x) {
   const int64_t B = x.size(0), H = x.size(1), W = x.size(2);
-  const auto qkv_all = qkv(x)
-                           .reshape({B, H * W, 3, num_heads_, -1})
-                           .permute({2, 0, 3, 1, 4})
-                           .reshape({3, B * num_heads_, H * W, -1});
+  const int64_t BH = B * num_heads_, N = H * W;
+  const auto qkv_all =
+      qkv(x).reshape({B, N, 3, num_heads_, -1}).permute({2, 0, 3, 1, 4}).reshape({3, BH, N, -1});
   const auto parts = qkv_all.unbind(0);
   const auto &q = parts[0], &k = parts[1], &v = parts[2];
-  auto attn = (q * scale_).matmul(k.transpose(-2, -1));
-  add_decomposed_rel_pos(attn, q, rel_pos_h, rel_pos_w, {H, W}, {H, W});
-  attn = attn.softmax(-1);
-  const auto out = attn.matmul(v)
+  const auto kt = k.transpose(-2, -1);
+  const auto Rh = get_rel_pos(H, H, rel_pos_h), Rw = get_rel_pos(W, W, rel_pos_w);
+
+  // Chunks: whole heads while a head's scores fit the budget, else rows of one head.
+  const int64_t row_scores = W * N;  // one row of query positions against every key
+  int64_t heads_per_chunk = BH, rows_per_chunk = H;
+  if (BH * H * row_scores > max_chunk_elements_) {
+    if (H * row_scores <= max_chunk_elements_) {
+      heads_per_chunk = max_chunk_elements_ / (H * row_scores);
+    } else {
+      heads_per_chunk = 1;
+      rows_per_chunk = std::max<int64_t>(1, max_chunk_elements_ / row_scores);
+    }
+  }
+  std::vector<torch::Tensor> head_chunks;
+  for (int64_t b0 = 0; b0 < BH; b0 += heads_per_chunk) {
+    const int64_t b1 = std::min(BH, b0 + heads_per_chunk);
+    std::vector<torch::Tensor> row_chunks;
+    for (int64_t h0 = 0; h0 < H; h0 += rows_per_chunk) {
+      const int64_t h1 = std::min(H, h0 + rows_per_chunk);
+      const auto qc = q.slice(0, b0, b1).slice(1, h0 * W, h1 * W);
+      auto attn = (qc * scale_).matmul(kt.slice(0, b0, b1));
+      add_rel_pos_bias(attn, qc, Rh.slice(0, h0, h1), Rw, {h1 - h0, W}, {H, W});
+      row_chunks.push_back(attn.softmax(-1).matmul(v.slice(0, b0, b1)));
+    }
+    head_chunks.push_back(cat_if_many(row_chunks, 1));
+  }
+  const auto out = cat_if_many(head_chunks, 0)
                        .view({B, num_heads_, H, W, -1})
                        .permute({0, 2, 3, 1, 4})
                        .reshape({B, H, W, -1});
@@ -156,6 +187,10 @@ ImageEncoderViTImpl::ImageEncoderViTImpl(const SamConfig& config)
           torch::nn::Conv2d(torch::nn::Conv2dOptions(dim, out, 1).bias(false)), LayerNorm2d(out),
           torch::nn::Conv2d(torch::nn::Conv2dOptions(out, out, 3).padding(1).bias(false)),
           LayerNorm2d(out)));
+}
+
+void ImageEncoderViTImpl::set_attention_chunk_elements(int64_t n) {
+  for (auto& block : block_list_) block->attn->set_max_chunk_elements(n);
 }
 
 torch::Tensor ImageEncoderViTImpl::forward(const torch::Tensor& x) {

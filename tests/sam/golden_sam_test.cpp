@@ -74,6 +74,13 @@ TEST_F(GoldenSam, ImageEncoder) {
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(test::tensors_close("encoder.output", model_->image_encoder(ref("encoder.input")),
                                   ref("encoder.output")));
+  // Small attention-chunk bounds split heads and query rows into several chunks.
+  for (int64_t budget : {100, 2000}) {
+    model_->image_encoder->set_attention_chunk_elements(budget);
+    EXPECT_TRUE(test::tensors_close("encoder.output, attention chunks of " + std::to_string(budget),
+                                    model_->image_encoder(ref("encoder.input")),
+                                    ref("encoder.output")));
+  }
 }
 
 TEST_F(GoldenSam, DensePositionalEncoding) {

@@ -56,6 +56,13 @@ TEST(ImageEncoderViT, MatchesPythonReferenceWithPaddedWindows) {
   io::load_state_dict(*encoder, ref, "image_encoder.", dump_path);
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(test::tensors_close("output", encoder(ref.at("input")), ref.at("output")));
+  // Attention in chunks: 1000 scores split windowed attention into groups of 3 heads and global
+  // attention into single query rows; 5000 into 3 rows (11 = 3+3+3+2).
+  for (int64_t budget : {1000, 5000}) {
+    encoder->set_attention_chunk_elements(budget);
+    EXPECT_TRUE(test::tensors_close("output, chunks of " + std::to_string(budget),
+                                    encoder(ref.at("input")), ref.at("output")));
+  }
 }
 
 TEST(ImageEncoderViT, RejectsWrongInputSize) {

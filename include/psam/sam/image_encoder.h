@@ -11,6 +11,7 @@
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
+#include <algorithm>
 #include <array>
 #include <utility>
 #include <vector>
@@ -30,12 +31,6 @@ torch::Tensor window_unpartition(const torch::Tensor& windows, int64_t window_si
 // Relative-position embeddings for every (query, key) pair along one axis: [q_size, k_size, C].
 // rel_pos must already span 2 * max(q_size, k_size) - 1 positions.
 torch::Tensor get_rel_pos(int64_t q_size, int64_t k_size, const torch::Tensor& rel_pos);
-// Adds the decomposed (height + width) relative-position bias to attn [B, qh*qw, kh*kw] in place;
-// q is [B, qh*qw, C] (unscaled).
-void add_decomposed_rel_pos(torch::Tensor& attn, const torch::Tensor& q,
-                            const torch::Tensor& rel_pos_h, const torch::Tensor& rel_pos_w,
-                            std::array<int64_t, 2> q_size, std::array<int64_t, 2> k_size);
-
 // Conv2d patchify: [B,C,H,W] -> [B,H/p,W/p,embed_dim] (channels last).
 class PatchEmbedImpl : public torch::nn::Module {
  public:
@@ -46,12 +41,19 @@ class PatchEmbedImpl : public torch::nn::Module {
 };
 TORCH_MODULE(PatchEmbed);
 
+// Score-matrix elements one attention chunk may hold (16 MB in fp32); see RelPosAttention.
+constexpr int64_t kDefaultAttentionChunkElements = int64_t{1} << 22;
+
 // Multi-head self-attention over a [B,H,W,C] grid with relative-position bias (the official
-// image_encoder.Attention).
+// image_encoder.Attention). Query rows are independent, so the scores are computed in chunks
+// of heads and query rows holding at most max_chunk_elements scores each: the same arithmetic
+// per row as one [B*heads, N, N] matrix (3.2 GB for ViT-B's global attention at batch 4), but
+// cache-sized and reusable by the allocator.
 class RelPosAttentionImpl : public torch::nn::Module {
  public:
   RelPosAttentionImpl(int64_t dim, int64_t num_heads, std::array<int64_t, 2> input_size);
   torch::Tensor forward(const torch::Tensor& x);
+  void set_max_chunk_elements(int64_t n) { max_chunk_elements_ = std::max<int64_t>(n, 1); }
 
   torch::Tensor rel_pos_h, rel_pos_w;
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
@@ -59,6 +61,7 @@ class RelPosAttentionImpl : public torch::nn::Module {
  private:
   int64_t num_heads_;
   double scale_;
+  int64_t max_chunk_elements_ = kDefaultAttentionChunkElements;
 };
 TORCH_MODULE(RelPosAttention);
 
@@ -87,6 +90,9 @@ class ImageEncoderViTImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
   int64_t img_size() const { return img_size_; }
+  // Bounds the attention score chunks of every block (see RelPosAttention); results agree
+  // to float rounding for any value.
+  void set_attention_chunk_elements(int64_t n);
 
   PatchEmbed patch_embed{nullptr};
   torch::Tensor pos_embed;

@@ -7,14 +7,14 @@
 #include <sstream>
 
 #include "cli.h"
-#include "golden_util.h"
 #include "psam/io/image.h"
 #include "psam/io/pth.h"
 #include "psam/io/state_dict.h"
 #include "psam/sam/predictor.h"
 #include "psam/util/fs.h"
 #include "sam_json.h"
-#include "temp_dir.h"
+#include "support/golden.h"
+#include "support/testing.h"
 
 namespace psam {
 namespace {
@@ -25,7 +25,7 @@ class PredictCommand : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string why;
-    const auto set = test::find_golden_set(&why);
+    const auto set = support::find_golden_set(&why);
     if (!set) GTEST_SKIP() << why;
     checkpoint_ = set->file("sam", ".pth");
     config_ = set->file("config", ".json");
@@ -33,7 +33,7 @@ class PredictCommand : public ::testing::Test {
     const auto y = torch::arange(90, torch::kFloat).view({-1, 1, 1});
     const auto x = torch::arange(140, torch::kFloat).view({1, -1, 1});
     const auto c = torch::tensor({1.f, 2.f, 3.f}).view({1, 1, 3});
-    image_path_ = tmp_.file("input.png");
+    image_path_ = tmp_.path() + "/input.png";
     io::write_image(image_path_, ((x * c + y * 2) % 256).to(torch::kUInt8));
   }
 
@@ -47,13 +47,13 @@ class PredictCommand : public ::testing::Test {
     return {"predict", "--checkpoint", checkpoint_, "--image", image_path_, "--out", out_dir};
   }
 
-  test::TempDir tmp_;
+  support::TempDir tmp_;
   std::string checkpoint_, config_, image_path_;
   std::ostringstream out_, err_;
 };
 
 TEST_F(PredictCommand, WritesMasksOverlayAndIousOfTheLibraryPredictor) {
-  const auto out_dir = tmp_.file("out");
+  const auto out_dir = tmp_.path() + "/out";
   auto args = base_args(out_dir);
   for (const char* a : {"--model", config_.c_str(), "--box", "10,12,100,70", "--point", "50,40,1",
                         "--point", "120,80,0"})
@@ -88,7 +88,7 @@ TEST_F(PredictCommand, WritesMasksOverlayAndIousOfTheLibraryPredictor) {
 }
 
 TEST_F(PredictCommand, InfersTheModelShapeFromTheCheckpoint) {
-  const auto with_json = tmp_.file("a"), inferred = tmp_.file("b");
+  const auto with_json = tmp_.path() + "/a", inferred = tmp_.path() + "/b";
   auto a = base_args(with_json), b = base_args(inferred);
   for (auto* args : {&a, &b}) args->insert(args->end(), {"--box", "5,5,60,80", "--single-mask"});
   a.insert(a.end(), {"--model", config_});
@@ -104,7 +104,7 @@ TEST_F(PredictCommand, InfersTheModelShapeFromTheCheckpoint) {
 }
 
 TEST_F(PredictCommand, BadInputWritesNothing) {
-  const auto out_dir = tmp_.file("never");
+  const auto out_dir = tmp_.path() + "/never";
   auto bad_box = base_args(out_dir);
   bad_box.insert(bad_box.end(), {"--box", "1,2,3"});
   EXPECT_NE(run(bad_box), 0);

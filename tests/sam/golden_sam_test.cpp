@@ -5,12 +5,12 @@
 
 #include <set>
 
-#include "golden_util.h"
 #include "psam/io/pth.h"
 #include "psam/io/state_dict.h"
 #include "psam/sam/predictor.h"
 #include "psam/sam/sam.h"
 #include "sam_json.h"
+#include "support/golden.h"
 
 namespace psam {
 namespace {
@@ -21,7 +21,7 @@ class GoldenSam : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string why;
-    const auto set = test::find_golden_set(&why);
+    const auto set = support::find_golden_set(&why);
     if (!set) GTEST_SKIP() << why;
     io_path_ = set->file("io", ".pth");
     const auto weights = set->file("sam", ".pth");
@@ -49,8 +49,8 @@ class GoldenSam : public ::testing::Test {
   void check_prompt(const std::string& prefix, bool with_boxes) {
     torch::NoGradGuard no_grad;
     const auto out = model_->prompt_encoder(prompt_inputs(prefix, with_boxes));
-    EXPECT_TRUE(test::tensors_close(prefix + ".sparse", out.sparse, ref(prefix + ".sparse")));
-    EXPECT_TRUE(test::tensors_close(prefix + ".dense", out.dense, ref(prefix + ".dense")));
+    EXPECT_TRUE(support::tensors_close(prefix + ".sparse", out.sparse, ref(prefix + ".sparse")));
+    EXPECT_TRUE(support::tensors_close(prefix + ".dense", out.dense, ref(prefix + ".dense")));
   }
 
   // decoder.<kind>.*: the first image embedding shared by the prompts of prompt.mixed.*.
@@ -59,9 +59,9 @@ class GoldenSam : public ::testing::Test {
     const auto out = model_->mask_decoder(
         ref("encoder.output").slice(0, 0, 1), ref("prompt.dense_pe"), ref("prompt.mixed.sparse"),
         ref("prompt.mixed.dense"), multimask, EmbeddingBatching::kShared);
-    EXPECT_TRUE(test::tensors_close("decoder." + kind + ".masks", out.masks,
+    EXPECT_TRUE(support::tensors_close("decoder." + kind + ".masks", out.masks,
                                     ref("decoder." + kind + ".masks")));
-    EXPECT_TRUE(test::tensors_close("decoder." + kind + ".iou", out.iou_pred,
+    EXPECT_TRUE(support::tensors_close("decoder." + kind + ".iou", out.iou_pred,
                                     ref("decoder." + kind + ".iou")));
   }
 
@@ -72,19 +72,19 @@ class GoldenSam : public ::testing::Test {
 
 TEST_F(GoldenSam, ImageEncoder) {
   torch::NoGradGuard no_grad;
-  EXPECT_TRUE(test::tensors_close("encoder.output", model_->image_encoder(ref("encoder.input")),
+  EXPECT_TRUE(support::tensors_close("encoder.output", model_->image_encoder(ref("encoder.input")),
                                   ref("encoder.output")));
   // Small attention-chunk bounds split heads and query rows into several chunks.
   for (int64_t budget : {100, 2000}) {
     model_->image_encoder->set_attention_chunk_elements(budget);
-    EXPECT_TRUE(test::tensors_close("encoder.output, attention chunks of " + std::to_string(budget),
+    EXPECT_TRUE(support::tensors_close("encoder.output, attention chunks of " + std::to_string(budget),
                                     model_->image_encoder(ref("encoder.input")),
                                     ref("encoder.output")));
   }
 }
 
 TEST_F(GoldenSam, DensePositionalEncoding) {
-  EXPECT_TRUE(test::tensors_close("prompt.dense_pe", model_->prompt_encoder->get_dense_pe(),
+  EXPECT_TRUE(support::tensors_close("prompt.dense_pe", model_->prompt_encoder->get_dense_pe(),
                                   ref("prompt.dense_pe")));
 }
 
@@ -98,14 +98,14 @@ TEST_F(GoldenSam, ResizeLongestSide) {
   const auto& raw = ref("sam.raw_image");
   const std::array<int64_t, 2> original{raw.size(1), raw.size(2)};
   const sam::ResizeLongestSide t(model_->img_size());
-  EXPECT_TRUE(test::tensors_close("sam.resized_image", t.apply_image(raw.unsqueeze(0)).squeeze(0),
+  EXPECT_TRUE(support::tensors_close("sam.resized_image", t.apply_image(raw.unsqueeze(0)).squeeze(0),
                                   ref("sam.resized_image")));
   if (has("sam.orig_points")) {
-    EXPECT_TRUE(test::tensors_close("sam.points", t.apply_coords(ref("sam.orig_points"), original),
+    EXPECT_TRUE(support::tensors_close("sam.points", t.apply_coords(ref("sam.orig_points"), original),
                                     ref("sam.points")));
   }
   if (has("sam.orig_box")) {
-    EXPECT_TRUE(test::tensors_close("sam.boxes", t.apply_boxes(ref("sam.orig_box"), original),
+    EXPECT_TRUE(support::tensors_close("sam.boxes", t.apply_boxes(ref("sam.orig_box"), original),
                                     ref("sam.boxes")));
   }
 }
@@ -133,10 +133,10 @@ TEST_F(GoldenSam, Predictor) {
   const bool multimask = ref("sam.iou").size(1) > 1;
   const auto out = predictor.predict(prompt, multimask);
   EXPECT_TRUE(
-      test::tensors_close("sam.low_res_logits", out.low_res_logits, ref("sam.low_res_logits")));
-  EXPECT_TRUE(test::tensors_close("sam.iou", out.iou_predictions, ref("sam.iou")));
-  EXPECT_TRUE(test::tensors_close("sam.logits_full", out.logits, ref("sam.logits_full")));
-  EXPECT_TRUE(test::masks_match("sam.masks", out.masks, ref("sam.masks"), ref("sam.logits_full")));
+      support::tensors_close("sam.low_res_logits", out.low_res_logits, ref("sam.low_res_logits")));
+  EXPECT_TRUE(support::tensors_close("sam.iou", out.iou_predictions, ref("sam.iou")));
+  EXPECT_TRUE(support::tensors_close("sam.logits_full", out.logits, ref("sam.logits_full")));
+  EXPECT_TRUE(support::masks_match("sam.masks", out.masks, ref("sam.masks"), ref("sam.logits_full")));
 }
 
 // A golden set with an output this suite does not know would otherwise pass unchecked.

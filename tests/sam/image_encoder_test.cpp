@@ -2,14 +2,13 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
 
-#include "golden_util.h"
 #include "psam/io/pth.h"
 #include "psam/io/state_dict.h"
 #include "psam/util/error.h"
 #include "sam_json.h"
-#include "temp_dir.h"
+#include "support/golden.h"
+#include "support/testing.h"
 
 namespace psam {
 namespace {
@@ -40,11 +39,12 @@ TEST(RelPos, TableIndexedByOffset) {
 // padding. Compare with an independent plain-PyTorch encoder on a grid that needs padding, a
 // non-integer MLP ratio and more than one global block.
 TEST(ImageEncoderViT, MatchesPythonReferenceWithPaddedWindows) {
-  if (!test::python_has_torch()) GTEST_SKIP() << PSAM_PYTHON " has no torch";
-  test::TempDir tmp;
-  const auto cfg_path = tmp.file("config.json"), dump_path = tmp.file("ref.pth");
-  std::ofstream(cfg_path) << R"({"img_size": 176, "patch": 16, "embed_dim": 48, "depth": 4,
-      "heads": 3, "window": 4, "global_idx": [1, 3], "prompt_dim": 32, "mlp_ratio": 2.5})";
+  if (!support::python_has("torch")) GTEST_SKIP() << PSAM_PYTHON " has no torch";
+  support::TempDir tmp;
+  const auto dump_path = tmp.path() + "/ref.pth";
+  const auto cfg_path =
+      tmp.write("config.json", R"({"img_size": 176, "patch": 16, "embed_dim": 48, "depth": 4,
+      "heads": 3, "window": 4, "global_idx": [1, 3], "prompt_dim": 32, "mlp_ratio": 2.5})");
   const std::string cmd = std::string(PSAM_PYTHON " ") + PSAM_SOURCE_DIR +
                           "/tools/bench/sam_encoder_ref.py dump --seed 7 --batch 2 --config " +
                           cfg_path + " --out " + dump_path;
@@ -55,12 +55,12 @@ TEST(ImageEncoderViT, MatchesPythonReferenceWithPaddedWindows) {
   const auto ref = io::read_tensors(dump_path);
   io::load_state_dict(*encoder, ref, "image_encoder.", dump_path);
   torch::NoGradGuard no_grad;
-  EXPECT_TRUE(test::tensors_close("output", encoder(ref.at("input")), ref.at("output")));
+  EXPECT_TRUE(support::tensors_close("output", encoder(ref.at("input")), ref.at("output")));
   // Attention in chunks: 1000 scores split windowed attention into groups of 3 heads and global
   // attention into single query rows; 5000 into 3 rows (11 = 3+3+3+2).
   for (int64_t budget : {1000, 5000}) {
     encoder->set_attention_chunk_elements(budget);
-    EXPECT_TRUE(test::tensors_close("output, chunks of " + std::to_string(budget),
+    EXPECT_TRUE(support::tensors_close("output, chunks of " + std::to_string(budget),
                                     encoder(ref.at("input")), ref.at("output")));
   }
 }

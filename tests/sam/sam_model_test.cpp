@@ -5,12 +5,12 @@
 #include <fstream>
 #include <sstream>
 
-#include "golden_util.h"
 #include "psam/io/pth.h"
 #include "psam/io/state_dict.h"
 #include "psam/sam/sam.h"
 #include "psam/util/error.h"
 #include "sam_json.h"
+#include "support/golden.h"
 
 namespace psam {
 namespace {
@@ -107,7 +107,7 @@ TEST(SamConfig, InferredFromStateDictShapes) {
 
 TEST(SamConfig, InferredFromGoldenCheckpoint) {
   std::string why;
-  const auto set = test::find_golden_set(&why);
+  const auto set = support::find_golden_set(&why);
   if (!set) GTEST_SKIP() << why;
   const auto expected = cli::read_sam_config_json(set->file("config", ".json"));
   EXPECT_EQ(
@@ -190,8 +190,8 @@ TEST_F(SamSmall, PairedBatchingEqualsSharedPerItem) {
     const auto one =
         model_->mask_decoder(emb.slice(0, i, i + 1), pe, p.sparse.slice(0, i, i + 1),
                              p.dense.slice(0, i, i + 1), true, sam::EmbeddingBatching::kShared);
-    EXPECT_TRUE(test::tensors_close("masks", paired.masks.slice(0, i, i + 1), one.masks, 1e-5));
-    EXPECT_TRUE(test::tensors_close("iou", paired.iou_pred.slice(0, i, i + 1), one.iou_pred, 1e-5));
+    EXPECT_TRUE(support::tensors_close("masks", paired.masks.slice(0, i, i + 1), one.masks, 1e-5));
+    EXPECT_TRUE(support::tensors_close("iou", paired.iou_pred.slice(0, i, i + 1), one.iou_pred, 1e-5));
   }
   // Shared: one embedding for all three prompts; single-mask output is mask token 0.
   const auto shared = model_->mask_decoder(emb.slice(0, 0, 1), pe, p.sparse, p.dense, false);

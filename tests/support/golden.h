@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-namespace psam::test {
+namespace psam::support {
 
 struct GoldenSet {
   std::filesystem::path dir;
@@ -67,4 +67,4 @@ inline ::testing::AssertionResult masks_match(const std::string& key, const at::
   return ::testing::AssertionSuccess();
 }
 
-}  // namespace psam::test
+}  // namespace psam::support

@@ -1,13 +1,229 @@
+// psam predict: one image (PNG/JPEG, or a DICOM slice through a CT window) and a box and/or
+// points -> mask PNGs, an overlay PNG and a JSON of predicted IoUs.
 #include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <ostream>
 
 #include "cli.h"
+#include "psam/io/dicom.h"
+#include "psam/io/image.h"
+#include "psam/io/pth.h"
+#include "psam/sam/checkpoint.h"
+#include "psam/sam/predictor.h"
 #include "psam/util/error.h"
+#include "psam/util/fs.h"
+#include "psam/util/log.h"
+#include "sam_json.h"
 
 namespace psam::cli {
+namespace {
+
+struct PredictArgs {
+  std::string checkpoint, image, out, model, box, window;
+  std::vector<std::string> points;
+  int64_t decoder_heads = 8;
+  bool single_mask = false;
+  std::string device = "auto";
+};
+
+std::vector<double> parse_numbers(const std::string& text, size_t n, const std::string& what) {
+  std::vector<double> values;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');) {
+    try {
+      size_t used = 0;
+      values.push_back(std::stod(item, &used));
+      PSAM_CHECK(used == item.size(), "");
+    } catch (const std::exception&) {
+      values.clear();
+      break;
+    }
+  }
+  PSAM_CHECK(values.size() == n,
+             fmt::format("{} '{}': expected {} comma-separated numbers", what, text, n));
+  return values;
+}
+
+bool is_dicom(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char head[132] = {};
+  in.read(head, sizeof head);
+  return in.gcount() == sizeof head && std::string(head + 128, 4) == "DICM";
+}
+
+// uint8 [H,W,3]: a PNG/JPEG as RGB, or a DICOM slice mapped through a CT window (--window, else
+// the file's own window, else a lung window) to grey.
+at::Tensor read_input_image(const PredictArgs& a, nlohmann::json& info) {
+  if (!is_dicom(a.image)) return io::read_image_rgb(a.image);
+  const auto slice = io::read_dicom(a.image);
+  double center = -600, width = 1500;  // lung window
+  if (!a.window.empty()) {
+    const auto cw = parse_numbers(a.window, 2, "--window");
+    center = cw[0], width = cw[1];
+    PSAM_CHECK(width > 0, fmt::format("--window '{}': the width must be positive", a.window));
+  } else if (slice.window_width > 0) {
+    center = slice.window_center, width = slice.window_width;
+  }
+  info["ct_window"] = {center, width};
+  const auto grey =
+      ((slice.hu - (center - width / 2)) / width).clamp(0, 1).mul(255).round().to(torch::kUInt8);
+  return grey.unsqueeze(-1).expand({-1, -1, 3}).contiguous();
+}
+
+sam::PointBoxPrompt parse_prompt(const PredictArgs& a, nlohmann::json& info) {
+  sam::PointBoxPrompt p;
+  PSAM_CHECK(!a.box.empty() || !a.points.empty(), "psam predict: give --box and/or --point");
+  if (!a.box.empty()) {
+    const auto b = parse_numbers(a.box, 4, "--box");
+    PSAM_CHECK(b[0] <= b[2] && b[1] <= b[3],
+               fmt::format("--box '{}': expected x0,y0,x1,y1 with x0 <= x1 and y0 <= y1", a.box));
+    p.box = torch::tensor({b[0], b[1], b[2], b[3]}, torch::kFloat).unsqueeze(0);
+    info["box"] = b;
+  }
+  if (!a.points.empty()) {
+    std::vector<float> coords;
+    std::vector<int64_t> labels;
+    for (const auto& text : a.points) {
+      const auto v = parse_numbers(text, 3, "--point");
+      PSAM_CHECK(v[2] == 0 || v[2] == 1,
+                 fmt::format("--point '{}': label must be 1 (foreground) or 0 (background)", text));
+      coords.insert(coords.end(), {static_cast<float>(v[0]), static_cast<float>(v[1])});
+      labels.push_back(static_cast<int64_t>(v[2]));
+      info["points"].push_back(v);
+    }
+    const auto n = static_cast<int64_t>(labels.size());
+    p.point_coords = torch::tensor(coords).view({1, n, 2});
+    p.point_labels = torch::tensor(labels).view({1, n});
+  }
+  return p;
+}
+
+// The image with the mask tinted, the box outlined and the points marked.
+at::Tensor make_overlay(const at::Tensor& image, const at::Tensor& mask,
+                        const sam::PointBoxPrompt& prompt) {
+  auto out = image.to(torch::kFloat).clone();
+  const auto tint = torch::tensor({255.f, 40.f, 40.f});
+  out = torch::where(mask.unsqueeze(-1), 0.5 * out + 0.5 * tint, out);
+  const int64_t H = out.size(0), W = out.size(1);
+  const auto fill = [&](double x0, double y0, double x1, double y1, const at::Tensor& color) {
+    const auto cx = [&](double v) { return std::clamp<int64_t>(std::llround(v), 0, W); };
+    const auto cy = [&](double v) { return std::clamp<int64_t>(std::llround(v), 0, H); };
+    out.slice(0, cy(y0), cy(y1)).slice(1, cx(x0), cx(x1)) = color;
+  };
+  const auto green = torch::tensor({40.f, 220.f, 40.f}), red = torch::tensor({230.f, 30.f, 30.f});
+  if (prompt.box.defined()) {
+    const auto b = prompt.box[0];
+    const double x0 = b[0].item<double>(), y0 = b[1].item<double>();
+    const double x1 = b[2].item<double>(), y1 = b[3].item<double>();
+    fill(x0, y0, x1 + 1, y0 + 1, green);
+    fill(x0, y1, x1 + 1, y1 + 1, green);
+    fill(x0, y0, x0 + 1, y1 + 1, green);
+    fill(x1, y0, x1 + 1, y1 + 1, green);
+  }
+  if (prompt.point_coords.defined()) {
+    for (int64_t i = 0; i < prompt.point_coords.size(1); ++i) {
+      const double x = prompt.point_coords[0][i][0].item<double>();
+      const double y = prompt.point_coords[0][i][1].item<double>();
+      fill(x - 2, y - 2, x + 3, y + 3, prompt.point_labels[0][i].item<int64_t>() ? green : red);
+    }
+  }
+  return out.round().clamp(0, 255).to(torch::kUInt8);
+}
+
+torch::Device pick_device(const std::string& name) {
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda") {
+    PSAM_CHECK(torch::cuda::is_available(), "--device cuda: no CUDA device available");
+    return torch::kCUDA;
+  }
+  return torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
+}
+
+void run_predict(const PredictArgs& a, Io io) {
+  nlohmann::json info = {{"image", a.image}, {"checkpoint", a.checkpoint}};
+  const auto prompt = parse_prompt(a, info["prompt"]);
+
+  std::optional<sam::SamConfig> config;
+  if (!a.model.empty()) {
+    const bool is_preset = a.model == "vit_b" || a.model == "vit_l" || a.model == "vit_h";
+    config = is_preset ? sam::preset(a.model) : read_sam_config_json(a.model);
+  }
+  auto loaded =
+      sam::load_sam(io::read_tensors(a.checkpoint), config, a.decoder_heads, a.checkpoint);
+  info["model"] = a.model.empty() ? "inferred from the checkpoint" : a.model;
+  const auto device = pick_device(a.device);
+  loaded.model->to(device);
+
+  const auto image = read_input_image(a, info);
+  sam::SamPredictor predictor(loaded.model);
+  predictor.set_image(image);
+  const auto pred = predictor.predict(prompt, !a.single_mask);
+  const auto masks = pred.masks[0].cpu(), iou = pred.iou_predictions[0].cpu();
+  const int64_t best = iou.argmax().item<int64_t>();
+  info["original_size"] = {image.size(0), image.size(1)};
+  info["multimask_output"] = !a.single_mask;
+  info["best"] = best;
+  info["overlay"] = "overlay.png";
+  std::vector<std::pair<std::string, at::Tensor>> files;
+  for (int64_t i = 0; i < masks.size(0); ++i) {
+    const auto name = fmt::format("mask_{}.png", i);
+    files.emplace_back(name, masks[i].to(torch::kUInt8) * 255);
+    info["masks"].push_back({{"file", name},
+                             {"predicted_iou", iou[i].item<double>()},
+                             {"area", masks[i].sum().item<int64_t>()}});
+  }
+  files.emplace_back("overlay.png", make_overlay(image, masks[best], prompt));
+
+  // Everything is computed; only now does anything touch the output directory.
+  std::filesystem::create_directories(a.out);
+  for (const auto& [name, pixels] : files)
+    io::write_image((std::filesystem::path(a.out) / name).string(), pixels);
+  write_file_atomic((std::filesystem::path(a.out) / "prediction.json").string(),
+                    [&](std::ostream& os) { os << info.dump(2) << "\n"; });
+  for (const auto& m : info["masks"])
+    io.out << fmt::format("{}  predicted IoU {:.4f}  area {} px\n", m["file"].get<std::string>(),
+                          m["predicted_iou"].get<double>(), m["area"].get<int64_t>());
+  io.out << fmt::format("wrote {} masks, overlay.png and prediction.json to {}\n", masks.size(0),
+                        a.out);
+}
+
+}  // namespace
 
 void add_predict_command(CLI::App& app, Io io, int& rc) {
-  auto* sub = app.add_subcommand("predict", "(under construction)");
-  sub->callback([] { fail("psam predict: under construction"); });
+  auto a = std::make_shared<PredictArgs>();
+  auto* sub =
+      app.add_subcommand("predict",
+                         "Segment one image with SAM from a box and/or points; writes mask PNGs, "
+                         "overlay.png and prediction.json (predicted IoUs)");
+  sub->add_option("--checkpoint", a->checkpoint, "SAM weights (.pth or .safetensors)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sub->add_option("--image", a->image, "PNG/JPEG image or DICOM slice")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sub->add_option("--out", a->out, "output directory")->required();
+  sub->add_option("--box", a->box, "box prompt x0,y0,x1,y1 in image pixels");
+  sub->add_option("--point", a->points,
+                  "point prompt x,y,label (1 foreground, 0 background); "
+                  "repeatable")
+      ->take_all();
+  sub->add_option("--model", a->model,
+                  "vit_b | vit_l | vit_h | a model-shape JSON; default: inferred from the "
+                  "checkpoint's tensor shapes");
+  sub->add_option("--decoder-heads", a->decoder_heads,
+                  "mask-decoder attention heads when the shape is inferred (official: 8)")
+      ->check(CLI::PositiveNumber);
+  sub->add_flag("--single-mask", a->single_mask,
+                "one mask instead of the three ambiguity-aware masks");
+  sub->add_option("--window", a->window, "CT window center,width for DICOM input (HU)");
+  sub->add_option("--device", a->device, "auto | cpu | cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  sub->callback([a, io, &rc] {
+    run_predict(*a, io);
+    rc = 0;
+  });
 }
 
 }  // namespace psam::cli

@@ -1,0 +1,100 @@
+// ViT image-encoder speed: ms per image at 1024x1024 with random weights, batch 1 and 4,
+// fp32 on CPU, fp32 and bf16 on CUDA when present. Compare with
+//   /usr/bin/python3 tools/bench/sam_encoder_ref.py bench --threads N
+// at the same thread count (same libtorch and BLAS).
+//
+//   bench_encoder [--threads N] [--batch 1,4] [--iters 3] [--warmup 1] [--model vit_b]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "psam/sam/image_encoder.h"
+#include "psam/util/threads.h"
+
+namespace {
+
+struct Args {
+  int threads = 2;
+  std::vector<int64_t> batches = {1, 4};
+  int iters = 3;
+  int warmup = 1;
+  std::string model = "vit_b";
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string key = argv[i], value = argv[i + 1];
+    if (key == "--threads") {
+      a.threads = std::stoi(value);
+    } else if (key == "--iters") {
+      a.iters = std::stoi(value);
+    } else if (key == "--warmup") {
+      a.warmup = std::stoi(value);
+    } else if (key == "--model") {
+      a.model = value;
+    } else if (key == "--batch") {
+      a.batches.clear();
+      for (size_t p = 0; p < value.size();) {
+        const size_t q = std::min(value.find(',', p), value.size());
+        a.batches.push_back(std::stoll(value.substr(p, q - p)));
+        p = q + 1;
+      }
+    } else {
+      std::fprintf(stderr, "unknown option %s\n", key.c_str());
+      std::exit(2);
+    }
+  }
+  return a;
+}
+
+void run(psam::sam::ImageEncoderViT& encoder, const Args& a, torch::Device device,
+         torch::ScalarType dtype, const char* label) {
+  encoder->to(device, dtype);
+  torch::NoGradGuard no_grad;
+  for (int64_t batch : a.batches) {
+    const auto x = torch::randn({batch, 3, encoder->img_size(), encoder->img_size()},
+                                torch::TensorOptions().device(device).dtype(dtype));
+    auto sync = [&] {
+      if (device.is_cuda()) torch::cuda::synchronize();
+    };
+    for (int i = 0; i < a.warmup; ++i) encoder(x);
+    sync();
+    std::vector<double> ms;
+    for (int i = 0; i < a.iters; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      encoder(x);
+      sync();
+      const std::chrono::duration<double, std::milli> dt = std::chrono::steady_clock::now() - t0;
+      ms.push_back(dt.count() / static_cast<double>(batch));
+    }
+    std::sort(ms.begin(), ms.end());
+    std::printf("psam %s %lldx%lld %s %s batch %lld: %.1f ms/image (min), %.1f (median) over %d\n",
+                a.model.c_str(), static_cast<long long>(encoder->img_size()),
+                static_cast<long long>(encoder->img_size()), label,
+                device.is_cuda() ? "cuda" : "cpu", static_cast<long long>(batch), ms.front(),
+                ms[ms.size() / 2], a.iters);
+    std::fflush(stdout);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args a = parse(argc, argv);
+  psam::set_num_threads(a.threads);
+  torch::manual_seed(0);
+  psam::sam::ImageEncoderViT encoder(psam::sam::preset(a.model));
+  encoder->eval();
+  std::printf("libtorch %s, threads %d\n", TORCH_VERSION, torch::get_num_threads());
+  if (torch::cuda::is_available()) {
+    run(encoder, a, torch::kCUDA, torch::kFloat, "fp32");
+    run(encoder, a, torch::kCUDA, torch::kBFloat16, "bf16");
+  } else {
+    run(encoder, a, torch::kCPU, torch::kFloat, "fp32");
+  }
+  return 0;
+}

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -39,9 +40,39 @@ void check_same_size(const at::Tensor& a, const char* a_name, const at::Tensor& 
                          b_name, c10::str(a.sizes()), c10::str(b.sizes())));
 }
 
-// [K,H,W] masks -> [K, H*W] float64 0/1 rows (exact counts up to 2^53 pixels).
-at::Tensor flatten_masks(const at::Tensor& masks) {
-  return masks.reshape({masks.size(0), -1}).to(torch::kDouble);
+// Pixels per block when a computation over `rows` images streams over the pixels: float64
+// temporaries of about 1 MB stay in cache and are recycled by the allocator, where whole-image
+// temporaries (tens of MB for 16 samples of 512 x 512) cost fresh pages on every operation.
+int64_t pixel_block(int64_t rows) {
+  constexpr int64_t kBlockElements = int64_t{1} << 17;
+  return std::max<int64_t>(1024, kBlockElements / std::max<int64_t>(rows, 1));
+}
+
+// [K,H,W] masks -> [K, H*W] rows, dtype kept.
+at::Tensor flatten_masks(const at::Tensor& masks) { return masks.reshape({masks.size(0), -1}); }
+
+// Pixel counts of flattened 0/1 masks a [A,P], b [B,P], accumulated in float64 per pixel block
+// (exact: counts stay far below 2^53).
+struct Overlaps {
+  at::Tensor inter;   // [A,B] |a_i ∩ b_j|, one matrix product per block
+  at::Tensor area_a;  // [A] |a_i|
+  at::Tensor area_b;  // [B] |b_j|
+};
+
+Overlaps overlaps(const at::Tensor& a, const at::Tensor& b) {
+  const auto f64 = a.options().dtype(torch::kDouble);
+  Overlaps o{torch::zeros({a.size(0), b.size(0)}, f64), torch::zeros({a.size(0)}, f64),
+             torch::zeros({b.size(0)}, f64)};
+  const bool same = a.is_same(b);
+  const int64_t block = pixel_block(a.size(0) + b.size(0));
+  for (int64_t start = 0; start < a.size(1); start += block) {
+    const at::Tensor ab = a.slice(1, start, start + block).to(torch::kDouble);
+    const at::Tensor bb = same ? ab : b.slice(1, start, start + block).to(torch::kDouble);
+    o.inter.addmm_(ab, bb.t());
+    o.area_a += ab.sum(1);
+    o.area_b += bb.sum(1);
+  }
+  return o;
 }
 
 // IoU from intersection and union pixel counts (float64 tensors of equal shape).
@@ -58,14 +89,37 @@ at::Tensor iou_from_counts(const at::Tensor& inter, const at::Tensor& uni,
   fail("iou_from_counts: unknown IoU convention");
 }
 
-// 1 - IoU of every pair of rows of flattened masks a [A,P] and b [B,P].
-at::Tensor distance_from_flat(const at::Tensor& a, const at::Tensor& b, IouConvention convention) {
-  const at::Tensor inter = a.matmul(b.t());
-  const at::Tensor uni = a.sum(1).unsqueeze(1) + b.sum(1).unsqueeze(0) - inter;
-  return 1.0 - iou_from_counts(inter, uni, convention);
+// 1 - IoU of every pair counted in o.
+at::Tensor distance_from_overlaps(const Overlaps& o, IouConvention convention) {
+  const at::Tensor uni = o.area_a.unsqueeze(1) + o.area_b.unsqueeze(0) - o.inter;
+  return 1.0 - iou_from_counts(o.inter, uni, convention);
+}
+
+// Counts of samples and annotators stacked: one (N+M) x (N+M) product gives every intersection.
+Overlaps stacked_overlaps(const at::Tensor& samples, const at::Tensor& annotators) {
+  check_mask_stack(samples, "samples");
+  check_mask_stack(annotators, "annotators");
+  check_same_size(samples, "samples", annotators, "annotators");
+  const at::Tensor all = torch::cat(
+      {flatten_masks(samples).to(torch::kBool), flatten_masks(annotators).to(torch::kBool)}, 0);
+  return overlaps(all, all);
+}
+
+// The blocks of an (N+M) x (N+M) distance matrix of stacked samples and annotators.
+PairwiseDistances split_distances(const at::Tensor& d, int64_t n) {
+  return {d.slice(0, 0, n).slice(1, 0, n), d.slice(0, 0, n).slice(1, n), d.slice(0, n).slice(1, n)};
 }
 
 double mean_of(const at::Tensor& t) { return t.mean().item<double>(); }
+
+// Per-pixel count of foreground masks in a [K,H,W] stack, one image at a time (a whole-stack
+// sum would first convert every mask to the accumulator type).
+at::Tensor foreground_count(const at::Tensor& masks) {
+  at::Tensor count =
+      torch::zeros({masks.size(1), masks.size(2)}, masks.options().dtype(torch::kInt));
+  for (int64_t k = 0; k < masks.size(0); ++k) count += masks[k];
+  return count;
+}
 
 }  // namespace
 
@@ -92,19 +146,13 @@ at::Tensor iou_distance_matrix(const at::Tensor& a, const at::Tensor& b, IouConv
   check_mask_stack(a, "iou_distance_matrix: a");
   check_mask_stack(b, "iou_distance_matrix: b");
   check_same_size(a, "a", b, "b");
-  return distance_from_flat(flatten_masks(a), flatten_masks(b), convention);
+  return distance_from_overlaps(overlaps(flatten_masks(a), flatten_masks(b)), convention);
 }
 
 PairwiseDistances pairwise_distances(const at::Tensor& samples, const at::Tensor& annotators,
                                      IouConvention convention) {
-  check_mask_stack(samples, "samples");
-  check_mask_stack(annotators, "annotators");
-  check_same_size(samples, "samples", annotators, "annotators");
-  const int64_t n = samples.size(0);
-  // Samples and annotators stacked: one (N+M) x (N+M) product gives every intersection.
-  const at::Tensor all = torch::cat({flatten_masks(samples), flatten_masks(annotators)}, 0);
-  const at::Tensor d = distance_from_flat(all, all, convention);
-  return {d.slice(0, 0, n).slice(1, 0, n), d.slice(0, 0, n).slice(1, n), d.slice(0, n).slice(1, n)};
+  return split_distances(distance_from_overlaps(stacked_overlaps(samples, annotators), convention),
+                         samples.size(0));
 }
 
 double generalized_energy_distance(const PairwiseDistances& d) {
@@ -142,39 +190,54 @@ NccResult variance_ncc(const at::Tensor& probs, const at::Tensor& annotators) {
   const int64_t n = probs.size(0);
   const int64_t m = annotators.size(0);
   PSAM_CHECK(n >= 1, "probs: expected at least one sample");
-  // float64 before anything else, so 1 - p is exact to float64 as in the reference.
-  const at::Tensor p = probs.reshape({n, -1}).to(torch::kDouble);
-  PSAM_CHECK(((p >= 0) & (p <= 1)).all().item<bool>(),
-             "probs: expected probabilities in [0,1] (found NaN or a value outside)");
-  const at::Tensor y = flatten_masks(annotators);
+  const at::Tensor p_flat = probs.reshape({n, -1});
 
   // With L_c(x) = mean_i ln(q_i,c(x) + eps), the mean cross-entropy of any two-class target t
-  // against the samples is -(t_0 L_0 + t_1 L_1): both maps share L_0 and L_1.
-  const at::Tensor q1 = p;
-  const at::Tensor q0 = 1.0 - p;
-  const at::Tensor log0 = torch::log(q0 + kNccEpsilon).mean(0);
-  const at::Tensor log1 = torch::log(q1 + kNccEpsilon).mean(0);
-  const at::Tensor e_ss = -(q0.mean(0) * log0 + q1.mean(0) * log1);  // [P]
-  const at::Tensor e_sy = -((1.0 - y) * log0 + y * log1);            // [M,P]
+  // against the samples is -(t_0 L_0 + t_1 L_1): E_ss and every E_sy_j share L_0 and L_1.
+  const auto pixels = p_flat.size(1);
+  const auto f64 = p_flat.options().dtype(torch::kDouble);
+  at::Tensor log0 = torch::empty({pixels}, f64);
+  at::Tensor log1 = torch::empty({pixels}, f64);
+  at::Tensor e_ss = torch::empty({pixels}, f64);
+  const int64_t block = pixel_block(n);
+  for (int64_t start = 0; start < pixels; start += block) {
+    const int64_t end = std::min(pixels, start + block);
+    // float64 before anything else, so 1 - p is computed in float64 as in the reference.
+    const at::Tensor q1 = p_flat.slice(1, start, end).to(torch::kDouble);
+    PSAM_CHECK(((q1 >= 0) & (q1 <= 1)).all().item<bool>(),
+               "probs: expected probabilities in [0,1] (found NaN or a value outside)");
+    const at::Tensor q0 = 1.0 - q1;
+    const at::Tensor l0 = torch::log(q0 + kNccEpsilon).mean(0);
+    const at::Tensor l1 = torch::log(q1 + kNccEpsilon).mean(0);
+    log0.slice(0, start, end).copy_(l0);
+    log1.slice(0, start, end).copy_(l1);
+    e_ss.slice(0, start, end).copy_(-(q0.mean(0) * l0 + q1.mean(0) * l1));
+  }
 
-  // Pearson correlation with population statistics (divide by P). Constant maps have no
-  // correlation: flagged explicitly, since rounding in the mean would otherwise leave a tiny,
-  // meaningless nonzero deviation instead of 0/0.
-  const auto standardize = [](const at::Tensor& e) {
-    const at::Tensor centered = e - e.mean(-1, /*keepdim=*/true);
-    return centered / centered.pow(2).mean(-1, /*keepdim=*/true).sqrt();
+  // NCC_j = cov(E_ss, E_sy_j) / (std(E_ss) std(E_sy_j)), population statistics (divide by P).
+  // A constant map has no correlation: flagged explicitly, since rounding in its mean would
+  // otherwise leave a tiny, meaningless deviation instead of 0/0.
+  const auto centered = [](const at::Tensor& e) { return e - e.mean(); };
+  const auto population_std = [&](const at::Tensor& c) {
+    return std::sqrt(c.dot(c).item<double>() / static_cast<double>(pixels));
   };
   const bool ss_constant = (e_ss.max() == e_ss.min()).item<bool>();
-  const at::Tensor sy_constant = (e_sy.amax(1) == e_sy.amin(1)).cpu();
-  const at::Tensor ncc_j =
-      (standardize(e_ss).unsqueeze(0) * standardize(e_sy)).mean(1).cpu().contiguous();
+  const at::Tensor c_ss = centered(e_ss);
+  const double std_ss = population_std(c_ss);
+  const at::Tensor y = flatten_masks(annotators).to(torch::kBool);
 
   NccResult result;
   result.per_annotator.resize(m);
   double sum = 0.0;
   for (int64_t j = 0; j < m; ++j) {
-    const bool undefined = ss_constant || sy_constant[j].item<bool>();
-    result.per_annotator[j] = undefined ? kNaN : ncc_j[j].item<double>();
+    // One-hot annotator: the cross-entropy picks L_1 on its foreground, L_0 elsewhere.
+    const at::Tensor e_sy = -torch::where(y[j], log1, log0);
+    const bool constant = ss_constant || (e_sy.max() == e_sy.min()).item<bool>();
+    const at::Tensor c_sy = centered(e_sy);
+    result.per_annotator[j] = constant
+                                  ? kNaN
+                                  : c_ss.dot(c_sy).item<double>() / static_cast<double>(pixels) /
+                                        (std_ss * population_std(c_sy));
     sum += result.per_annotator[j];
   }
   result.value = sum / static_cast<double>(m);
@@ -183,12 +246,12 @@ NccResult variance_ncc(const at::Tensor& probs, const at::Tensor& annotators) {
 
 at::Tensor mean_prediction(const at::Tensor& samples) {
   check_mask_stack(samples, "samples");
-  return samples.sum(0, /*keepdim=*/false, torch::kLong) * 2 > samples.size(0);
+  return foreground_count(samples) * 2 > samples.size(0);
 }
 
 at::Tensor majority_vote(const at::Tensor& annotators) {
   check_mask_stack(annotators, "annotators");
-  return annotators.sum(0, /*keepdim=*/false, torch::kLong) * 2 > annotators.size(0);
+  return foreground_count(annotators) * 2 > annotators.size(0);
 }
 
 OverlapScores overlap_scores(const at::Tensor& prediction, const at::Tensor& annotators) {
@@ -201,9 +264,10 @@ OverlapScores overlap_scores(const at::Tensor& prediction, const at::Tensor& ann
   // Row 0: majority vote; rows 1..M: the annotators.
   const at::Tensor refs = flatten_masks(
       torch::cat({majority_vote(annotators).unsqueeze(0), annotators.to(torch::kBool)}));
-  const at::Tensor pred = prediction.reshape({-1}).to(torch::kDouble);
-  const at::Tensor inter = refs.matmul(pred);
-  const at::Tensor area_sum = refs.sum(1) + pred.sum();
+  const at::Tensor pred = prediction.reshape({1, -1}).to(torch::kBool);
+  const Overlaps o = overlaps(refs, pred);
+  const at::Tensor inter = o.inter.squeeze(1);
+  const at::Tensor area_sum = o.area_a + o.area_b;
   const at::Tensor dsc =
       torch::where(area_sum == 0, torch::ones_like(inter), 2.0 * inter / area_sum).cpu();
   const at::Tensor iou = iou_from_counts(inter, area_sum - inter, IouConvention::kPhiseg).cpu();
@@ -228,17 +292,20 @@ std::vector<std::pair<std::string, double>> CaseMetrics::scalars() const {
 
 CaseMetrics evaluate_case(const at::Tensor& samples, const at::Tensor& annotators,
                           const at::Tensor& probs, const MetricOptions& options) {
-  const PairwiseDistances d = pairwise_distances(samples, annotators, options.ged_convention);
+  const Overlaps counts = stacked_overlaps(samples, annotators);
+  const int64_t n = samples.size(0);
+  const int64_t m = annotators.size(0);
+  const PairwiseDistances d =
+      split_distances(distance_from_overlaps(counts, options.ged_convention), n);
   CaseMetrics r;
   r.ged = generalized_energy_distance(d);
   r.diversity = sample_diversity(d);
 
-  const int64_t n = samples.size(0);
-  const int64_t m = annotators.size(0);
   if (n % m == 0) {
-    const at::Tensor sy = options.hm_iou_convention == options.ged_convention
-                              ? d.sy
-                              : iou_distance_matrix(samples, annotators, options.hm_iou_convention);
+    const at::Tensor sy =
+        options.hm_iou_convention == options.ged_convention
+            ? d.sy
+            : split_distances(distance_from_overlaps(counts, options.hm_iou_convention), n).sy;
     r.hm_iou = hungarian_matched_iou(sy);
   } else {
     r.hm_iou = kNaN;

@@ -63,14 +63,17 @@ inline ::testing::AssertionResult near_golden(const at::Tensor& got, const at::T
   const at::Tensor bad = (g - r).abs() > r.abs() * 1e-6 + 1e-9;
   if (!bad.any().item<bool>()) return ::testing::AssertionSuccess();
   const at::Tensor idx = bad.nonzero()[0];
-  const auto at_idx = [&](const at::Tensor& t) {
-    at::Tensor v = t;
-    for (int64_t k = 0; k < idx.size(0); ++k) v = v[idx[k].item<int64_t>()];
-    return v.item<double>();
-  };
-  return ::testing::AssertionFailure() << bad.sum().item<int64_t>() << " entries off; first at "
-                                       << idx << ": got " << fmt::format("{:.17g}", at_idx(g))
-                                       << ", reference " << fmt::format("{:.17g}", at_idx(r));
+  std::vector<int64_t> index;
+  at::Tensor g_at = g, r_at = r;
+  for (int64_t k = 0; k < idx.size(0); ++k) {
+    index.push_back(idx[k].item<int64_t>());
+    g_at = g_at[index.back()];
+    r_at = r_at[index.back()];
+  }
+  return ::testing::AssertionFailure()
+         << bad.sum().item<int64_t>() << " entries off; first at " << c10::IntArrayRef(index)
+         << ": got " << fmt::format("{:.17g}", g_at.item<double>()) << ", reference "
+         << fmt::format("{:.17g}", r_at.item<double>());
 }
 
 }  // namespace psam::test

@@ -1,6 +1,7 @@
 // TensorBoard event files: CRC-32C check vectors, the exact bytes of one record, a round trip
 // through a reader written here, and (when python3-protobuf is installed) protobuf's own parser.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <array>
 #include <cstdio>

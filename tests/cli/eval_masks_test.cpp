@@ -3,18 +3,15 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <sys/wait.h>
-
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli.h"
 #include "eval/golden_metrics.h"
 #include "psam/io/npy.h"
+#include "support/testing.h"
 
 namespace psam::cli {
 namespace {
@@ -89,7 +86,8 @@ class EvalMasks : public ::testing::Test {
     }
   }
 
-  fs::path dir_;
+  support::TempDir tmp_;
+  fs::path dir_ = tmp_.path();
 };
 
 TEST_F(EvalMasks, EveryGoldenCaseAsOneCaseFiles) {
@@ -216,23 +214,17 @@ TEST_F(EvalMasks, BadInputsGiveOneLineErrorsNamingTheFile) {
 
 // Files written by numpy itself (bool masks, float64 probabilities), as a user's tool would.
 TEST_F(EvalMasks, ReadsNumpyWrittenFiles) {
-  const std::string script = (dir_ / "make.py").string();
-  std::ofstream(script) << R"PY(
+  if (!support::python_has("numpy")) GTEST_SKIP() << "no numpy in " << PSAM_PYTHON;
+  const std::string script = tmp_.write("make.py", R"PY(
 import sys
-try:
-    import numpy as np
-except ImportError:
-    sys.exit(77)
+import numpy as np
 d = sys.argv[1]
 s = np.zeros((2, 4, 5, 6), dtype=bool); s[:, :, 1:4, 1:4] = True; s[1, 0] = False
 a = np.zeros((2, 2, 5, 6), dtype=np.uint8); a[:, :, 1:4, 1:4] = 1
 p = np.where(s, 0.9, 0.1).astype(np.float64); p[:, :, 0, 0] = 0.3
 np.save(d + "/s.npy", s); np.save(d + "/a.npy", a); np.save(d + "/p.npy", p)
-)PY";
-  const int status =
-      std::system((std::string(PSAM_PYTHON) + " " + script + " " + dir_.string()).c_str());
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 77) GTEST_SKIP() << "no numpy in " << PSAM_PYTHON;
-  ASSERT_EQ(status, 0);
+)PY");
+  support::run_python(script + " " + tmp_.path());
   const nlohmann::json j =
       run_json({"--samples", (dir_ / "s.npy").string(), "--annotators", (dir_ / "a.npy").string(),
                 "--probs", (dir_ / "p.npy").string()});

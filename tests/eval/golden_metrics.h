@@ -14,11 +14,11 @@
 
 namespace psam::test {
 
-// The golden file's path: $PSAM_SHARED_DIR/golden/... or ../shared beside the source tree.
+// The golden file's path: in $PSAM_GOLDEN_DIR, else ../shared/golden beside the source tree.
 inline std::string metrics_golden_path() {
-  const char* shared = std::getenv("PSAM_SHARED_DIR");
-  const std::string dir = shared ? shared : std::string(PSAM_SOURCE_DIR) + "/../shared";
-  return dir + "/golden/metrics_cases.pth";
+  const char* golden = std::getenv("PSAM_GOLDEN_DIR");
+  const std::string dir = golden ? golden : std::string(PSAM_SOURCE_DIR) + "/../shared/golden";
+  return dir + "/metrics_cases.pth";
 }
 
 // The plain str -> Tensor dict of the golden file.
@@ -82,4 +82,4 @@ inline ::testing::AssertionResult near_golden(const at::Tensor& got, const at::T
 #define PSAM_REQUIRE_GOLDEN_METRICS(golden)                 \
   if (!(golden).available())                                \
   GTEST_SKIP() << "golden metrics file " << (golden).path() \
-               << " not found (../shared is not part of a fresh clone; set PSAM_SHARED_DIR)"
+               << " not found (../shared is not part of a fresh clone; or set PSAM_GOLDEN_DIR)"

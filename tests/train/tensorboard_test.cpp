@@ -1,13 +1,10 @@
 // TensorBoard event files: CRC-32C check vectors, the exact bytes of one record, a round trip
 // through a reader written here, and (when python3-protobuf is installed) protobuf's own parser.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <array>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -16,6 +13,7 @@
 #include "psam/util/crc32c.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
+#include "support/testing.h"
 
 namespace psam::train {
 namespace {
@@ -160,14 +158,6 @@ std::vector<std::string> read_records(const std::string& path) {
 
 class TensorBoardFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("psam_tb_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   // Writes the scalars used by the tests; returns the file path.
   std::string write_sample_file() {
     SummaryWriter w((dir_ / "run").string());
@@ -179,7 +169,8 @@ class TensorBoardFile : public ::testing::Test {
     return w.path();
   }
 
-  fs::path dir_;
+  support::TempDir tmp_;
+  fs::path dir_ = tmp_.path();
 };
 
 TEST_F(TensorBoardFile, NameAndRoundTrip) {
@@ -221,8 +212,7 @@ TEST_F(TensorBoardFile, SecondWriterGetsItsOwnFile) {
 }
 
 TEST_F(TensorBoardFile, UnwritableDirectoryIsAClearError) {
-  fs::create_directories(dir_);
-  std::ofstream(dir_ / "file") << "x";
+  tmp_.write("file", "x");
   try {
     SummaryWriter w((dir_ / "file" / "sub").string());
     FAIL() << "no error";
@@ -235,10 +225,7 @@ TEST_F(TensorBoardFile, UnwritableDirectoryIsAClearError) {
 // the file must parse, and re-serialising each event must give back exactly the bytes written.
 constexpr const char* kProtobufReader = R"PY(
 import json, struct, sys
-try:
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-except ImportError:
-    sys.exit(77)
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 F = descriptor_pb2.FieldDescriptorProto
 fdp = descriptor_pb2.FileDescriptorProto(name="event.proto", package="tensorflow", syntax="proto3")
 summary = fdp.message_type.add(name="Summary")
@@ -273,20 +260,12 @@ print(json.dumps(out))
 )PY";
 
 TEST_F(TensorBoardFile, ProtobufParsesTheFile) {
-  const std::string path = write_sample_file();
-  const fs::path script = dir_ / "read_events.py";
-  std::ofstream(script) << kProtobufReader;
-  const std::string command = std::string(PSAM_PYTHON) + " " + script.string() + " " + path;
-  FILE* pipe = popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string output;
-  std::array<char, 4096> buffer{};
-  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 77) {
+  if (!support::python_has("google.protobuf")) {
     GTEST_SKIP() << PSAM_PYTHON << " has no google.protobuf (Debian package python3-protobuf)";
   }
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
+  const std::string path = write_sample_file();
+  const std::string output =
+      support::run_python(tmp_.write("read_events.py", kProtobufReader) + " " + path);
   const auto events = nlohmann::json::parse(output);
   ASSERT_EQ(events.size(), 6u);
   EXPECT_EQ(events[0]["file_version"], "brain.Event:2");

@@ -106,7 +106,7 @@ DicomIndex index_dicom_tree(const std::string& root) {
     std::vector<SeriesSlice> slices;
     for (const auto& [h, path] : files) {
       const double loc = h.position[0] * n[0] + h.position[1] * n[1] + h.position[2] * n[2];
-      slices.push_back({path, h.sop_uid, h.position[2], loc, h.instance_number});
+      slices.push_back({path, h.sop_uid, h.transfer_syntax, h.position[2], loc, h.instance_number});
     }
     std::sort(slices.begin(), slices.end(), [](const SeriesSlice& a, const SeriesSlice& b) {
       return a.location != b.location ? a.location < b.location

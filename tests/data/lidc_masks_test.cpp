@@ -138,6 +138,8 @@ TEST(LidcMasks, RandomPolygonsAgreeWithRayCasting) {
     for (auto& p : poly) p = {coord(rng), coord(rng)};
     const auto with = render({roi(poly)}, w);
     const auto without = render({roi(poly)}, w, false);
+    const auto a1 = with.accessor<uint8_t, 2>();
+    const auto a0 = without.accessor<uint8_t, 2>();
     for (int y = w.row0; y < w.row0 + w.rows; ++y) {
       for (int x = w.col0; x < w.col0 + w.cols; ++x) {
         const LidcPoint p{x, y};
@@ -145,8 +147,8 @@ TEST(LidcMasks, RandomPolygonsAgreeWithRayCasting) {
         bool near = false;
         for (std::size_t i = 0; i < poly.size(); ++i)
           near |= near_segment(p, poly[i], poly[(i + 1) % poly.size()]);
-        const int m1 = with.index({y - w.row0, x - w.col0}).item<int>();
-        const int m0 = without.index({y - w.row0, x - w.col0}).item<int>();
+        const int m1 = a1[y - w.row0][x - w.col0];
+        const int m0 = a0[y - w.row0][x - w.col0];
         const std::string at = "trial " + std::to_string(trial) + " pixel " + std::to_string(x) +
                                "," + std::to_string(y);
         if (in || b) {

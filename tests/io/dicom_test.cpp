@@ -216,7 +216,11 @@ TEST(Dicom, MultiFrameAndNonDicomFilesAreErrors) {
   PSAM_REQUIRE_REALDATA("lidc0001_ct_slice_dicom/000001.dcm");
   const std::string bytes = psam::read_file(real("lidc0001_ct_slice_dicom/000001.dcm"));
   psam::testing::write_text(dir.file("cut.dcm"), bytes.substr(0, bytes.size() / 2));
+  // DCMTK's own logger stays quiet: the one-line psam::Error is the whole report.
+  ::testing::internal::CaptureStderr();
   EXPECT_THROW(psam::io::read_dicom(dir.file("cut.dcm")), psam::Error);
+  EXPECT_THROW(psam::io::read_dicom(dir.file("junk.dcm")), psam::Error);
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
 }
 
 }  // namespace

@@ -90,6 +90,25 @@ DicomSlice header_of(DcmDataset& ds, const std::string& path) {
   return s;
 }
 
+// The first n stored values of PixelData (8- or 16-bit words) as int32.
+template <typename Word>
+void copy_pixel_data(DcmDataset& ds, long n, std::vector<std::int32_t>& raw,
+                     const std::string& path) {
+  const Word* p = nullptr;
+  unsigned long count = 0;
+  OFCondition st;
+  if constexpr (sizeof(Word) == 2) {
+    st = ds.findAndGetUint16Array(DCM_PixelData, p, &count);
+  } else {
+    st = ds.findAndGetUint8Array(DCM_PixelData, p, &count);
+  }
+  PSAM_CHECK(st.good() && p,
+             fmt::format("DICOM {}: no {}-bit PixelData: {}", path, 8 * sizeof(Word), st.text()));
+  PSAM_CHECK(count >= static_cast<unsigned long>(n),
+             fmt::format("DICOM {}: PixelData has {} values, expected {}", path, count, n));
+  for (long i = 0; i < n; ++i) raw[i] = p[i];
+}
+
 // stored * slope + intercept for one greyscale frame; stored values are sign-extended or masked
 // to BitsStored, since the bits above may carry overlays or garbage.
 at::Tensor modality_values(DcmDataset& ds, const DicomSlice& s, const std::string& path) {
@@ -113,23 +132,9 @@ at::Tensor modality_values(DcmDataset& ds, const DicomSlice& s, const std::strin
 
   std::vector<std::int32_t> raw(n);
   if (bits_allocated == 16) {
-    const Uint16* p = nullptr;
-    unsigned long count = 0;
-    const OFCondition st = ds.findAndGetUint16Array(DCM_PixelData, p, &count);
-    PSAM_CHECK(st.good() && p, fmt::format("DICOM {}: no 16-bit PixelData: {}", path, st.text()));
-    PSAM_CHECK(count >= static_cast<unsigned long>(n),
-               fmt::format("DICOM {}: PixelData has {} values, expected {}x{}", path, count, s.rows,
-                           s.cols));
-    for (long i = 0; i < n; ++i) raw[i] = p[i];
+    copy_pixel_data<Uint16>(ds, n, raw, path);
   } else {
-    const Uint8* p = nullptr;
-    unsigned long count = 0;
-    const OFCondition st = ds.findAndGetUint8Array(DCM_PixelData, p, &count);
-    PSAM_CHECK(st.good() && p, fmt::format("DICOM {}: no 8-bit PixelData: {}", path, st.text()));
-    PSAM_CHECK(count >= static_cast<unsigned long>(n),
-               fmt::format("DICOM {}: PixelData has {} values, expected {}x{}", path, count, s.rows,
-                           s.cols));
-    for (long i = 0; i < n; ++i) raw[i] = p[i];
+    copy_pixel_data<Uint8>(ds, n, raw, path);
   }
   const std::int32_t mask = static_cast<std::int32_t>((1u << bits_stored) - 1);
   const std::int32_t sign = static_cast<std::int32_t>(1u << (bits_stored - 1));

@@ -15,22 +15,31 @@ using psam::data::LidcXml;
 using psam::data::LidcXmlKind;
 using psam::testing::lidc_example;
 
-int count_contoured(const LidcXml& xml) {
-  int n = 0;
-  for (const auto& s : xml.sessions)
-    for (const auto& nod : s.nodules) n += nod.has_contour();
-  return n;
+// The per-file totals INDEX.csv lists.
+struct Counts {
+  int nodules = 0, contoured = 0, rois = 0, non_nodules = 0;
+  bool operator==(const Counts& o) const {
+    return nodules == o.nodules && contoured == o.contoured && rois == o.rois &&
+           non_nodules == o.non_nodules;
+  }
+};
+
+std::ostream& operator<<(std::ostream& os, const Counts& c) {
+  return os << "{nodules " << c.nodules << ", contoured " << c.contoured << ", rois " << c.rois
+            << ", non-nodules " << c.non_nodules << "}";
 }
 
-int count(const LidcXml& xml, char what) {
-  int n = 0;
+Counts counts(const LidcXml& xml) {
+  Counts c;
   for (const auto& s : xml.sessions) {
-    if (what == 'n') n += static_cast<int>(s.nodules.size());
-    if (what == 'x') n += static_cast<int>(s.non_nodules.size());
-    if (what == 'r')
-      for (const auto& nod : s.nodules) n += static_cast<int>(nod.rois.size());
+    c.nodules += static_cast<int>(s.nodules.size());
+    c.non_nodules += static_cast<int>(s.non_nodules.size());
+    for (const auto& n : s.nodules) {
+      c.contoured += n.has_contour();
+      c.rois += static_cast<int>(n.rois.size());
+    }
   }
-  return n;
+  return c;
 }
 
 TEST(LidcXml, ReadsLidc0001SessionsNodulesAndRois) {
@@ -41,11 +50,7 @@ TEST(LidcXml, ReadsLidc0001SessionsNodulesAndRois) {
   EXPECT_EQ(xml.series_uid, "1.3.6.1.4.1.14519.5.2.1.6279.6001.179049373636438705059720603192");
   EXPECT_EQ(xml.study_uid, "1.3.6.1.4.1.14519.5.2.1.6279.6001.298806137288633453246975630178");
   ASSERT_EQ(xml.sessions.size(), 4u);
-  // Totals as INDEX.csv lists them for tcia-lidc-xml/185/069.xml.
-  EXPECT_EQ(count(xml, 'n'), 13);
-  EXPECT_EQ(count_contoured(xml), 4);
-  EXPECT_EQ(count(xml, 'r'), 41);
-  EXPECT_EQ(count(xml, 'x'), 13);
+  EXPECT_EQ(counts(xml), (Counts{13, 4, 41, 13}));  // INDEX.csv, tcia-lidc-xml/185/069.xml
 
   const auto& s0 = xml.sessions[0];
   EXPECT_EQ(s0.radiologist_id, "540461523");
@@ -105,18 +110,12 @@ TEST(LidcXml, ReadsEdgeCaseFiles) {
   EXPECT_EQ(three.version, "1.8");
   ASSERT_EQ(three.sessions.size(), 3u);
   for (const auto& s : three.sessions) EXPECT_EQ(s.radiologist_id, "anon");
-  EXPECT_EQ(count(three, 'n'), 11);
-  EXPECT_EQ(count_contoured(three), 3);
-  EXPECT_EQ(count(three, 'r'), 33);
-  EXPECT_EQ(count(three, 'x'), 28);
+  EXPECT_EQ(counts(three), (Counts{11, 3, 33, 28}));
 
   const auto eight = psam::data::read_lidc_xml(lidc_example("188_011.xml"));
   ASSERT_EQ(eight.sessions.size(), 8u);
   EXPECT_EQ(eight.sessions[7].radiologist_id, "-1857107770");
-  EXPECT_EQ(count(eight, 'n'), 20);
-  EXPECT_EQ(count_contoured(eight), 4);
-  EXPECT_EQ(count(eight, 'r'), 27);
-  EXPECT_EQ(count(eight, 'x'), 64);
+  EXPECT_EQ(counts(eight), (Counts{20, 4, 27, 64}));
 
   // TCIA's corrected file for LIDC-IDRI-0101: version 1.7, merged anonymous reads.
   const auto fix = psam::data::read_lidc_xml(lidc_example("161-resubmitted-correction-3-9-12.xml"));
@@ -124,10 +123,7 @@ TEST(LidcXml, ReadsEdgeCaseFiles) {
   EXPECT_EQ(fix.series_uid, "1.3.6.1.4.1.14519.5.2.1.6279.6001.340202188094259402036602717327");
   ASSERT_EQ(fix.sessions.size(), 4u);
   EXPECT_EQ(fix.sessions[0].radiologist_id, "anonymous");
-  EXPECT_EQ(count(fix, 'n'), 21);
-  EXPECT_EQ(count_contoured(fix), 2);
-  EXPECT_EQ(count(fix, 'r'), 23);
-  EXPECT_EQ(count(fix, 'x'), 17);
+  EXPECT_EQ(counts(fix), (Counts{21, 2, 23, 17}));
   EXPECT_DOUBLE_EQ(fix.sessions[0].nodules[0].rois[0].z, -253.0);
 }
 
@@ -236,15 +232,14 @@ TEST(LidcXml, WholeArchiveMatchesIndex) {
     if (!ct) continue;
     EXPECT_EQ(xml.study_uid, f[5]) << f[0];
     EXPECT_EQ(static_cast<int>(xml.sessions.size()), std::stoi(f[6])) << f[0];
-    EXPECT_EQ(count(xml, 'n'), std::stoi(f[7])) << f[0];
-    EXPECT_EQ(count_contoured(xml), std::stoi(f[8])) << f[0];
-    EXPECT_EQ(count(xml, 'r'), std::stoi(f[9])) << f[0];
-    EXPECT_EQ(count(xml, 'x'), std::stoi(f[10])) << f[0];
+    const Counts c = counts(xml);
+    EXPECT_EQ(c, (Counts{std::stoi(f[7]), std::stoi(f[8]), std::stoi(f[9]), std::stoi(f[10])}))
+        << f[0];
     totals["ct"] += 1;
     totals["sessions"] += static_cast<long>(xml.sessions.size());
-    totals["nodules"] += count(xml, 'n');
-    totals["contoured"] += count_contoured(xml);
-    totals["rois"] += count(xml, 'r');
+    totals["nodules"] += c.nodules;
+    totals["contoured"] += c.contoured;
+    totals["rois"] += c.rois;
   }
   EXPECT_EQ(rows, 1318);
   EXPECT_EQ(totals["ct"], 1035);

@@ -52,6 +52,165 @@ std::array<int, 2> union_centre(const std::vector<std::vector<const LidcRoi*>>& 
           window.col0 + static_cast<int>(std::lround(idx[1].item<double>()))};
 }
 
+// Mask slot of each reader of a nodule: the session index when the file has at most K sessions
+// (so a radiologist keeps one slot across nodules), else the reader's rank in the group.
+struct Slots {
+  std::vector<const LidcNodule*> nodule;  // the reader's annotation, nullptr if none
+  std::vector<std::string> reader;        // servicingRadiologistID, "" if no session
+  std::vector<int> of_reader;             // slot of group.readers[r]
+};
+
+Slots assign_slots(const LidcXml& xml, const PhysicalNodule& group, int K) {
+  Slots s{std::vector<const LidcNodule*>(K, nullptr), std::vector<std::string>(K), {}};
+  const bool by_session = static_cast<int>(xml.sessions.size()) <= K;
+  for (int k = 0; by_session && k < static_cast<int>(xml.sessions.size()); ++k)
+    s.reader[k] = xml.sessions[k].radiologist_id;
+  for (std::size_t r = 0; r < group.readers.size(); ++r) {
+    const auto& ann = group.readers[r];
+    const int slot = by_session ? ann.session : static_cast<int>(r);
+    s.reader[slot] = xml.sessions[ann.session].radiologist_id;
+    s.nodule[slot] = &xml.sessions[ann.session].nodules[ann.nodule];
+    s.of_reader.push_back(slot);
+  }
+  return s;
+}
+
+// Plans one series: its physical nodules and, per nodule, the slices with an outline.
+class SeriesPlanner {
+ public:
+  SeriesPlanner(const LidcXml& xml, const SeriesIndex& s, const LidcImportOptions& options,
+                LidcImportReport& report, std::set<std::string>& ids)
+      : xml_(xml), s_(s), options_(options), report_(report), ids_(ids) {
+    for (std::size_t i = 0; i < s.slices.size(); ++i)
+      by_sop_[s.slices[i].sop_uid] = static_cast<int>(i);
+  }
+
+  PlannedSeries plan() {
+    PlannedSeries planned;
+    planned.series = &s_;
+    const double pixel_spacing = 0.5 * (s_.spacing[0] + s_.spacing[1]);
+    const int K = options_.max_readers;
+    const auto groups = group_nodules(xml_, {pixel_spacing, grouping_tolerance(s_, xml_), K});
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      ++report_.nodules;
+      report_.dropped_readers += groups[g].dropped_readers;
+      const Slots slots = assign_slots(xml_, groups[g], K);
+      // slice index -> rois per slot
+      std::map<int, std::vector<std::vector<const LidcRoi*>>> slices;
+      for (const int slot : slots.of_reader) {
+        for (const auto& roi : slots.nodule[slot]->rois) {
+          const int idx = slice_of(roi);
+          if (idx < 0) continue;
+          auto& per_slot = slices[idx];
+          per_slot.resize(K);
+          per_slot[slot].push_back(&roi);
+        }
+      }
+      for (auto& [idx, rois] : slices) {
+        const auto& slice = s_.slices[idx];
+        if (!io::can_decode(slice.transfer_syntax)) {
+          report_.undecodable.push_back(
+              fmt::format("{}: transfer syntax {}", slice.path, slice.transfer_syntax));
+          continue;
+        }
+        PlannedPatch p;
+        p.info.centre = union_centre(rois, options_.masks, p.info.readers_on_slice);
+        if (p.info.readers_on_slice == 0) continue;  // only exclusion outlines here
+        p.rois = std::move(rois);
+        describe(p.info, idx, static_cast<int>(g) + 1, groups[g], slots, pixel_spacing);
+        planned.patches.push_back(std::move(p));
+      }
+    }
+    return planned;
+  }
+
+ private:
+  // The series slice a roi lies on: by SOP UID, else by z; -1 (and a warning) if none.
+  int slice_of(const LidcRoi& roi) {
+    if (const auto it = by_sop_.find(roi.sop_uid); it != by_sop_.end()) {
+      ++report_.rois_by_sop;
+      return it->second;
+    }
+    const int idx = s_.find_z(roi.z, std::min(0.5, 0.5 * s_.slice_spacing()));
+    if (idx >= 0) {
+      ++report_.rois_by_z;
+    } else {
+      ++report_.rois_unmatched;
+      log::warn(fmt::format("{}: roi at z {} (SOP {}) matches no slice of series {}", xml_.path,
+                            roi.z, roi.sop_uid, s_.series_uid));
+    }
+    return idx;
+  }
+
+  void describe(LidcPatchInfo& info, int idx, int nodule, const PhysicalNodule& group,
+                const Slots& slots, double pixel_spacing) {
+    const auto& slice = s_.slices[idx];
+    info.patient_id = s_.patient_id;
+    info.study_uid = s_.study_uid;
+    info.series_uid = s_.series_uid;
+    info.sop_uid = slice.sop_uid;
+    info.xml_path = xml_.path;
+    info.z = slice.z;
+    info.slice_index = idx;
+    info.nodule = nodule;
+    info.readers = static_cast<int>(group.readers.size());
+    info.reader_ids = slots.reader;
+    for (const auto* n : slots.nodule) {
+      info.reader_nodule_ids.push_back(n ? n->id : std::string());
+      info.malignancy.push_back(n && n->characteristics ? n->characteristics->malignancy : 0);
+    }
+    info.pixel_spacing = s_.spacing;
+    info.slice_thickness = s_.slice_thickness;
+    info.patch_spacing = options_.patch_spacing_mm > 0 ? options_.patch_spacing_mm : pixel_spacing;
+    const auto& uid = s_.series_uid;
+    const std::string tail = uid.substr(uid.size() - std::min<std::size_t>(8, uid.size()));
+    info.id = fmt::format("{}_{}_n{:02d}_z{:.2f}", s_.patient_id, tail, info.nodule, info.z);
+    if (!ids_.insert(info.id).second) {
+      info.id += fmt::format("_s{}", idx);
+      PSAM_CHECK(ids_.insert(info.id).second, fmt::format("duplicate patch id {}", info.id));
+    }
+  }
+
+  const LidcXml& xml_;
+  const SeriesIndex& s_;
+  const LidcImportOptions& options_;
+  LidcImportReport& report_;
+  std::set<std::string>& ids_;
+  std::unordered_map<std::string, int> by_sop_;
+};
+
+// One patch: the CT window the patch samples from (with a margin for bilinear neighbours),
+// the slot masks rendered on it, both resampled.
+LidcPatch cut_patch(const at::Tensor& hu, const SeriesIndex& s, const PlannedPatch& p,
+                    const LidcImportOptions& options) {
+  const int S = options.patch_size;
+  const std::array<double, 2> step = {p.info.patch_spacing / s.spacing[0],
+                                      p.info.patch_spacing / s.spacing[1]};
+  const std::array<double, 2> centre = {static_cast<double>(p.info.centre[0]),
+                                        static_cast<double>(p.info.centre[1])};
+  const int half_r = static_cast<int>(std::ceil(S / 2.0 * step[0])) + 2;
+  const int half_c = static_cast<int>(std::ceil(S / 2.0 * step[1])) + 2;
+  const PixelWindow w{p.info.centre[0] - half_r, p.info.centre[1] - half_c, 2 * half_r + 1,
+                      2 * half_c + 1};
+  auto crop = torch::full({1, w.rows, w.cols}, options.outside_hu, torch::kFloat32);
+  const int r0 = std::max(w.row0, 0), r1 = std::min(w.row0 + w.rows, s.rows);
+  const int c0 = std::max(w.col0, 0), c1 = std::min(w.col0 + w.cols, s.cols);
+  if (r0 < r1 && c0 < c1) {
+    using torch::indexing::Slice;
+    crop.index({0, Slice(r0 - w.row0, r1 - w.row0), Slice(c0 - w.col0, c1 - w.col0)})
+        .copy_(hu.index({Slice(r0, r1), Slice(c0, c1)}));
+  }
+  std::vector<at::Tensor> slot_masks;
+  for (const auto& rois : p.rois) slot_masks.push_back(reader_slice_mask(rois, w, options.masks));
+  const auto masks = torch::stack(slot_masks).to(torch::kFloat32);
+
+  LidcPatch out;
+  out.image = resample_patch(crop, w.row0, w.col0, centre, step, S, options.outside_hu)[0];
+  out.masks = resample_patch(masks, w.row0, w.col0, centre, step, S, 0).ge(0.5).to(torch::kByte);
+  out.info = p.info;
+  return out;
+}
+
 }  // namespace
 
 struct LidcImporter::Plan {
@@ -73,9 +232,7 @@ LidcImporter::LidcImporter(std::vector<LidcXml> reads, DicomIndex dicom, LidcImp
   P.dicom = std::move(dicom);
   std::sort(P.reads.begin(), P.reads.end(),
             [](const LidcXml& a, const LidcXml& b) { return a.series_uid < b.series_uid; });
-  const int K = options.max_readers;
   std::set<std::string> ids;
-
   for (const auto& xml : P.reads) {
     if (xml.kind != LidcXmlKind::kCt) continue;
     ++P.report.xml_reads;
@@ -92,92 +249,8 @@ LidcImporter::LidcImporter(std::vector<LidcXml> reads, DicomIndex dicom, LidcImp
       continue;
     }
     ++P.report.series_found;
-    std::unordered_map<std::string, int> by_sop;
-    for (std::size_t i = 0; i < s.slices.size(); ++i)
-      by_sop[s.slices[i].sop_uid] = static_cast<int>(i);
-    const double z_tolerance = std::min(0.5, 0.5 * s.slice_spacing());
-    const double pixel_spacing = 0.5 * (s.spacing[0] + s.spacing[1]);
-    const auto groups = group_nodules(xml, {pixel_spacing, grouping_tolerance(s, xml), K});
-    const bool by_session = static_cast<int>(xml.sessions.size()) <= K;
-
-    PlannedSeries planned;
-    planned.series = &s;
-    for (std::size_t g = 0; g < groups.size(); ++g) {
-      const auto& group = groups[g];
-      ++P.report.nodules;
-      P.report.dropped_readers += group.dropped_readers;
-      std::vector<const LidcNodule*> slot_nodule(K, nullptr);
-      std::vector<std::string> slot_reader(K);
-      for (int k = 0; k < K && by_session && k < static_cast<int>(xml.sessions.size()); ++k)
-        slot_reader[k] = xml.sessions[k].radiologist_id;
-      // slice index -> rois per slot
-      std::map<int, std::vector<std::vector<const LidcRoi*>>> slices;
-      for (std::size_t r = 0; r < group.readers.size(); ++r) {
-        const auto& ann = group.readers[r];
-        const int slot = by_session ? ann.session : static_cast<int>(r);
-        slot_reader[slot] = xml.sessions[ann.session].radiologist_id;
-        slot_nodule[slot] = &xml.sessions[ann.session].nodules[ann.nodule];
-        for (const auto& roi : slot_nodule[slot]->rois) {
-          int idx = -1;
-          if (const auto it = by_sop.find(roi.sop_uid); it != by_sop.end()) {
-            idx = it->second;
-            ++P.report.rois_by_sop;
-          } else if ((idx = s.find_z(roi.z, z_tolerance)) >= 0) {
-            ++P.report.rois_by_z;
-          } else {
-            ++P.report.rois_unmatched;
-            log::warn(fmt::format("{}: roi at z {} (SOP {}) matches no slice of series {}",
-                                  xml.path, roi.z, roi.sop_uid, s.series_uid));
-            continue;
-          }
-          auto& per_slot = slices[idx];
-          per_slot.resize(K);
-          per_slot[slot].push_back(&roi);
-        }
-      }
-      for (auto& [idx, rois] : slices) {
-        const auto& slice = s.slices[idx];
-        if (!io::can_decode(slice.transfer_syntax)) {
-          P.report.undecodable.push_back(
-              fmt::format("{}: transfer syntax {}", slice.path, slice.transfer_syntax));
-          continue;
-        }
-        PlannedPatch p;
-        p.info.centre = union_centre(rois, options.masks, p.info.readers_on_slice);
-        if (p.info.readers_on_slice == 0) continue;  // only exclusion outlines here
-        p.rois = std::move(rois);
-        auto& info = p.info;
-        info.patient_id = s.patient_id;
-        info.study_uid = s.study_uid;
-        info.series_uid = s.series_uid;
-        info.sop_uid = slice.sop_uid;
-        info.xml_path = xml.path;
-        info.z = slice.z;
-        info.slice_index = idx;
-        info.nodule = static_cast<int>(g) + 1;
-        info.readers = static_cast<int>(group.readers.size());
-        info.reader_ids = slot_reader;
-        for (int k = 0; k < K; ++k) {
-          const auto* n = slot_nodule[k];
-          info.reader_nodule_ids.push_back(n ? n->id : std::string());
-          info.malignancy.push_back(n && n->characteristics ? n->characteristics->malignancy : 0);
-        }
-        info.pixel_spacing = s.spacing;
-        info.slice_thickness = s.slice_thickness;
-        info.patch_spacing =
-            options.patch_spacing_mm > 0 ? options.patch_spacing_mm : pixel_spacing;
-        const std::string tail = s.series_uid.substr(s.series_uid.size() -
-                                                     std::min<std::size_t>(8, s.series_uid.size()));
-        info.id = fmt::format("{}_{}_n{:02d}_z{:.2f}", s.patient_id, tail, info.nodule, info.z);
-        if (!ids.insert(info.id).second) {
-          info.id += fmt::format("_s{}", idx);
-          PSAM_CHECK(ids.insert(info.id).second, fmt::format("duplicate patch id {}", info.id));
-        }
-        planned.patches.push_back(std::move(p));
-      }
-    }
-    P.count += static_cast<std::int64_t>(planned.patches.size());
-    P.series.push_back(std::move(planned));
+    P.series.push_back(SeriesPlanner(xml, s, options_, P.report, ids).plan());
+    P.count += static_cast<std::int64_t>(P.series.back().patches.size());
   }
   for (const auto& u : P.report.undecodable) log::warn(fmt::format("skipped slice {}", u));
 }
@@ -189,8 +262,6 @@ std::int64_t LidcImporter::planned() const { return plan_->count; }
 const LidcImportReport& LidcImporter::report() const { return plan_->report; }
 
 void LidcImporter::run(const std::function<void(LidcPatch&&)>& sink) const {
-  const int S = options_.patch_size;
-  const int K = options_.max_readers;
   for (const auto& planned : plan_->series) {
     const SeriesIndex& s = *planned.series;
     std::map<int, at::Tensor> decoded;  // slices of this series, decoded once
@@ -204,34 +275,7 @@ void LidcImporter::run(const std::function<void(LidcPatch&&)>& sink) const {
                                d.cols, s.series_uid, s.rows, s.cols));
         hu = d.hu;
       }
-      const std::array<double, 2> step = {p.info.patch_spacing / s.spacing[0],
-                                          p.info.patch_spacing / s.spacing[1]};
-      const std::array<double, 2> centre = {static_cast<double>(p.info.centre[0]),
-                                            static_cast<double>(p.info.centre[1])};
-      // The CT window the patch samples from, with a margin for bilinear neighbours.
-      const int half_r = static_cast<int>(std::ceil(S / 2.0 * step[0])) + 2;
-      const int half_c = static_cast<int>(std::ceil(S / 2.0 * step[1])) + 2;
-      const PixelWindow w{p.info.centre[0] - half_r, p.info.centre[1] - half_c, 2 * half_r + 1,
-                          2 * half_c + 1};
-      auto crop = torch::full({1, w.rows, w.cols}, options_.outside_hu, torch::kFloat32);
-      const int r0 = std::max(w.row0, 0), r1 = std::min(w.row0 + w.rows, s.rows);
-      const int c0 = std::max(w.col0, 0), c1 = std::min(w.col0 + w.cols, s.cols);
-      if (r0 < r1 && c0 < c1) {
-        using torch::indexing::Slice;
-        crop.index({0, Slice(r0 - w.row0, r1 - w.row0), Slice(c0 - w.col0, c1 - w.col0)})
-            .copy_(hu.index({Slice(r0, r1), Slice(c0, c1)}));
-      }
-      std::vector<at::Tensor> slot_masks;
-      for (int k = 0; k < K; ++k)
-        slot_masks.push_back(reader_slice_mask(p.rois[k], w, options_.masks));
-      const auto masks = torch::stack(slot_masks).to(torch::kFloat32);
-
-      LidcPatch out;
-      out.image = resample_patch(crop, w.row0, w.col0, centre, step, S, options_.outside_hu)[0];
-      out.masks =
-          resample_patch(masks, w.row0, w.col0, centre, step, S, 0).ge(0.5).to(torch::kByte);
-      out.info = p.info;
-      sink(std::move(out));
+      sink(cut_patch(hu, s, p, options_));
     }
   }
 }

@@ -55,6 +55,25 @@ LidcNodule point_nodule(double z, LidcPoint p) {
   return n;
 }
 
+// Whether a session marked a point (nodule < 3 mm or non-nodule) within tolerance_mm of, or
+// inside, any of the outlines.
+bool marked_as_point(const LidcReadingSession& session,
+                     const std::vector<const LidcNodule*>& outlines, double pixel_spacing_mm,
+                     double tolerance_mm) {
+  std::vector<LidcNodule> points;
+  for (const auto& nod : session.nodules) {
+    if (!nod.has_contour()) {
+      for (const auto& roi : nod.rois) points.push_back(point_nodule(roi.z, roi.edge.front()));
+    }
+  }
+  for (const auto& nn : session.non_nodules) points.push_back(point_nodule(nn.z, nn.locus));
+  return std::any_of(points.begin(), points.end(), [&](const LidcNodule& p) {
+    return std::any_of(outlines.begin(), outlines.end(), [&](const LidcNodule* a) {
+      return annotation_distance(p, *a, pixel_spacing_mm) <= tolerance_mm;
+    });
+  });
+}
+
 nlohmann::json to_json(const Distribution& d) {
   return {{"count", d.count},   {"mean", d.mean}, {"min", d.min}, {"p10", d.p10}, {"p25", d.p25},
           {"median", d.median}, {"p75", d.p75},   {"p90", d.p90}, {"max", d.max}};
@@ -126,24 +145,10 @@ void LidcStatsAccumulator::add(const LidcXml& xml) {
     missing_slots_ += slots - n;
 
     // Did a reader without an outline mark the lesion as a point?
-    for (int s = 0; s < slots; ++s) {
-      if (std::any_of(group.readers.begin(), group.readers.end(),
-                      [&](const ReaderAnnotation& r) { return r.session == s; }))
-        continue;
-      std::vector<LidcNodule> points;
-      for (const auto& nod : xml.sessions[s].nodules) {
-        if (!nod.has_contour()) {
-          for (const auto& roi : nod.rois) points.push_back(point_nodule(roi.z, roi.edge.front()));
-        }
-      }
-      for (const auto& nn : xml.sessions[s].non_nodules)
-        points.push_back(point_nodule(nn.z, nn.locus));
-      const bool marked = std::any_of(points.begin(), points.end(), [&](const LidcNodule& p) {
-        return std::any_of(nodules.begin(), nodules.end(), [&](const LidcNodule* a) {
-          return annotation_distance(p, *a, ps) <= step;
-        });
-      });
-      missing_marked_ += marked ? 1 : 0;
+    for (int k = 0; k < slots; ++k) {
+      const bool outlined = std::any_of(group.readers.begin(), group.readers.end(),
+                                        [&](const ReaderAnnotation& r) { return r.session == k; });
+      if (!outlined) missing_marked_ += marked_as_point(xml.sessions[k], nodules, ps, step) ? 1 : 0;
     }
 
     // Slices by SOP UID: each reader's rois there (readers without one give an empty mask).

@@ -213,6 +213,30 @@ TEST_F(ImportLidc0001, MissingSeriesAndRoisOffTheGridAreReported) {
   EXPECT_EQ(importer.planned(), 9);
 }
 
+// More sessions than mask slots (as 188/011.xml has 8): the nodule keeps its first K readers,
+// which fill the slots in session order.
+TEST_F(ImportLidc0001, MoreSessionsThanSlots) {
+  LidcXml six = xml_;
+  for (int s : {3, 1}) {
+    six.sessions.push_back(xml_.sessions[s]);
+    six.sessions.back().radiologist_id = "copy of " + xml_.sessions[s].radiologist_id;
+  }
+  psam::data::LidcImportOptions options;
+  options.max_readers = 3;
+  psam::data::LidcImporter importer({six}, psam::data::index_dicom_tree(dir_.path()), options);
+  EXPECT_EQ(importer.report().nodules, 1);
+  EXPECT_EQ(importer.report().dropped_readers, 3);
+  const auto patches = run(importer);
+  ASSERT_EQ(patches.size(), 8u);  // z = -105 was drawn by session 3 only, now dropped
+  for (const auto& p : patches) {
+    EXPECT_EQ(p.masks.size(0), 3);
+    EXPECT_EQ(p.info.readers, 3);
+    EXPECT_EQ(p.info.reader_ids, (std::vector<std::string>{xml_.sessions[0].radiologist_id,
+                                                            xml_.sessions[1].radiologist_id,
+                                                            xml_.sessions[2].radiologist_id}));
+  }
+}
+
 TEST(ResamplePatch, NativeHalfAndOutside) {
   const auto src = torch::arange(30, torch::kFloat32).view({1, 5, 6});
   // step 1 with an integer centre: an exact crop (pixel (size/2, size/2) = the centre).

@@ -94,9 +94,11 @@ void fill_polygon(const std::vector<LidcPoint>& polygon, const PixelWindow& w, b
 
 at::Tensor reader_slice_mask(const std::vector<const LidcRoi*>& rois, const PixelWindow& window,
                              const MaskOptions& options) {
-  PSAM_CHECK(
-      window.rows >= 0 && window.cols >= 0,
-      fmt::format("mask window {}x{}: expected a non-negative size", window.rows, window.cols));
+  // Bounded so that a corrupt outline cannot ask for gigabytes.
+  PSAM_CHECK(window.rows >= 0 && window.cols >= 0 &&
+                 static_cast<long>(window.rows) * window.cols <= (1L << 26),
+             fmt::format("mask window {}x{}: expected a non-negative size of at most 2^26 pixels",
+                         window.rows, window.cols));
   auto mask = at::zeros({window.rows, window.cols}, at::kByte);
   auto* data = mask.data_ptr<std::uint8_t>();
   for (const auto* roi : rois) {

@@ -83,8 +83,12 @@ class Reader {
     return static_cast<int>(v);
   }
 
+  // A pixel index: DICOM images have at most 65535 rows and columns.
   LidcPoint point(const pugi::xml_node& node, const std::string& where) const {
-    return {integer(node, "xCoord", where), integer(node, "yCoord", where)};
+    const LidcPoint p{integer(node, "xCoord", where), integer(node, "yCoord", where)};
+    PSAM_CHECK(p.x >= 0 && p.x <= 65535 && p.y >= 0 && p.y <= 65535,
+               fmt::format("{}: {}: point ({}, {}) outside 0..65535", name_, where, p.x, p.y));
+    return p;
   }
 
   bool boolean(const pugi::xml_node& node, std::string_view element,

@@ -8,6 +8,7 @@
 
 #include "data/lidc_test_util.h"
 #include "psam/data/lidc_xml.h"
+#include "psam/util/error.h"
 
 namespace {
 
@@ -75,6 +76,11 @@ TEST(LidcMasks, ExclusionIsSubtractedWhateverTheOrder) {
   // Outlines outside what they bound: the hole's outline stays nodule, its interior goes.
   EXPECT_EQ(pixels(render({outer, hole}, w, false)), 81 - 9);
   EXPECT_EQ(pixels(render({hole}, w)), 0);
+}
+
+TEST(LidcMasks, HugeWindowIsAnError) {
+  const auto r = roi({{0, 0}, {65535, 65535}});
+  EXPECT_THROW(render({r}, psam::data::bounding_window({&r})), psam::Error);
 }
 
 TEST(LidcMasks, UnionOfSeveralInclusionsAndWindowClipping) {

@@ -193,6 +193,9 @@ TEST(LidcXml, BadFilesGiveOneLineErrors) {
   expect_error("<LidcReadMessage xmlns=\"urn:x\"/>", "namespace");
   expect_error(minimal("", "abc"), "imageZposition");
   expect_error(minimal("", "-1.5", "maybe"), "inclusion");
+  std::string far = minimal("");
+  far.replace(far.find("<xCoord>10<"), 11, "<xCoord>-3<");
+  expect_error(far, "outside 0..65535");
   std::string no_z = minimal("");
   no_z.erase(no_z.find("<imageZposition>"),
              std::string("<imageZposition>-1.5 </imageZposition>").size());

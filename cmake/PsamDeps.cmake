@@ -27,7 +27,8 @@ if(PSAM_WITH_OPENCV)
 endif()
 if(PSAM_WITH_DCMTK)
   find_package(DCMTK REQUIRED CONFIG)
-  target_link_libraries(psam_private_deps INTERFACE DCMTK::dcmdata DCMTK::dcmimgle DCMTK::ofstd)
+  target_link_libraries(psam_private_deps INTERFACE DCMTK::dcmdata DCMTK::dcmimgle DCMTK::dcmjpeg
+                                                    DCMTK::dcmjpls DCMTK::oflog DCMTK::ofstd)
   target_compile_definitions(psam_private_deps INTERFACE PSAM_HAVE_DCMTK=1)
 endif()
 

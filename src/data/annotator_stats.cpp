@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include <vector>
+
+#include "mask_bytes.h"
 #include "psam/util/error.h"
 
 namespace psam::data {
@@ -10,27 +13,43 @@ void AnnotatorStatsAccumulator::add(const at::Tensor& masks) {
   PSAM_CHECK(masks.dim() == 4, "annotator statistics: expected masks [N,K,H,W]");
   PSAM_CHECK(annotators_ == 0 || masks.size(1) == annotators_,
              "annotator statistics: annotator count changed between chunks");
-  const int64_t n = masks.size(0), k = masks.size(1);
+  const int64_t n = masks.size(0), k = masks.size(1), hw = masks.size(2) * masks.size(3);
   annotators_ = k;
-  const at::Tensor m = masks.ne(0).flatten(2).to(torch::kFloat);  // [n,K,P]
-  const at::Tensor area = m.sum(2);                               // [n,K]
-  const at::Tensor inter = torch::bmm(m, m.transpose(1, 2));      // [n,K,K]
-  const at::Tensor uni = area.unsqueeze(2) + area.unsqueeze(1) - inter;
-  const at::Tensor iou = torch::where(uni > 0, inter / uni.clamp_min(1), torch::ones_like(uni));
-  const at::Tensor marked = area > 0;
-  const at::Tensor both = marked.unsqueeze(2).logical_and(marked.unsqueeze(1));
-  const at::Tensor upper = torch::ones({k, k}, torch::kBool).triu(1).expand({n, k, k});
-
+  // Byte loops over each sample: exact counts, and no [n,K,H,W]-sized temporaries.
+  const at::Tensor bytes = binary_bytes(masks);
+  std::vector<int64_t> area(k);
+  for (int64_t i = 0; i < n; ++i) {
+    const uint8_t* m = bytes.data_ptr<uint8_t>() + i * k * hw;
+    int64_t marked = 0;
+    for (int64_t a = 0; a < k; ++a) {
+      area[a] = 0;
+      for (int64_t q = 0; q < hw; ++q) area[a] += m[a * hw + q];
+      if (area[a] > 0) {
+        ++marked;
+        area_sum_ += static_cast<double>(area[a]);
+      }
+    }
+    empty_ += k - marked;
+    all_empty_ += marked == 0;
+    for (int64_t a = 0; a < k; ++a) {
+      for (int64_t b = a + 1; b < k; ++b) {
+        ++pairs_;
+        if (area[a] == 0 || area[b] == 0) {
+          iou_all_sum_ += area[a] == area[b] ? 1.0 : 0.0;  // both empty: 1, one empty: 0
+          continue;
+        }
+        int64_t inter = 0;
+        for (int64_t q = 0; q < hw; ++q) inter += m[a * hw + q] & m[b * hw + q];
+        const double iou =
+            static_cast<double>(inter) / static_cast<double>(area[a] + area[b] - inter);
+        iou_all_sum_ += iou;
+        iou_marked_sum_ += iou;
+        ++pairs_marked_;
+      }
+    }
+  }
   samples_ += n;
   masks_ += n * k;
-  empty_ += marked.logical_not().sum().item<int64_t>();
-  all_empty_ += marked.any(1).logical_not().sum().item<int64_t>();
-  area_sum_ += area.masked_select(marked).sum().item<double>();
-  pairs_ += n * k * (k - 1) / 2;
-  iou_all_sum_ += iou.masked_select(upper).sum().item<double>();
-  const at::Tensor upper_marked = upper.logical_and(both);
-  pairs_marked_ += upper_marked.sum().item<int64_t>();
-  iou_marked_sum_ += iou.masked_select(upper_marked).sum().item<double>();
 }
 
 AnnotatorStats AnnotatorStatsAccumulator::result() const {
@@ -38,8 +57,8 @@ AnnotatorStats AnnotatorStatsAccumulator::result() const {
   s.samples = samples_;
   s.annotators = annotators_;
   auto ratio = [](double a, int64_t b) { return b > 0 ? a / static_cast<double>(b) : 0.0; };
-  s.empty_share = ratio(empty_, masks_);
-  s.all_empty_share = ratio(all_empty_, samples_);
+  s.empty_share = ratio(static_cast<double>(empty_), masks_);
+  s.all_empty_share = ratio(static_cast<double>(all_empty_), samples_);
   s.pairwise_iou_marked = ratio(iou_marked_sum_, pairs_marked_);
   s.pairs_marked = pairs_marked_;
   s.pairwise_iou_all = ratio(iou_all_sum_, pairs_);

@@ -6,6 +6,7 @@
 #include <ostream>
 #include <random>
 
+#include "mask_bytes.h"
 #include "psam/data/check.h"
 #include "psam/data/store.h"
 #include "psam/io/npy.h"

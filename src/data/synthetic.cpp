@@ -471,13 +471,17 @@ AnnotatorStats generate_synthetic(const std::string& out_dir, const SynthOptions
   DatasetWriter writer(out_dir, info, o.oracle_draws, overwrite);
 
   AnnotatorStatsAccumulator stats;
+  // Chunk buffers are reused: fresh large allocations cost a page fault per 4 KiB.
+  const at::Tensor image_buffer = torch::empty({kChunk, o.size, o.size}, torch::kFloat);
+  const at::Tensor mask_buffer = torch::empty({kChunk, o.annotators, o.size, o.size}, torch::kByte);
+  at::Tensor oracle_buffer;
+  if (o.oracle_draws > 0)
+    oracle_buffer = torch::empty({kChunk, o.oracle_draws, o.size, o.size}, torch::kByte);
   for (int64_t start = 0; start < o.count; start += kChunk) {
     const int64_t c = std::min(kChunk, o.count - start);
-    at::Tensor images = torch::empty({c, o.size, o.size}, torch::kFloat);
-    at::Tensor masks = torch::empty({c, o.annotators, o.size, o.size}, torch::kByte);
-    at::Tensor oracle;
-    if (o.oracle_draws > 0)
-      oracle = torch::empty({c, o.oracle_draws, o.size, o.size}, torch::kByte);
+    const at::Tensor images = image_buffer.slice(0, 0, c);
+    const at::Tensor masks = mask_buffer.slice(0, 0, c);
+    const at::Tensor oracle = oracle_buffer.defined() ? oracle_buffer.slice(0, 0, c) : at::Tensor();
     std::vector<SampleMeta> meta(c);
     at::parallel_for(0, c, 1, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {

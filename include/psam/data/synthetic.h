@@ -37,8 +37,8 @@ struct SynthOptions {
 
   // Nodule: mean radius log-uniform in [radius_min, radius_max] px; outline harmonics 2..5 with
   // relative amplitude up to `irregularity`; logistic edge width in [edge_min, edge_max] px.
-  double radius_min = 2.5;
-  double radius_max = 11.0;
+  double radius_min = 2.2;
+  double radius_max = 14.0;
   double irregularity = 0.15;
   double edge_min = 0.4;
   double edge_max = 1.2;
@@ -46,13 +46,13 @@ struct SynthOptions {
   double attached_prob = 0.35;   // share of nodules with an attached structure
 
   // Annotators (see the file comment).
-  double equivocal_share = 0.6;
+  double equivocal_share = 0.5;
   double empty_prob_clear = 0.1;
   double empty_prob_equivocal = 0.75;
   bool require_marked = true;
   double level_min = 0.25;
   double level_max = 0.75;
-  double reader_wobble = 0.5;
+  double reader_wobble = 0.6;
   double include_attached_prob = 0.5;
 };
 

@@ -1,15 +1,180 @@
+// `psam data <sub>`: dataset stores. One registration block per sub-subcommand.
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
+#include <memory>
+#include <ostream>
+#include <sstream>
 
 #include "cli.h"
 #include "data_lidc.h"
+#include "psam/data/annotator_stats.h"
+#include "psam/data/check.h"
+#include "psam/data/splits.h"
+#include "psam/data/synthetic.h"
 #include "psam/util/error.h"
 
 namespace psam::cli {
+namespace {
+
+// --split-by / --split-seed / --fractions, shared by every command that writes a store.
+struct SplitArgs {
+  std::string by = "patient";
+  uint64_t seed = 0;
+  std::string fractions = "0.6,0.2,0.2";
+  std::string names = "train,val,test";
+
+  void add_to(CLI::App* cmd) {
+    cmd->add_option("--split-by", by, "split unit: patient (default) or image (leaks patients)")
+        ->check(CLI::IsMember({"patient", "image"}));
+    cmd->add_option("--split-seed", seed, "seed of the split");
+    cmd->add_option("--fractions", fractions, "shares of the sets, comma separated");
+    cmd->add_option("--split-names", names, "names of the sets, comma separated");
+  }
+
+  data::SplitOptions options() const {
+    auto items = [](const std::string& text) {
+      std::vector<std::string> out;
+      std::stringstream in(text);
+      for (std::string item; std::getline(in, item, ',');) out.push_back(item);
+      return out;
+    };
+    const auto shares = items(fractions), set_names = items(names);
+    PSAM_CHECK(shares.size() == set_names.size(),
+               fmt::format("--fractions has {} values but --split-names {} names", shares.size(),
+                           set_names.size()));
+    data::SplitOptions o;
+    o.unit = by;
+    o.seed = seed;
+    o.fractions.clear();
+    for (size_t i = 0; i < shares.size(); ++i) {
+      double v = 0;
+      try {
+        size_t used = 0;
+        v = std::stod(shares[i], &used);
+        PSAM_CHECK(used == shares[i].size(), "");
+      } catch (const std::exception&) {
+        fail("--fractions: '" + shares[i] + "' is not a number");
+      }
+      o.fractions.emplace_back(set_names[i], v);
+    }
+    return o;
+  }
+};
+
+void print_stats(std::ostream& out, const data::AnnotatorStats& s) {
+  out << fmt::format(
+      "annotator statistics over {} samples x {} annotators:\n"
+      "  pairwise IoU, both marked      {:.3f}  ({} pairs)\n"
+      "  pairwise IoU, all pairs        {:.3f}  (empty-empty = 1, empty-marked = 0)\n"
+      "  empty annotator masks          {:.3f}\n"
+      "  samples nobody marked          {:.3f}\n"
+      "  mean area of a marked mask     {:.1f} px\n",
+      s.samples, s.annotators, s.pairwise_iou_marked, s.pairs_marked, s.pairwise_iou_all,
+      s.empty_share, s.all_empty_share, s.mean_marked_area);
+}
+
+void add_synth(CLI::App& data, Io io, int& rc) {
+  auto* cmd = data.add_subcommand("synth", "Generate the synthetic nodule benchmark");
+  auto out_dir = std::make_shared<std::string>();
+  auto o = std::make_shared<data::SynthOptions>();
+  auto split = std::make_shared<SplitArgs>();
+  auto force = std::make_shared<bool>(false);
+  auto marked_optional = std::make_shared<bool>(false);
+  cmd->add_option("OUT", *out_dir, "output store directory (must not exist)")->required();
+  cmd->add_option("--n", o->count, "number of samples")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "random seed")->capture_default_str();
+  cmd->add_option("--size", o->size, "patch side in pixels")->capture_default_str();
+  cmd->add_option("--annotators", o->annotators, "annotator masks per sample")
+      ->capture_default_str();
+  cmd->add_option("--oracle", o->oracle_draws, "extra draws in oracle_masks.npy (0: none)")
+      ->capture_default_str();
+  cmd->add_option("--per-patient", o->samples_per_patient, "samples sharing a patient id")
+      ->capture_default_str();
+  cmd->add_option("--radius-min", o->radius_min, "smallest mean nodule radius (px)")
+      ->capture_default_str();
+  cmd->add_option("--radius-max", o->radius_max, "largest mean nodule radius (px)")
+      ->capture_default_str();
+  cmd->add_option("--irregularity", o->irregularity, "outline harmonic amplitude")
+      ->capture_default_str();
+  cmd->add_option("--edge-min", o->edge_min, "narrowest fuzzy edge (px)")->capture_default_str();
+  cmd->add_option("--edge-max", o->edge_max, "widest fuzzy edge (px)")->capture_default_str();
+  cmd->add_option("--subsolid", o->subsolid_share, "share of ground-glass nodules")
+      ->capture_default_str();
+  cmd->add_option("--attached", o->attached_prob, "share with an attached structure")
+      ->capture_default_str();
+  cmd->add_option("--include-attached", o->include_attached_prob,
+                  "chance an annotator includes the attached structure")
+      ->capture_default_str();
+  cmd->add_option("--equivocal", o->equivocal_share, "share of equivocal lesions")
+      ->capture_default_str();
+  cmd->add_option("--empty-clear", o->empty_prob_clear,
+                  "chance an annotator leaves a clear lesion unmarked")
+      ->capture_default_str();
+  cmd->add_option("--empty-equivocal", o->empty_prob_equivocal,
+                  "chance an annotator leaves an equivocal lesion unmarked")
+      ->capture_default_str();
+  cmd->add_flag("--allow-unmarked", *marked_optional,
+                "do not require at least one annotator to mark each sample");
+  cmd->add_option("--level-min", o->level_min, "lowest membership threshold")
+      ->capture_default_str();
+  cmd->add_option("--level-max", o->level_max, "highest membership threshold")
+      ->capture_default_str();
+  cmd->add_option("--wobble", o->reader_wobble, "annotator outline deviation (px)")
+      ->capture_default_str();
+  cmd->add_flag("--force", *force, "replace OUT if it exists");
+  split->add_to(cmd);
+  cmd->callback([=, &rc] {
+    o->require_marked = !*marked_optional;
+    const data::AnnotatorStats stats =
+        data::generate_synthetic(*out_dir, *o, split->options(), *force);
+    io.out << fmt::format("wrote {} synthetic samples to {}\n", o->count, *out_dir);
+    print_stats(io.out, stats);
+    rc = 0;
+  });
+}
+
+void add_check(CLI::App& data, Io io, int& rc) {
+  auto* cmd = data.add_subcommand("check", "Validate a dataset store");
+  auto dir = std::make_shared<std::string>();
+  cmd->add_option("DIR", *dir, "store directory")->required();
+  cmd->callback([=, &rc] {
+    const data::CheckReport report = data::check_store(*dir);
+    for (const auto& line : report.notes) io.out << "  " << line << "\n";
+    for (const auto& line : report.warnings) io.out << "warning: " << line << "\n";
+    for (const auto& line : report.errors) io.err << "error: " << line << "\n";
+    if (report.ok()) {
+      io.out << fmt::format("{}: OK\n", *dir);
+      rc = 0;
+    } else {
+      io.err << fmt::format("{}: {} problem(s)\n", *dir, report.errors.size());
+      rc = 1;
+    }
+  });
+}
+
+void add_split(CLI::App& data, Io io, int& rc) {
+  auto* cmd = data.add_subcommand("split", "Rewrite a store's splits.json");
+  auto dir = std::make_shared<std::string>();
+  auto split = std::make_shared<SplitArgs>();
+  cmd->add_option("DIR", *dir, "store directory")->required();
+  split->add_to(cmd);
+  cmd->callback([=, &rc] {
+    data::resplit_store(*dir, split->options());
+    io.out << fmt::format("{}: new {}-level split written\n", *dir, split->by);
+    rc = 0;
+  });
+}
+
+}  // namespace
 
 void add_data_command(CLI::App& app, Io io, int& rc) {
-  auto* sub = app.add_subcommand("data", "(under construction)");
-  sub->require_subcommand(1);
-  add_lidc_data_commands(*sub, io, rc);
+  auto* data = app.add_subcommand("data", "Dataset stores: generate, import, check, split");
+  data->require_subcommand(1);
+  add_synth(*data, io, rc);
+  add_check(*data, io, rc);
+  add_split(*data, io, rc);
+  add_lidc_data_commands(*data, io, rc);
 }
 
 }  // namespace psam::cli

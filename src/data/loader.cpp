@@ -1,0 +1,316 @@
+#include "psam/data/loader.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "psam/util/error.h"
+#include "resize.h"
+#include "rng.h"
+
+namespace psam::data {
+namespace {
+
+enum Stream : uint64_t { kOrderStream = 11, kSampleStream = 12 };
+
+// Sam.pixel_mean / pixel_std of the official model (ImageNet statistics in 0..255 units).
+constexpr float kPixelMean[3] = {123.675f, 116.28f, 103.53f};
+constexpr float kPixelStd[3] = {58.395f, 57.12f, 57.375f};
+
+// Store image i as channel-first floats in [0, 1]: [C,H,W] with C = store channels.
+std::vector<float> unit_image(const DatasetStore& store, int64_t i, const LoaderOptions& o) {
+  const DatasetInfo& info = store.info();
+  const int64_t c = info.channels, hw = info.height * info.width;
+  const at::Tensor src = store.images()[i].contiguous();
+  std::vector<float> out(c * hw);
+  // Channel-last [H,W,C] in the store -> channel-first.
+  if (info.image_dtype == at::kByte) {
+    const uint8_t* p = src.data_ptr<uint8_t>();
+    for (int64_t q = 0; q < hw; ++q)
+      for (int64_t ch = 0; ch < c; ++ch) out[ch * hw + q] = p[q * c + ch];
+  } else {
+    const float* p = src.data_ptr<float>();
+    for (int64_t q = 0; q < hw; ++q)
+      for (int64_t ch = 0; ch < c; ++ch) out[ch * hw + q] = p[q * c + ch];
+  }
+  const bool window = o.intensity == IntensityMapping::kWindow ||
+                      (o.intensity == IntensityMapping::kAuto && info.intensity == Intensity::kHu);
+  if (window) {
+    const float lo = static_cast<float>(o.window_center - o.window_width / 2);
+    const float inv = static_cast<float>(1.0 / o.window_width);
+    for (float& v : out) v = std::clamp((v - lo) * inv, 0.0f, 1.0f);
+  } else if (o.intensity == IntensityMapping::kMinMax) {
+    const auto [mn, mx] = std::minmax_element(out.begin(), out.end());
+    const float lo = *mn, range = *mx - *mn;
+    for (float& v : out) v = range > 0 ? (v - lo) / range : 0.0f;
+  } else if (info.intensity == Intensity::kUint8) {
+    for (float& v : out) v *= 1.0f / 255.0f;
+  }
+  return out;
+}
+
+}  // namespace
+
+AnnotatorMode annotator_mode_from_string(const std::string& name) {
+  if (name == "random_one") return AnnotatorMode::kRandomOne;
+  if (name == "all") return AnnotatorMode::kAll;
+  if (name == "fixed") return AnnotatorMode::kFixed;
+  fail("annotator mode '" + name + "': expected random_one, all or fixed");
+}
+
+IntensityMapping intensity_mapping_from_string(const std::string& name) {
+  if (name == "auto") return IntensityMapping::kAuto;
+  if (name == "window") return IntensityMapping::kWindow;
+  if (name == "minmax") return IntensityMapping::kMinMax;
+  fail("intensity mapping '" + name + "': expected auto, window or minmax");
+}
+
+// Worker threads and the batches they have made, for one stream position onwards. A seek bumps
+// `generation`, so batches still being made for the old position are dropped when they finish.
+struct Loader::Pipeline {
+  std::mutex mutex;
+  std::condition_variable work_cv, done_cv;
+  LoaderPosition position;  // of the next batch next() hands out
+  int64_t next_to_make = 0;
+  int64_t generation = 0;
+  bool stop = false;
+  struct Result {
+    std::optional<Batch> batch;
+    std::exception_ptr error;
+  };
+  std::map<int64_t, Result> done;
+  std::vector<std::thread> threads;
+};
+
+Loader::Loader(std::shared_ptr<const DatasetStore> store, std::vector<int64_t> indices,
+               const LoaderOptions& options)
+    : store_(std::move(store)), indices_(std::move(indices)), options_(options) {
+  PSAM_CHECK(store_ != nullptr, "loader: no dataset store");
+  const DatasetInfo& info = store_->info();
+  const LoaderOptions& o = options_;
+  for (int64_t i : indices_)
+    PSAM_CHECK(
+        i >= 0 && i < store_->size(),
+        fmt::format("loader: sample index {} outside the store's {} samples", i, store_->size()));
+  PSAM_CHECK(o.batch_size >= 1, "loader: batch_size must be >= 1");
+  PSAM_CHECK(o.workers >= 0 && o.prefetch >= 1, "loader: need workers >= 0 and prefetch >= 1");
+  PSAM_CHECK(o.input_size >= 16, "loader: input_size must be >= 16");
+  PSAM_CHECK(
+      o.annotators != AnnotatorMode::kFixed || (o.annotator >= 0 && o.annotator < info.annotators),
+      fmt::format("loader: fixed annotator {} is not in [0, {})", o.annotator, info.annotators));
+  PSAM_CHECK(o.annotators != AnnotatorMode::kAll || o.prompt != PromptSource::kAnnotator,
+             "loader: prompt source 'annotator' needs one annotator per sample; with all "
+             "annotators use union or majority");
+  PSAM_CHECK(o.intensity != IntensityMapping::kWindow || info.intensity == Intensity::kHu,
+             "loader: the HU window applies to HU stores; " + store_->dir() + " holds '" +
+                 to_string(info.intensity) + "' images (use auto or minmax)");
+  PSAM_CHECK(o.window_width > 0, "loader: window width must be > 0");
+  PSAM_CHECK(o.box_jitter >= 0 && o.box_jitter <= 1, "loader: box jitter must be in [0, 1]");
+  std::sort(indices_.begin(), indices_.end());
+
+  pipeline_ = std::make_unique<Pipeline>();
+  for (int64_t t = 0; t < o.workers; ++t) {
+    pipeline_->threads.emplace_back([this] {
+      Pipeline& p = *pipeline_;
+      std::unique_lock<std::mutex> lock(p.mutex);
+      for (;;) {
+        const int64_t capacity = options_.workers * options_.prefetch;
+        p.work_cv.wait(lock, [&] {
+          return p.stop || (p.next_to_make < batches_per_epoch() &&
+                            p.next_to_make < p.position.batch + capacity);
+        });
+        if (p.stop) return;
+        const LoaderPosition job{p.position.epoch, p.next_to_make++};
+        const int64_t generation = p.generation;
+        lock.unlock();
+        Pipeline::Result result;
+        try {
+          result.batch = make_batch(job);
+        } catch (...) {
+          result.error = std::current_exception();
+        }
+        lock.lock();
+        if (generation == p.generation) {
+          p.done[job.batch] = std::move(result);
+          p.done_cv.notify_all();
+        }
+      }
+    });
+  }
+}
+
+Loader::~Loader() {
+  {
+    std::lock_guard<std::mutex> lock(pipeline_->mutex);
+    pipeline_->stop = true;
+  }
+  pipeline_->work_cv.notify_all();
+  for (auto& t : pipeline_->threads) t.join();
+}
+
+int64_t Loader::batches_per_epoch() const {
+  const int64_t n = size(), b = options_.batch_size;
+  return options_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+LoaderPosition Loader::position() const {
+  std::lock_guard<std::mutex> lock(pipeline_->mutex);
+  return pipeline_->position;
+}
+
+void Loader::seek(const LoaderPosition& position) {
+  PSAM_CHECK(position.epoch >= 0 && position.batch >= 0 && position.batch <= batches_per_epoch(),
+             fmt::format("loader: cannot seek to epoch {} batch {} ({} batches per epoch)",
+                         position.epoch, position.batch, batches_per_epoch()));
+  begin(position);
+}
+
+void Loader::begin(const LoaderPosition& position) {
+  {
+    std::lock_guard<std::mutex> lock(pipeline_->mutex);
+    Pipeline& p = *pipeline_;
+    p.position = position;
+    p.next_to_make = position.batch;
+    ++p.generation;
+    p.done.clear();
+  }
+  pipeline_->work_cv.notify_all();
+}
+
+std::optional<Batch> Loader::next() {
+  Pipeline& p = *pipeline_;
+  LoaderPosition at;
+  {
+    std::lock_guard<std::mutex> lock(p.mutex);
+    at = p.position;
+  }
+  if (at.batch >= batches_per_epoch()) {
+    begin({at.epoch + 1, 0});
+    return std::nullopt;
+  }
+  if (options_.workers == 0) {
+    Batch batch = make_batch(at);
+    begin({at.epoch, at.batch + 1});
+    return batch;
+  }
+  std::unique_lock<std::mutex> lock(p.mutex);
+  p.done_cv.wait(lock, [&] { return p.done.count(at.batch) != 0; });
+  Pipeline::Result result = std::move(p.done[at.batch]);
+  p.done.erase(at.batch);
+  if (result.error) {
+    // Stay at this batch: a retry makes it again.
+    p.next_to_make = at.batch;
+    ++p.generation;
+    p.done.clear();
+    lock.unlock();
+    p.work_cv.notify_all();
+    std::rethrow_exception(result.error);
+  }
+  ++p.position.batch;
+  lock.unlock();
+  p.work_cv.notify_all();
+  return std::move(result.batch);
+}
+
+std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
+  std::vector<int64_t> order = indices_;
+  if (options_.shuffle) {
+    Rng rng({options_.seed, kOrderStream, static_cast<uint64_t>(epoch)});
+    shuffle(order, rng);
+  }
+  return order;
+}
+
+Batch Loader::make_batch(const LoaderPosition& position) const {
+  const LoaderOptions& o = options_;
+  const DatasetInfo& info = store_->info();
+  const int64_t h = info.height, w = info.width, k = info.annotators, hw = h * w;
+  const int64_t s = o.input_size;
+  const auto [nh, nw] = longest_side_shape(h, w, s);
+  const std::vector<int64_t> order = epoch_order(position.epoch);
+  const int64_t first = position.batch * o.batch_size;
+  const int64_t count = std::min<int64_t>(o.batch_size, static_cast<int64_t>(order.size()) - first);
+  PSAM_CHECK(count > 0,
+             fmt::format("loader: epoch {} has no batch {}", position.epoch, position.batch));
+  const int64_t kept = o.annotators == AnnotatorMode::kAll ? k : 1;
+  const int64_t mh = o.resize_masks ? s : h, mw = o.resize_masks ? s : w;
+
+  Batch batch;
+  batch.position = position;
+  batch.image = torch::zeros({count, 3, s, s}, torch::kFloat);
+  batch.masks = torch::zeros({count, kept, mh, mw}, torch::kByte);
+  batch.box = torch::empty({count, 4}, torch::kFloat);
+  batch.annotator = torch::empty({count}, torch::kLong);
+  if (o.raw_image) batch.raw_image = torch::empty({count, 3, h, w}, torch::kFloat);
+  float* image_out = batch.image.data_ptr<float>();
+  uint8_t* masks_out = batch.masks.data_ptr<uint8_t>();
+  float* box_out = batch.box.data_ptr<float>();
+  float* raw_out = o.raw_image ? batch.raw_image.data_ptr<float>() : nullptr;
+  std::vector<float> resized(nh * nw);
+  std::vector<uint8_t> prompt(hw);
+
+  for (int64_t b = 0; b < count; ++b) {
+    const int64_t i = order[first + b];
+    batch.index.push_back(i);
+    batch.ids.push_back(store_->meta()[i].id);
+    Rng rng({o.seed, kSampleStream, static_cast<uint64_t>(position.epoch),
+             static_cast<uint64_t>(first + b)});
+    const int64_t annotator = o.annotators == AnnotatorMode::kRandomOne ? rng.below(k)
+                              : o.annotators == AnnotatorMode::kFixed   ? o.annotator
+                                                                        : -1;
+    batch.annotator.data_ptr<int64_t>()[b] = annotator;
+
+    // Image: [0,1], resized, 3 channels, SAM-normalised into the top-left of the S x S frame.
+    const std::vector<float> unit = unit_image(*store_, i, o);
+    for (int64_t ch = 0; ch < 3; ++ch) {
+      const int64_t src_ch = info.channels == 3 ? ch : 0;
+      if (ch == 0 || info.channels == 3)
+        resize_bilinear(unit.data() + src_ch * hw, h, w, resized.data(), nh, nw, nw);
+      float* out = image_out + (b * 3 + ch) * s * s;
+      const float scale = 255.0f / kPixelStd[ch], shift = kPixelMean[ch] / kPixelStd[ch];
+      for (int64_t y = 0; y < nh; ++y)
+        for (int64_t x = 0; x < nw; ++x) out[y * s + x] = resized[y * nw + x] * scale - shift;
+      if (o.raw_image)
+        std::copy(unit.begin() + src_ch * hw, unit.begin() + (src_ch + 1) * hw,
+                  raw_out + (b * 3 + ch) * hw);
+    }
+
+    // Masks: the chosen annotator (or all), at store size or resized into the frame.
+    const at::Tensor sample_masks = store_->masks()[i].contiguous();
+    const uint8_t* all = sample_masks.data_ptr<uint8_t>();
+    for (int64_t m = 0; m < kept; ++m) {
+      const uint8_t* src = all + (kept == k ? m : annotator) * hw;
+      uint8_t* dst = masks_out + (b * kept + m) * mh * mw;
+      if (o.resize_masks)
+        resize_nearest(src, h, w, dst, nh, nw, s);
+      else
+        std::copy(src, src + hw, dst);
+    }
+
+    // Box: from the prompt mask at store size, jittered, then scaled into the frame as SAM's
+    // ResizeLongestSide.apply_boxes does.
+    prompt_mask(all, k, h, w, o.prompt, annotator, prompt.data());
+    Box box = box_from_mask(prompt.data(), h, w);
+    if (o.box_jitter > 0) {
+      std::array<double, 4> u;
+      for (double& v : u) v = rng.uniform(-1, 1);
+      box = jitter_box(box, u, o.box_jitter, h, w);
+    }
+    const float sx = static_cast<float>(nw) / static_cast<float>(w);
+    const float sy = static_cast<float>(nh) / static_cast<float>(h);
+    float* out_box = box_out + b * 4;
+    out_box[0] = box.x0 * sx;
+    out_box[1] = box.y0 * sy;
+    out_box[2] = box.x1 * sx;
+    out_box[3] = box.y1 * sy;
+  }
+  return batch;
+}
+
+}  // namespace psam::data

@@ -1,0 +1,60 @@
+// The Probabilistic SAM training loss: BCE + Dice on the mask logits (z drawn from the
+// posterior) plus beta * KL(posterior || prior), with an optional linear KL warm-up. Each term
+// is returned separately so runs can log them.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+
+#include "psam/prob/gaussian.h"
+
+namespace psam::train {
+
+enum class DiceMode {
+  // The reference: one ratio over every pixel of the whole batch.
+  kBatch,
+  // One ratio per sample, averaged over the batch (small lesions weigh as much as large ones).
+  kPerSample,
+};
+DiceMode dice_mode_from_string(const std::string& name);  // batch | per_sample
+std::string to_string(DiceMode mode);
+
+struct LossConfig {
+  double bce_weight = 1.0;
+  double dice_weight = 1.0;
+  DiceMode dice_mode = DiceMode::kBatch;
+  double dice_smooth = 1.0;  // added to numerator and denominator
+  double beta = 10.0;        // KL weight once warmed up
+  // The KL weight rises linearly from 0 at step 0 to beta at this step; 0 = beta throughout.
+  int64_t kl_warmup_steps = 0;
+
+  void validate() const;  // psam::Error naming the first invalid field
+};
+
+struct LossTerms {
+  at::Tensor bce;    // scalar
+  at::Tensor dice;   // scalar
+  at::Tensor kl;     // scalar: batch mean of KL(posterior || prior)
+  at::Tensor total;  // bce_weight * bce + dice_weight * dice + kl_weight * kl
+  double kl_weight = 0.0;
+};
+
+// Mean binary cross-entropy of logits [B,1,H,W] against targets in [0,1] of the same shape.
+at::Tensor bce_loss(const at::Tensor& logits, const at::Tensor& target);
+// 1 - (2 sum(p y) + smooth) / (sum(p) + sum(y) + smooth) with p = sigmoid(logits).
+at::Tensor dice_loss(const at::Tensor& logits, const at::Tensor& target, DiceMode mode,
+                     double smooth = 1.0);
+// Batch mean of KL(posterior || prior), each summed over the latent dimensions.
+at::Tensor kl_loss(const prob::DiagonalGaussian& posterior, const prob::DiagonalGaussian& prior);
+// beta scaled by the warm-up at this (0-based) optimisation step.
+double kl_weight(const LossConfig& config, int64_t step);
+
+// logits: the decoder output upsampled to the target's size.
+LossTerms prob_sam_loss(const at::Tensor& logits, const at::Tensor& target,
+                        const prob::DiagonalGaussian& posterior,
+                        const prob::DiagonalGaussian& prior, const LossConfig& config,
+                        int64_t step);
+
+}  // namespace psam::train

@@ -1,0 +1,86 @@
+#include "psam/train/loss.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <fmt/ostream.h>
+
+#include <algorithm>
+
+#include "psam/util/error.h"
+
+namespace psam::train {
+namespace {
+
+void check_pair(const at::Tensor& logits, const at::Tensor& target, const char* loss) {
+  PSAM_CHECK(
+      logits.defined() && target.defined() && logits.dim() >= 2 && logits.sizes() == target.sizes(),
+      fmt::format("{} loss: expected logits and target of the same shape [B,...], got {} "
+                  "and {}",
+                  loss,
+                  logits.defined() ? fmt::format("{}", fmt::streamed(logits.sizes())) : "none",
+                  target.defined() ? fmt::format("{}", fmt::streamed(target.sizes())) : "none"));
+}
+
+}  // namespace
+
+DiceMode dice_mode_from_string(const std::string& name) {
+  if (name == "batch") return DiceMode::kBatch;
+  if (name == "per_sample") return DiceMode::kPerSample;
+  fail(fmt::format("dice mode '{}': expected batch or per_sample", name));
+}
+
+std::string to_string(DiceMode mode) { return mode == DiceMode::kBatch ? "batch" : "per_sample"; }
+
+void LossConfig::validate() const {
+  PSAM_CHECK(bce_weight >= 0, fmt::format("loss: bce_weight must be >= 0, got {}", bce_weight));
+  PSAM_CHECK(dice_weight >= 0, fmt::format("loss: dice_weight must be >= 0, got {}", dice_weight));
+  PSAM_CHECK(dice_smooth >= 0, fmt::format("loss: dice_smooth must be >= 0, got {}", dice_smooth));
+  PSAM_CHECK(beta >= 0, fmt::format("loss: beta must be >= 0, got {}", beta));
+  PSAM_CHECK(kl_warmup_steps >= 0,
+             fmt::format("loss: kl_warmup_steps must be >= 0, got {}", kl_warmup_steps));
+}
+
+at::Tensor bce_loss(const at::Tensor& logits, const at::Tensor& target) {
+  check_pair(logits, target, "BCE");
+  return at::binary_cross_entropy_with_logits(logits, target.to(logits.options()));
+}
+
+at::Tensor dice_loss(const at::Tensor& logits, const at::Tensor& target, DiceMode mode,
+                     double smooth) {
+  check_pair(logits, target, "Dice");
+  const auto p = at::sigmoid(logits);
+  const auto y = target.to(logits.options());
+  if (mode == DiceMode::kBatch)
+    return 1.0 - (2.0 * (p * y).sum() + smooth) / (p.sum() + y.sum() + smooth);
+  const auto inter = (p * y).flatten(1).sum(1);
+  const auto total = p.flatten(1).sum(1) + y.flatten(1).sum(1);
+  return (1.0 - (2.0 * inter + smooth) / (total + smooth)).mean();
+}
+
+at::Tensor kl_loss(const prob::DiagonalGaussian& posterior, const prob::DiagonalGaussian& prior) {
+  return posterior.kl_divergence(prior).mean();
+}
+
+double kl_weight(const LossConfig& config, int64_t step) {
+  if (config.kl_warmup_steps <= 0) return config.beta;
+  const double ramp =
+      static_cast<double>(std::max<int64_t>(step, 0)) / static_cast<double>(config.kl_warmup_steps);
+  return config.beta * std::min(1.0, ramp);
+}
+
+LossTerms prob_sam_loss(const at::Tensor& logits, const at::Tensor& target,
+                        const prob::DiagonalGaussian& posterior,
+                        const prob::DiagonalGaussian& prior, const LossConfig& config,
+                        int64_t step) {
+  config.validate();
+  LossTerms terms;
+  terms.bce = bce_loss(logits, target);
+  terms.dice = dice_loss(logits, target, config.dice_mode, config.dice_smooth);
+  terms.kl = kl_loss(posterior, prior);
+  terms.kl_weight = kl_weight(config, step);
+  terms.total =
+      config.bce_weight * terms.bce + config.dice_weight * terms.dice + terms.kl_weight * terms.kl;
+  return terms;
+}
+
+}  // namespace psam::train

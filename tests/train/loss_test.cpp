@@ -1,0 +1,91 @@
+#include "psam/train/loss.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "psam/util/error.h"
+
+namespace {
+
+using psam::prob::DiagonalGaussian;
+using psam::train::DiceMode;
+
+double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+TEST(Loss, BceMatchesTheFormula) {
+  torch::manual_seed(1);
+  const auto logits = 3 * torch::randn({2, 1, 5, 4}, torch::kDouble);
+  const auto target = (torch::rand({2, 1, 5, 4}, torch::kDouble) > 0.5).to(torch::kDouble);
+  double expected = 0;
+  auto x = logits.flatten(), y = target.flatten();
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const double p = sigmoid(x[i].item<double>()), t = y[i].item<double>();
+    expected -= t * std::log(p) + (1 - t) * std::log(1 - p);
+  }
+  expected /= x.numel();
+  EXPECT_NEAR(psam::train::bce_loss(logits, target).item<double>(), expected, 1e-12);
+}
+
+TEST(Loss, DiceBatchAndPerSampleForms) {
+  // Sample 0: p = 0.5 everywhere on 4 pixels, target 2 pixels; sample 1: confident and right.
+  auto logits = torch::zeros({2, 1, 2, 2}, torch::kDouble);
+  logits[1] = torch::tensor({{{-50.0, 50.0}, {50.0, -50.0}}}, torch::kDouble);
+  auto target = torch::zeros({2, 1, 2, 2}, torch::kDouble);
+  target[0][0][0][0] = 1;
+  target[0][0][1][1] = 1;
+  target[1][0][0][1] = 1;
+  target[1][0][1][0] = 1;
+  // Batch: sum(p y) = 1 + 2, sum(p) = 2 + 2, sum(y) = 4.
+  EXPECT_NEAR(psam::train::dice_loss(logits, target, DiceMode::kBatch).item<double>(),
+              1 - (2.0 * 3 + 1) / (4 + 4 + 1), 1e-12);
+  // Per sample: 1 - 3/5 and 1 - 5/5, averaged.
+  EXPECT_NEAR(psam::train::dice_loss(logits, target, DiceMode::kPerSample).item<double>(),
+              0.5 * ((1 - 3.0 / 5) + 0.0), 1e-12);
+  // With smooth 0 an empty prediction of an empty target is undefined; smooth 1 makes it 0 loss.
+  const auto empty = torch::zeros({1, 1, 2, 2}, torch::kDouble);
+  EXPECT_NEAR(psam::train::dice_loss(empty - 50, empty, DiceMode::kPerSample).item<double>(), 0,
+              1e-12);
+}
+
+TEST(Loss, KlWarmupIsLinear) {
+  psam::train::LossConfig c;
+  EXPECT_EQ(psam::train::kl_weight(c, 0), 10.0);
+  c.kl_warmup_steps = 100;
+  EXPECT_EQ(psam::train::kl_weight(c, 0), 0.0);
+  EXPECT_DOUBLE_EQ(psam::train::kl_weight(c, 25), 2.5);
+  EXPECT_EQ(psam::train::kl_weight(c, 100), 10.0);
+  EXPECT_EQ(psam::train::kl_weight(c, 1000), 10.0);
+}
+
+TEST(Loss, TotalIsTheWeightedSumOfTheReportedTerms) {
+  torch::manual_seed(2);
+  const auto logits = torch::randn({3, 1, 8, 8}, torch::requires_grad());
+  const auto target = (torch::rand({3, 1, 8, 8}) > 0.6).to(torch::kFloat);
+  const auto q = DiagonalGaussian::from_log_sigma(torch::randn({3, 6}), torch::randn({3, 6}));
+  const auto p = DiagonalGaussian::from_log_sigma(torch::randn({3, 6}), torch::randn({3, 6}));
+  psam::train::LossConfig c;
+  c.bce_weight = 0.5;
+  c.dice_weight = 2;
+  c.kl_warmup_steps = 10;
+  const auto t = psam::train::prob_sam_loss(logits, target, q, p, c, 4);
+  EXPECT_DOUBLE_EQ(t.kl_weight, 4.0);
+  EXPECT_NEAR(t.kl.item<double>(), q.kl_divergence(p).mean().item<double>(), 1e-6);
+  EXPECT_NEAR(t.total.item<double>(),
+              0.5 * t.bce.item<double>() + 2 * t.dice.item<double>() + 4 * t.kl.item<double>(),
+              1e-5);
+  t.total.backward();
+  EXPECT_GT(logits.grad().abs().sum().item<double>(), 0);
+}
+
+TEST(Loss, RejectsBadInputs) {
+  EXPECT_THROW(psam::train::bce_loss(torch::zeros({2, 1, 4, 4}), torch::zeros({2, 1, 8, 8})),
+               psam::Error);
+  EXPECT_THROW(psam::train::dice_mode_from_string("global"), psam::Error);
+  psam::train::LossConfig c;
+  c.beta = -1;
+  EXPECT_THROW(c.validate(), psam::Error);
+}
+
+}  // namespace

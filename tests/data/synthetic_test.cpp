@@ -44,18 +44,18 @@ TEST(Synthetic, SampleIsAFunctionOfSeedAndIndex) {
 }
 
 TEST(Synthetic, StoreBytesDoNotDependOnThreadCount) {
-  test::ScratchDir tmp;
+  test::TempDir tmp;
   const SynthOptions o = small(40, 48);
   const int threads = at::get_num_threads();
   at::set_num_threads(1);
-  generate_synthetic(tmp / "one", o, SplitOptions{});
+  generate_synthetic(test::path_in(tmp, "one"), o, SplitOptions{});
   at::set_num_threads(2);
-  generate_synthetic(tmp / "two", o, SplitOptions{});
+  generate_synthetic(test::path_in(tmp, "two"), o, SplitOptions{});
   at::set_num_threads(threads);
   for (const char* file :
        {"images.npy", "masks.npy", "oracle_masks.npy", "meta.jsonl", "splits.json", "dataset.json"})
-    EXPECT_EQ(read_file(tmp / (std::string("one/") + file)),
-              read_file(tmp / (std::string("two/") + file)))
+    EXPECT_EQ(read_file(test::path_in(tmp, std::string("one/") + file)),
+              read_file(test::path_in(tmp, std::string("two/") + file)))
         << file;
 }
 
@@ -167,8 +167,8 @@ TEST(Synthetic, DefaultsReproduceLidcReaderStatistics) {
 }
 
 TEST(Synthetic, CliWritesACheckedStoreAndPrintsStatistics) {
-  test::ScratchDir tmp;
-  const std::string dir = tmp / "synth";
+  test::TempDir tmp;
+  const std::string dir = test::path_in(tmp, "synth");
   auto r = test::run_cli({"data", "synth", dir, "--n", "12", "--seed", "3", "--size", "32",
                           "--annotators", "3", "--oracle", "5", "--radius-max", "6"});
   ASSERT_EQ(r.rc, 0) << r.err;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli.h"
+#include "data_args.h"
 #include "data_lidc.h"
 #include "psam/data/annotator_stats.h"
 #include "psam/data/check.h"
@@ -18,64 +19,6 @@
 
 namespace psam::cli {
 namespace {
-
-// --split-by / --split-seed / --fractions, shared by every command that writes a store.
-struct SplitArgs {
-  std::string by = "patient";
-  uint64_t seed = 0;
-  std::string fractions = "0.6,0.2,0.2";
-  std::string names = "train,val,test";
-
-  void add_to(CLI::App* cmd) {
-    cmd->add_option("--split-by", by, "split unit: patient (default) or image (leaks patients)")
-        ->check(CLI::IsMember({"patient", "image"}));
-    cmd->add_option("--split-seed", seed, "seed of the split");
-    cmd->add_option("--fractions", fractions, "shares of the sets, comma separated");
-    cmd->add_option("--split-names", names, "names of the sets, comma separated");
-  }
-
-  data::SplitOptions options() const {
-    auto items = [](const std::string& text) {
-      std::vector<std::string> out;
-      std::stringstream in(text);
-      for (std::string item; std::getline(in, item, ',');) out.push_back(item);
-      return out;
-    };
-    const auto shares = items(fractions), set_names = items(names);
-    PSAM_CHECK(shares.size() == set_names.size(),
-               fmt::format("--fractions has {} values but --split-names {} names", shares.size(),
-                           set_names.size()));
-    data::SplitOptions o;
-    o.unit = by;
-    o.seed = seed;
-    o.fractions.clear();
-    for (size_t i = 0; i < shares.size(); ++i) {
-      double v = 0;
-      try {
-        size_t used = 0;
-        v = std::stod(shares[i], &used);
-        PSAM_CHECK(used == shares[i].size(), "");
-      } catch (const std::exception&) {
-        fail("--fractions: '" + shares[i] + "' is not a number");
-      }
-      o.fractions.emplace_back(set_names[i], v);
-    }
-    return o;
-  }
-};
-
-// OUT, --force and the split options of every command that writes a store.
-struct StoreOutput {
-  std::string dir;
-  bool force = false;
-  SplitArgs split;
-
-  void add_to(CLI::App* cmd) {
-    cmd->add_option("OUT", dir, "output store directory (must not exist)")->required();
-    cmd->add_flag("--force", force, "replace OUT if it exists");
-    split.add_to(cmd);
-  }
-};
 
 // With the LIDC-IDRI readers' values (docs/lidc_reader_stats.md: all 1018 CT reads, per slice
 // sample) beside them, so a synthetic set can be compared at a glance.

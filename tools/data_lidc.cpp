@@ -85,8 +85,7 @@ void add_import_lidc(CLI::App& data_cmd, Io io, int& rc) {
         data::import_lidc_store(*dicom_root, *xml_root, output->dir, *o);
     const data::LidcImportReport& rep = r.report;
     io.out << fmt::format(
-        "wrote {} patches of {} patients ({} nodules, {} readers per patch) to {}
-        "
+        "wrote {} patches of {} patients ({} nodules, {} readers per patch) to {}\n"
         "{} of {} XML reads had their DICOM series; {} empty reader masks; rois matched by SOP "
         "UID {}, by z {}, unmatched {}; {} slices undecodable\n",
         r.samples, r.patients, rep.nodules, o->patches.max_readers, output->dir, rep.series_found,

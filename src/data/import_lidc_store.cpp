@@ -73,8 +73,10 @@ LidcStoreImportResult import_lidc_store(const std::string& dicom_root, const std
   const LidcImporter importer(std::move(archive.reads), index_dicom_tree(dicom_root),
                               options.patches);
   PSAM_CHECK(importer.planned() > 0,
-             fmt::format("no nodule patches: {} of {} XML reads have their DICOM series under {}",
-                         importer.report().series_found, importer.report().xml_reads, dicom_root));
+             fmt::format("no nodule patches: {} of {} XML reads have their DICOM series under {}; "
+                         "{} rois matched no slice",
+                         importer.report().series_found, importer.report().xml_reads, dicom_root,
+                         importer.report().rois_unmatched));
 
   DatasetInfo info;
   info.name = "lidc-idri";

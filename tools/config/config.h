@@ -8,15 +8,25 @@
 #pragma once
 
 #include "config/binder.h"
+#include "psam/data/data_config.h"
+#include "psam/train/loss.h"
+#include "psam/train/train_config.h"
 #include "psam/util/run_options.h"
 
 namespace psam::config {
 
 struct Config {
   RunOptions run;
+  data::DataConfig data;
+  train::LossConfig loss;
+  train::TrainConfig train;
 };
 
 void bind(Binder& b, RunOptions& c);
+void bind(Binder& b, data::LoaderOptions& c);
+void bind(Binder& b, data::DataConfig& c);
+void bind(Binder& b, train::LossConfig& c);
+void bind(Binder& b, train::TrainConfig& c);
 void bind(Binder& b, Config& c);
 
 }  // namespace psam::config

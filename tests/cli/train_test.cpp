@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "psam/train/checkpoint.h"
 #include "psam/util/fs.h"
+#include "psam/util/hash.h"
 #include "support/testing.h"
 #include "../train/train_fixture.h"
 

@@ -6,6 +6,7 @@
 
 #include "psam/train/optimizer.h"
 #include "psam/train/schedule.h"
+#include "psam/util/error.h"
 #include "support/testing.h"
 
 namespace psam::train {

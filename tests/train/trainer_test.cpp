@@ -11,6 +11,7 @@
 #include "psam/train/checkpoint.h"
 #include "psam/train/prob_sam_task.h"
 #include "psam/train/trainer.h"
+#include "psam/util/error.h"
 #include "psam/util/fs.h"
 #include "support/testing.h"
 #include "train_fixture.h"
@@ -19,14 +20,14 @@ namespace psam::train {
 namespace {
 namespace fs = std::filesystem;
 
-struct Run {
+struct Outcome {
   TrainResult result;
   Checkpoint last;
   std::string metrics;
 };
 
 // One "process": a fresh model, task and loaders on the store, then train() in run_dir.
-Run train_once(const std::string& store_dir, const std::string& run_dir, TrainerOptions options,
+Outcome train_once(const std::string& store_dir, const std::string& run_dir, TrainerOptions options,
                const std::string& latent_net = "reference") {
   fs::create_directories(run_dir);
   auto store = std::make_shared<const data::DatasetStore>(data::DatasetStore::open(store_dir));
@@ -39,7 +40,7 @@ Run train_once(const std::string& store_dir, const std::string& run_dir, Trainer
   options.seed = 7;
   options.config_hash = "test";
   options.progress.tty = false;
-  Run run;
+  Outcome run;
   run.result = train(task, train_loader, &val_loader, options);
   if (fs::exists(run_dir + "/checkpoints/last.pt")) {
     run.last = read_checkpoint(run_dir + "/checkpoints/last.pt");
@@ -71,7 +72,7 @@ class TrainerTest : public ::testing::Test {
 TEST_F(TrainerTest, ResumeIsBitExact) {
   TrainerOptions options;
   options.config = test::tiny_train_config();
-  const Run full = train_once(store_, dir_.path() + "/full", options);
+  const Outcome full = train_once(store_, dir_.path() + "/full", options);
   ASSERT_EQ(full.result.status, TrainStatus::kFinished);
   ASSERT_EQ(full.result.steps, 16);  // 16 training samples, batch 2, 2 epochs
   EXPECT_EQ(full.result.epochs, 2);
@@ -80,7 +81,7 @@ TEST_F(TrainerTest, ResumeIsBitExact) {
     const std::string run_dir = dir_.path() + "/split" + std::to_string(k);
     TrainerOptions first = options;
     first.stop_at_step = k;
-    const Run a = train_once(store_, run_dir, first);
+    const Outcome a = train_once(store_, run_dir, first);
     ASSERT_EQ(a.result.status, TrainStatus::kInterrupted);
     ASSERT_EQ(a.result.steps, k);
     // Another process: its global RNG is elsewhere; the checkpoint must restore it.
@@ -88,7 +89,7 @@ TEST_F(TrainerTest, ResumeIsBitExact) {
     torch::rand({10});
     TrainerOptions second = options;
     second.resume = true;
-    const Run b = train_once(store_, run_dir, second);
+    const Outcome b = train_once(store_, run_dir, second);
     ASSERT_EQ(b.result.status, TrainStatus::kFinished);
     EXPECT_EQ(b.result.steps, 16);
     expect_identical(b.last.model, full.last.model);
@@ -110,7 +111,7 @@ TEST_F(TrainerTest, RunDirectoryAndCheckpoints) {
   options.config.epochs = 3;
   options.config.tensorboard = true;
   const std::string run_dir = dir_.path() + "/run";
-  const Run run = train_once(store_, run_dir, options);
+  const Outcome run = train_once(store_, run_dir, options);
   EXPECT_EQ(run.result.status, TrainStatus::kFinished);
   EXPECT_TRUE(fs::exists(run_dir + "/checkpoints/best.pt"));
   // keep_epoch_checkpoints = 1: only the newest epoch file is left.
@@ -153,7 +154,7 @@ TEST_F(TrainerTest, EarlyStoppingAndUnknownMetric) {
     return std::vector<std::pair<std::string, double>>{{"val/constant", 1.0}};
   };
   options.config.early_stop_patience = 2;
-  const Run run = train_once(store_, dir_.path() + "/early", options);
+  const Outcome run = train_once(store_, dir_.path() + "/early", options);
   EXPECT_EQ(run.result.status, TrainStatus::kEarlyStopped);
   EXPECT_EQ(run.result.epochs, 3);  // best at epoch 1, then two validations without improvement
   EXPECT_EQ(run.result.best.epoch, 1);
@@ -192,7 +193,7 @@ TEST_F(TrainerTest, NonFiniteStepsAreSkipped) {
   const std::string one_bad = nan_store(store_, dir_.path() + "/one_nan", {bad});
   TrainerOptions options;
   options.config = test::tiny_train_config();
-  const Run run = train_once(one_bad, dir_.path() + "/one", options);
+  const Outcome run = train_once(one_bad, dir_.path() + "/one", options);
   EXPECT_EQ(run.result.status, TrainStatus::kFinished);
   EXPECT_EQ(run.result.skipped_steps, 2);  // the batch holding it, once per epoch
   EXPECT_EQ(run.result.steps, 14);
@@ -213,7 +214,7 @@ TEST_F(TrainerTest, RepeatedNonFiniteStopsWithCheckpointIntact) {
   options.config.epochs = 2;
   options.config.max_nonfinite_steps = 2;
   options.resume = true;
-  const Run run = train_once(all_bad, run_dir, options);
+  const Outcome run = train_once(all_bad, run_dir, options);
   EXPECT_EQ(run.result.status, TrainStatus::kNonFinite);
   EXPECT_EQ(run.result.skipped_steps, 3);
   EXPECT_EQ(run.result.steps, 8);

@@ -1,13 +1,191 @@
+// psam train CONFIG [key=value ...] [--resume RUN_DIR]: builds the run from a config (model,
+// data, loss, schedule), writes the run directory and trains; --resume continues a run from its
+// checkpoints/last.pt with the run's own config.yaml (overrides may extend it, e.g. train.epochs).
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <memory>
+#include <ostream>
 
 #include "cli.h"
+#include "config/config.h"
+#include "psam/data/embedding_cache.h"
+#include "psam/data/store.h"
+#include "psam/io/state_dict.h"
+#include "psam/train/model_config.h"
+#include "psam/train/prob_sam_task.h"
+#include "psam/train/trainer.h"
+#include "psam/util/device.h"
 #include "psam/util/error.h"
+#include "psam/util/log.h"
+#include "psam/util/threads.h"
 
 namespace psam::cli {
+namespace {
+namespace fs = std::filesystem;
+
+struct TrainArgs {
+  std::vector<std::string> positional;  // CONFIG then overrides; only overrides with --resume
+  std::string resume;
+  bool print_config = false;
+};
+
+std::atomic<bool> g_interrupt{false};
+extern "C" void on_interrupt(int) { g_interrupt = true; }
+
+// Ctrl-C during training: finish the step, write last.pt, stop (a second Ctrl-C still kills).
+class InterruptHandler {
+ public:
+  InterruptHandler() {
+    g_interrupt = false;
+    previous_ = std::signal(SIGINT, on_interrupt);
+  }
+  ~InterruptHandler() { std::signal(SIGINT, previous_); }
+
+ private:
+  void (*previous_)(int);
+};
+
+data::LoaderOptions loader_options(const config::Config& c, bool training) {
+  data::LoaderOptions o = c.data.loader;
+  o.seed = static_cast<uint64_t>(c.run.seed);
+  o.input_size = c.model.prob.sam.img_size;
+  o.resize_masks = true;  // the loss compares masks with logits in the input frame
+  if (!training) {
+    o.shuffle = false;
+    o.drop_last = false;
+    o.box_jitter = 0;
+  }
+  return o;
+}
+
+std::unique_ptr<data::EmbeddingCache> open_cache(const config::Config& c,
+                                                 const data::DatasetStore& store,
+                                                 prob::ProbSamImpl& model) {
+  if (!c.train.embedding_cache || c.model.prob.trainable.image_encoder) return nullptr;
+  const sam::SamConfig& s = c.model.prob.sam;
+  data::EmbeddingCacheKey key;
+  key.dataset = store.fingerprint();
+  key.encoder = data::tensors_fingerprint(io::state_dict(*model.sam->image_encoder));
+  key.input_size = s.img_size;
+  key.intensity = data::intensity_key(c.data.loader);
+  const std::string dir = c.train.embedding_cache_dir.empty()
+                              ? c.run.out_dir + "/.embedding_cache"
+                              : c.train.embedding_cache_dir;
+  const int64_t side = s.image_embedding_size();
+  auto cache = std::make_unique<data::EmbeddingCache>(
+      dir, key, store.size(), std::array<int64_t, 3>{s.prompt_embed_dim, side, side});
+  log::info(fmt::format("embedding cache: {} ({} of {} images cached)", cache->path(),
+                        cache->filled(), cache->count()));
+  return cache;
+}
+
+int run_train(const TrainArgs& a, Io io) {
+  std::string config_path;
+  std::vector<std::string> overrides = a.positional;
+  if (a.resume.empty()) {
+    PSAM_CHECK(!overrides.empty(), "psam train: give a config file (or --resume RUN_DIR)");
+    config_path = overrides.front();
+    overrides.erase(overrides.begin());
+  } else {
+    config_path = a.resume + "/config.yaml";
+    PSAM_CHECK(fs::exists(config_path),
+               fmt::format("--resume {}: no config.yaml there (not a run directory)", a.resume));
+  }
+  for (const auto& o : overrides) {
+    PSAM_CHECK(o.find('=') != std::string::npos,
+               fmt::format("psam train: '{}' is not a key=value override", o));
+  }
+  config::Config c = config::load<config::Config>(config_path, overrides);
+  if (a.print_config) {
+    io.out << config::to_yaml(c, /*with_help=*/true);
+    return 0;
+  }
+  if (c.run.name.empty()) c.run.name = fs::path(config_path).stem().string();
+  PSAM_CHECK(!c.data.store.empty(), fmt::format("{}: data.store is not set", config_path));
+  c.train.validate();
+  c.model.prob.validate();
+
+  const std::string run_dir = a.resume.empty() ? c.run.out_dir + "/" + c.run.name : a.resume;
+  const train::RunPaths paths(run_dir);
+  if (a.resume.empty()) {
+    PSAM_CHECK(!fs::exists(paths.last),
+               fmt::format("run directory {} already holds a run; resume it with --resume {} or "
+                           "choose another run.name",
+                           run_dir, run_dir));
+  }
+  fs::create_directories(paths.checkpoints);
+  config::write(c, paths.config);
+  log::add_file(paths.log);
+  struct CloseLog {
+    ~CloseLog() { log::close_files(); }
+  } close_log;
+
+  set_num_threads(c.run.threads);
+  const c10::Device device = resolve_device(c.run.device);
+  torch::manual_seed(static_cast<uint64_t>(c.run.seed));
+  log::info(fmt::format("psam train {} -> {} on {}", config_path, run_dir, device.str()));
+
+  auto store = std::make_shared<const data::DatasetStore>(data::DatasetStore::open(c.data.store));
+  data::Loader train_loader(store, store->split_indices(c.data.train_split),
+                            loader_options(c, true));
+  std::unique_ptr<data::Loader> val_loader;
+  const auto& sets = store->splits().sets;
+  const bool has_val = std::any_of(sets.begin(), sets.end(),
+                                   [&](const auto& s) { return s.first == c.data.val_split; });
+  if (c.train.val_every_epochs > 0 && has_val) {
+    val_loader = std::make_unique<data::Loader>(store, store->split_indices(c.data.val_split),
+                                                loader_options(c, false));
+  } else if (c.train.val_every_epochs > 0) {
+    log::warn(fmt::format("{} has no split '{}': no validation", c.data.store, c.data.val_split));
+  }
+
+  prob::ProbSam model = train::build_model(c.model, device);
+  const auto cache = open_cache(c, *store, *model);
+  train::ProbSamTask task(model, c.loss, device, cache.get());
+
+  InterruptHandler interrupt;
+  train::TrainerOptions options;
+  options.config = c.train;
+  options.run_dir = run_dir;
+  options.config_hash = config::hash(c);
+  options.seed = static_cast<uint64_t>(c.run.seed);
+  options.resume = !a.resume.empty();
+  options.cuda = device.is_cuda();
+  options.bf16 = c.run.precision == RunOptions::Precision::kBf16;
+  options.interrupt = &g_interrupt;
+  const train::TrainResult result = train::train(task, train_loader, val_loader.get(), options);
+
+  io.out << fmt::format("{}: {} after {} steps ({} epochs)", run_dir, train::to_string(result.status),
+                        result.steps, result.epochs);
+  if (!std::isnan(result.best.value)) {
+    io.out << fmt::format("; best {} = {:.6g} (epoch {})", result.best.metric, result.best.value,
+                          result.best.epoch);
+  }
+  io.out << "\n";
+  if (result.status == train::TrainStatus::kNonFinite) {
+    io.err << "psam: error: training stopped after repeated non-finite losses; see "
+           << paths.log << "\n";
+    return 1;
+  }
+  return result.status == train::TrainStatus::kInterrupted ? 130 : 0;
+}
+
+}  // namespace
 
 void add_train_command(CLI::App& app, Io io, int& rc) {
-  auto* sub = app.add_subcommand("train", "(under construction)");
-  sub->callback([] { fail("psam train: under construction"); });
+  auto args = std::make_shared<TrainArgs>();
+  auto* sub = app.add_subcommand("train", "train a model from a YAML config");
+  sub->add_option("args", args->positional, "CONFIG [key=value ...] (only overrides with --resume)");
+  sub->add_option("--resume", args->resume, "continue the run in RUN_DIR from checkpoints/last.pt");
+  sub->add_flag("--print-config", args->print_config,
+                "print the resolved config with each option's help and exit");
+  sub->callback([args, io, &rc] { rc = run_train(*args, io); });
 }
 
 }  // namespace psam::cli

@@ -16,6 +16,12 @@ void bind(Binder& b, RunOptions& c) {
            "bf16 = bf16 autocast on CUDA");
 }
 
-void bind(Binder& b, Config& c) { b.section("run", c.run, "run-level options"); }
+void bind(Binder& b, Config& c) {
+  b.section("run", c.run, "run-level options");
+  b.section("model", c.model, "model shape, latent nets and initial weights");
+  b.section("data", c.data, "dataset store, splits and loader");
+  b.section("loss", c.loss, "training loss");
+  b.section("train", c.train, "optimiser, schedule, validation and checkpoints");
+}
 
 }  // namespace psam::config

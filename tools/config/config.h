@@ -8,15 +8,30 @@
 #pragma once
 
 #include "config/binder.h"
+#include "psam/data/data_config.h"
+#include "psam/train/loss.h"
+#include "psam/train/model_config.h"
+#include "psam/train/train_config.h"
 #include "psam/util/run_options.h"
 
 namespace psam::config {
 
 struct Config {
   RunOptions run;
+  train::ModelConfig model;
+  data::DataConfig data;
+  train::LossConfig loss;
+  train::TrainConfig train;
 };
 
 void bind(Binder& b, RunOptions& c);
+void bind(Binder& b, sam::SamConfig& c);
+void bind(Binder& b, prob::TrainableParts& c);
+void bind(Binder& b, train::ModelConfig& c);
+void bind(Binder& b, data::LoaderOptions& c);
+void bind(Binder& b, data::DataConfig& c);
+void bind(Binder& b, train::LossConfig& c);
+void bind(Binder& b, train::TrainConfig& c);
 void bind(Binder& b, Config& c);
 
 }  // namespace psam::config

@@ -1,0 +1,67 @@
+// Training checkpoints: everything a run needs to continue exactly where it stopped. Written as
+// a torch.save-compatible archive (Python: torch.load(path)) holding one dict:
+//
+//   model        state dict (the model's own parameter names, e.g. sam.mask_decoder.*)
+//   optimizer    {"kind": "adam", "state": {"<param>.exp_avg": t, "<param>.exp_avg_sq": t,
+//                 "<param>.step": t}}
+//   scheduler    {"kind": "cosine", "lr": last lr}
+//   epoch, step  epoch in progress (0-based) and optimiser steps done
+//   loader       {"epoch", "batch"}: the next batch of the training stream
+//   rng          {"cpu": default CPU generator state, "train": the trainer's generator state,
+//                 "cuda": default CUDA generator state (only when CUDA is present)}
+//   train        {"nonfinite_in_a_row", "epoch_batches", "epoch_sums": {term: sum},
+//                 "best": {"metric", "value", "epoch", "stale"}}
+//   config_hash  SHA-256 of the run's config.yaml
+//
+// Files appear atomically (temporary + rename): an interrupted or failed write leaves the
+// previous file as it was.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "psam/data/loader.h"
+#include "psam/io/tensor_dict.h"
+
+namespace psam::train {
+
+struct BestState {
+  std::string metric;
+  double value = std::numeric_limits<double>::quiet_NaN();  // NaN: no validation yet
+  int64_t epoch = -1;
+  int64_t stale = 0;  // validations since the last improvement
+};
+
+struct TrainState {
+  int64_t epoch = 0;
+  int64_t step = 0;
+  data::LoaderPosition loader;
+  int64_t nonfinite_in_a_row = 0;
+  // Sums of this epoch's loss terms over its finite batches, so a resumed epoch reports the
+  // means of the whole epoch.
+  std::vector<std::pair<std::string, double>> epoch_sums;
+  int64_t epoch_batches = 0;
+  BestState best;
+};
+
+struct Checkpoint {
+  io::TensorDict model;
+  std::string optimizer_kind;
+  io::TensorDict optimizer;
+  std::string schedule_kind;
+  double lr = 0;
+  TrainState state;
+  at::Tensor rng_cpu, rng_train, rng_cuda;  // rng_cuda undefined without CUDA
+  std::string config_hash;
+};
+
+void write_checkpoint(const std::string& path, const Checkpoint& checkpoint);
+// psam::Error naming the path and the missing or mistyped entry.
+Checkpoint read_checkpoint(const std::string& path);
+
+}  // namespace psam::train

@@ -1,0 +1,56 @@
+// Options of a training run: optimiser, learning-rate schedule, length, validation, best
+// checkpoint, early stopping, logging, checkpoints, the embedding cache. Plain data with
+// defaults; the command line fills it from the `train:` section of a config.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace psam::train {
+
+enum class OptimizerKind { kAdam, kAdamW };
+enum class ScheduleKind {
+  kConstant,  // lr throughout
+  kStep,      // lr * gamma^(floor(step / step_size))
+  kCosine,    // cosine from lr to min_lr over the run's total steps
+};
+enum class MetricMode { kMin, kMax };
+
+struct TrainConfig {
+  OptimizerKind optimizer = OptimizerKind::kAdam;
+  double lr = 1e-4;
+  double weight_decay = 0.0;  // Adam: L2 added to the gradient; AdamW: decoupled
+  std::vector<double> betas = {0.9, 0.999};
+  double eps = 1e-8;
+
+  ScheduleKind schedule = ScheduleKind::kConstant;
+  // Linear warm-up from 0 to the scheduled lr over the first warmup_steps optimiser steps.
+  int64_t warmup_steps = 0;
+  int64_t step_size = 1000;  // kStep: optimiser steps between decays
+  double gamma = 0.1;        // kStep: decay factor
+  double min_lr = 0.0;       // kCosine: the lr at the last step
+
+  double grad_clip = 0.0;  // max global L2 norm of the gradients; 0 = no clipping
+
+  int64_t epochs = 10;
+  int64_t max_steps = 0;  // > 0: stop after this many optimiser steps (before `epochs` ends)
+
+  int64_t val_every_epochs = 1;  // 0 = no validation
+  std::string best_metric = "val/loss";
+  MetricMode best_mode = MetricMode::kMin;
+  int64_t early_stop_patience = 0;  // validations without improvement before stopping; 0 = off
+
+  int64_t log_every_steps = 10;
+  int64_t checkpoint_every_epochs = 1;  // last.pt is written at every epoch end regardless
+  int64_t keep_epoch_checkpoints = 0;   // epoch_NNN.pt files kept (the newest); 0 = none written
+  int64_t max_nonfinite_steps = 5;      // more non-finite steps in a row stop the run
+
+  bool embedding_cache = true;        // cache image embeddings when the encoder is frozen
+  std::string embedding_cache_dir;    // empty: <run.out_dir>/.embedding_cache
+  bool tensorboard = false;           // also write TensorBoard scalars to <run>/tb
+
+  void validate() const;  // psam::Error naming the first invalid field
+};
+
+}  // namespace psam::train

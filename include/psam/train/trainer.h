@@ -1,0 +1,105 @@
+// The training loop: optimiser steps with the LR schedule, gradient clipping and non-finite
+// guards, validation, best and periodic checkpoints, early stopping, metrics.jsonl /
+// TensorBoard logging, a progress bar, and exact resume from checkpoints/last.pt.
+//
+// The model-specific part (how a batch becomes a loss) is a TrainTask, so the same loop trains
+// Probabilistic SAM, the deterministic baseline, or anything else.
+//
+// Reproducibility: with the same seed, thread count and device, an uninterrupted run and a run
+// stopped at any step and resumed end with bit-identical weights on CPU. The loss's randomness
+// must come from the generator passed to TrainTask::loss (checkpointed with the run); validation
+// uses a generator of its own, so validating does not change the training stream.
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+#include <torch/nn/module.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "psam/data/loader.h"
+#include "psam/train/checkpoint.h"
+#include "psam/train/optimizer.h"
+#include "psam/train/train_config.h"
+#include "psam/util/progress.h"
+
+namespace psam::train {
+
+struct StepLoss {
+  at::Tensor total;                                        // scalar that is minimised
+  std::vector<std::pair<std::string, at::Tensor>> terms;  // scalars to log, e.g. bce, dice, kl
+};
+
+class TrainTask {
+ public:
+  virtual ~TrainTask() = default;
+  // The module whose state dict the checkpoints hold.
+  virtual torch::nn::Module& module() = 0;
+  // The parameters the optimiser updates, by state-dict name.
+  virtual NamedParameters trainable_parameters() = 0;
+  // The loss of one batch at optimiser step `step` (0-based). Randomness (e.g. the posterior
+  // draw) comes from `generator` (a CPU generator; tasks on CUDA may use the default CUDA
+  // generator instead, which checkpoints also record).
+  virtual StepLoss loss(const data::Batch& batch, int64_t step, at::Generator generator) = 0;
+  // Called once before training and after a resume: e.g. switches the model to train mode.
+  virtual void train_mode(bool on) { module().train(on); }
+};
+
+// The files of a run directory.
+struct RunPaths {
+  explicit RunPaths(std::string dir);
+  std::string dir, config, checkpoints, last, best, metrics, log, tensorboard;
+  std::string epoch_checkpoint(int64_t epoch) const;  // checkpoints/epoch_NNN.pt (1-based)
+};
+
+// Extra validation metrics for the epoch (e.g. the evaluator's GED), named like "val/ged".
+using ValidationHook =
+    std::function<std::vector<std::pair<std::string, double>>(int64_t epoch)>;
+
+struct TrainerOptions {
+  TrainConfig config;
+  // Exists; the caller has written config.yaml there (and may log::add_file its train.log).
+  std::string run_dir;
+  std::string config_hash;  // of that config.yaml, recorded in every checkpoint
+  uint64_t seed = 0;
+  bool resume = false;  // continue from run_dir/checkpoints/last.pt
+  bool bf16 = false;    // bf16 autocast around the loss (CUDA only; ignored on CPU)
+  bool cuda = false;    // the task computes on CUDA (for autocast)
+  // Stop as if interrupted once this many optimiser steps are done (0 = no); last.pt is
+  // written first. Tests use it to split a run.
+  int64_t stop_at_step = 0;
+  // Polled every step (e.g. set by SIGINT): last.pt is written and the run stops.
+  const std::atomic<bool>* interrupt = nullptr;
+  ValidationHook validation;
+  ProgressOptions progress;
+};
+
+enum class TrainStatus {
+  kFinished,     // ran every epoch (or max_steps)
+  kEarlyStopped, // best_metric did not improve for early_stop_patience validations
+  kInterrupted,  // stop_at_step or interrupt; resume with the same run directory
+  kNonFinite,    // more than max_nonfinite_steps non-finite losses in a row; checkpoints intact
+};
+std::string to_string(TrainStatus status);
+
+struct TrainResult {
+  TrainStatus status = TrainStatus::kFinished;
+  int64_t steps = 0;           // optimiser steps done in total
+  int64_t skipped_steps = 0;   // non-finite steps skipped in this call
+  int64_t epochs = 0;          // epochs completed in total
+  BestState best;
+  std::vector<std::pair<std::string, double>> last_validation;
+};
+
+// Trains task on train_loader (its options' seed should be the run's seed); val_loader may be
+// null (no val loss). The loader's stream position is checkpointed, so the loaders must be
+// made with the same options when resuming.
+TrainResult train(TrainTask& task, data::Loader& train_loader, data::Loader* val_loader,
+                  const TrainerOptions& options);
+
+}  // namespace psam::train

@@ -1,0 +1,128 @@
+#include "psam/train/optimizer.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <unordered_map>
+
+#include "psam/util/error.h"
+
+namespace psam::train {
+
+AdamOptimizer::AdamOptimizer(NamedParameters parameters, const TrainConfig& config)
+    : parameters_(std::move(parameters)),
+      state_(parameters_.size()),
+      decoupled_(config.optimizer == OptimizerKind::kAdamW),
+      lr_(config.lr),
+      weight_decay_(config.weight_decay),
+      beta1_(config.betas.at(0)),
+      beta2_(config.betas.at(1)),
+      eps_(config.eps) {}
+
+void AdamOptimizer::zero_grad() {
+  for (auto& [name, p] : parameters_) {
+    if (p.grad().defined()) p.mutable_grad() = at::Tensor();
+  }
+}
+
+void AdamOptimizer::step() {
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    at::Tensor& p = parameters_[i].second;
+    if (!p.grad().defined()) continue;
+    at::Tensor grad = p.grad();
+    State& s = state_[i];
+    if (!s.exp_avg.defined()) {
+      s.exp_avg = at::zeros_like(p);
+      s.exp_avg_sq = at::zeros_like(p);
+    }
+    ++s.step;
+    if (weight_decay_ != 0) {
+      if (decoupled_) {
+        p.mul_(1 - lr_ * weight_decay_);
+      } else {
+        grad = grad.add(p, weight_decay_);
+      }
+    }
+    s.exp_avg.lerp_(grad, 1 - beta1_);
+    s.exp_avg_sq.mul_(beta2_).addcmul_(grad, grad.conj(), 1 - beta2_);
+    const double bias_correction1 = 1 - std::pow(beta1_, static_cast<double>(s.step));
+    const double bias_correction2 = 1 - std::pow(beta2_, static_cast<double>(s.step));
+    const double step_size = lr_ / bias_correction1;
+    const at::Tensor denom = (s.exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(eps_);
+    p.addcdiv_(s.exp_avg, denom, -step_size);
+  }
+}
+
+io::TensorDict AdamOptimizer::state_dict() const {
+  io::TensorDict out;
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const State& s = state_[i];
+    if (!s.exp_avg.defined()) continue;
+    const std::string& name = parameters_[i].first;
+    out.insert(name + ".step", at::scalar_tensor(s.step, at::kLong));
+    out.insert(name + ".exp_avg", s.exp_avg.cpu());
+    out.insert(name + ".exp_avg_sq", s.exp_avg_sq.cpu());
+  }
+  return out;
+}
+
+void AdamOptimizer::load_state_dict(const io::TensorDict& state) {
+  std::unordered_map<std::string, size_t> index;
+  for (size_t i = 0; i < parameters_.size(); ++i) index[parameters_[i].first] = i;
+  for (auto& s : state_) s = State{};
+  for (const auto& [key, tensor] : state) {
+    const size_t dot = key.rfind('.');
+    const std::string name = key.substr(0, dot);
+    const std::string field = dot == std::string::npos ? "" : key.substr(dot + 1);
+    const auto it = index.find(name);
+    PSAM_CHECK(it != index.end(),
+               fmt::format("optimizer state names '{}', which is not a trained parameter", key));
+    const at::Tensor& p = parameters_[it->second].second;
+    State& s = state_[it->second];
+    if (field == "step") {
+      s.step = tensor.item<int64_t>();
+      continue;
+    }
+    PSAM_CHECK(field == "exp_avg" || field == "exp_avg_sq",
+               fmt::format("optimizer state has an unknown entry '{}'", key));
+    PSAM_CHECK(tensor.sizes() == p.sizes(),
+               fmt::format("optimizer state '{}' has shape {}, the parameter {}", key,
+                           fmt::join(tensor.sizes(), "x"), fmt::join(p.sizes(), "x")));
+    (field == "exp_avg" ? s.exp_avg : s.exp_avg_sq) = tensor.to(p.options()).clone();
+  }
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const State& s = state_[i];
+    PSAM_CHECK(s.exp_avg.defined() == s.exp_avg_sq.defined() &&
+                   s.exp_avg.defined() == (s.step > 0),
+               fmt::format("optimizer state of '{}' is incomplete", parameters_[i].first));
+  }
+}
+
+double grad_norm(const NamedParameters& parameters) {
+  at::NoGradGuard no_grad;
+  double sum = 0;
+  for (const auto& [name, p] : parameters) {
+    if (!p.grad().defined()) continue;
+    const double n = p.grad().detach().to(at::kDouble).norm().item<double>();
+    sum += n * n;
+  }
+  return std::sqrt(sum);
+}
+
+double clip_grad_norm(const NamedParameters& parameters, double max_norm) {
+  const double norm = grad_norm(parameters);
+  if (!std::isfinite(norm)) return norm;
+  // The same coefficient as torch.nn.utils.clip_grad_norm_ (its 1e-6 keeps a zero norm finite).
+  const double coefficient = max_norm / (norm + 1e-6);
+  if (coefficient < 1) {
+    at::NoGradGuard no_grad;
+    for (const auto& [name, p] : parameters) {
+      if (p.grad().defined()) p.grad().mul_(coefficient);
+    }
+  }
+  return norm;
+}
+
+}  // namespace psam::train

@@ -1,0 +1,137 @@
+// psam train end to end, in-process: a tiny model on a small synthetic store, the run
+// directory it writes, resuming to extend a run, and config errors.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli.h"
+#include "psam/train/checkpoint.h"
+#include "psam/util/fs.h"
+#include "psam/util/hash.h"
+#include "support/testing.h"
+#include "../train/train_fixture.h"
+
+namespace psam::cli {
+namespace {
+namespace fs = std::filesystem;
+
+struct Result {
+  int rc;
+  std::string out;
+  std::string err;
+};
+
+Result run_cli(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  const int rc = run(args, {out, err});
+  return {rc, out.str(), err.str()};
+}
+
+const char* kConfig = R"(
+run: {name: tiny, seed: 3, threads: 1, device: cpu}
+model:
+  latent_net: reference
+  latent_dim: 3
+  sam:
+    img_size: 32
+    patch_size: 8
+    encoder_embed_dim: 16
+    encoder_depth: 2
+    encoder_num_heads: 2
+    window_size: 2
+    encoder_global_attn_indexes: [1]
+    prompt_embed_dim: 16
+    mask_in_chans: 4
+    decoder_depth: 1
+    decoder_num_heads: 2
+    decoder_mlp_dim: 32
+    iou_head_hidden_dim: 16
+data:
+  loader: {batch_size: 4}
+train: {epochs: 1, lr: 1e-3, log_every_steps: 1}
+)";
+
+std::vector<nlohmann::json> read_lines(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(read_file(path));
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+TEST(TrainCommand, TrainsAndResumes) {
+  support::TempDir dir;
+  test::make_synthetic_store(dir.file("store"));
+  const std::string config = dir.write("tiny.yaml", kConfig);
+  const std::string out_dir = dir.file("runs");
+  const Result r = run_cli({"train", config, "data.store=" + dir.file("store"),
+                            "run.out_dir=" + out_dir});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const std::string run_dir = out_dir + "/tiny";
+  EXPECT_EQ(r.out.rfind(run_dir + ": finished after 4 steps (1 epochs)", 0), 0u) << r.out;
+  for (const char* f : {"config.yaml", "train.log", "metrics.jsonl", "checkpoints/last.pt",
+                        "checkpoints/best.pt"}) {
+    EXPECT_TRUE(fs::exists(run_dir + "/" + f)) << f;
+  }
+  // The resolved config reads back; the checkpoints carry its hash (= sha256sum config.yaml).
+  const std::string yaml = read_file(run_dir + "/config.yaml");
+  EXPECT_NE(yaml.find("  store: " + dir.file("store")), std::string::npos);
+  EXPECT_EQ(train::read_checkpoint(run_dir + "/checkpoints/last.pt").config_hash, sha256_hex(yaml));
+  // The embedding cache was filled (frozen encoder, cache on by default).
+  EXPECT_TRUE(fs::exists(out_dir + "/.embedding_cache"));
+  auto lines = read_lines(run_dir + "/metrics.jsonl");
+  ASSERT_EQ(lines.size(), 5u);  // 4 steps + 1 epoch
+  EXPECT_EQ(lines.back()["kind"], "epoch");
+  EXPECT_TRUE(lines.back().contains("val/loss"));
+
+  // A second run under the same name is refused; --resume extends it by an epoch.
+  const Result again = run_cli({"train", config, "data.store=" + dir.file("store"),
+                                "run.out_dir=" + out_dir});
+  EXPECT_EQ(again.rc, 1);
+  EXPECT_NE(again.err.find("already holds a run; resume it with --resume"), std::string::npos);
+  const Result resumed = run_cli({"train", "--resume", run_dir, "train.epochs=2"});
+  ASSERT_EQ(resumed.rc, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find("finished after 8 steps (2 epochs)"), std::string::npos)
+      << resumed.out;
+  lines = read_lines(run_dir + "/metrics.jsonl");
+  ASSERT_EQ(lines.size(), 10u);
+  EXPECT_EQ(lines.back()["epoch"], 2);
+  EXPECT_NE(read_file(run_dir + "/config.yaml").find("epochs: 2"), std::string::npos);
+
+  // Python reads the checkpoint with torch.load.
+  if (support::python_has("torch")) {
+    const std::string script = dir.write("load.py",
+                                         "import torch, sys\n"
+                                         "c = torch.load(sys.argv[1])\n"
+                                         "print(c['step'], c['epoch'], 'prior_net.' in "
+                                         "' '.join(c['model']))\n");
+    EXPECT_EQ(support::run_python(script + " " + run_dir + "/checkpoints/last.pt"), "8 2 True\n");
+  }
+}
+
+TEST(TrainCommand, ConfigErrors) {
+  support::TempDir dir;
+  const std::string config = dir.write("tiny.yaml", kConfig);
+  Result r = run_cli({"train", config, "train.optimiser=adam"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "psam: error: command line: unknown key 'train.optimiser' (did you mean "
+                   "'train.optimizer'?)\n");
+  r = run_cli({"train", config});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "psam: error: " + config + ": data.store is not set\n");
+  r = run_cli({"train", config, "data.store=" + dir.file("none"), "run.out_dir=" + dir.file("r"),
+               "train.lr=-1"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "psam: error: train.lr must be > 0, got -1\n");
+  r = run_cli({"train", "--resume", dir.file("nowhere")});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("no config.yaml there"), std::string::npos);
+  r = run_cli({"train", config, "--print-config"});
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_NE(r.out.find("  latent_net: reference  # prior/posterior nets"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace psam::cli

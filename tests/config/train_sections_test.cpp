@@ -1,0 +1,99 @@
+// The data:, loss: and train: sections of the run config.
+#include <gtest/gtest.h>
+
+#include "config/config.h"
+#include "psam/util/error.h"
+#include "support/testing.h"
+
+namespace psam::config {
+namespace {
+
+std::string error_of(const std::vector<std::string>& overrides) {
+  try {
+    load<Config>("", overrides);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(TrainSections, ReadFromFileAndOverrides) {
+  support::TempDir dir;
+  const std::string path = dir.write("exp.yaml", R"(
+data:
+  store: /data/synth
+  loader: {batch_size: 4, annotators: all, intensity: minmax, prompt: majority, box_jitter: 0.1}
+loss: {beta: 2.5, dice_mode: per_sample, kl_warmup_steps: 100}
+train:
+  optimizer: adamw
+  lr: 3e-4
+  betas: [0.8, 0.99]
+  schedule: cosine
+  warmup_steps: 50
+  best_metric: val/ged
+  best_mode: max
+  embedding_cache: false
+)");
+  const Config c = load<Config>(path, {"train.epochs=3", "data.loader.workers=2"});
+  EXPECT_EQ(c.data.store, "/data/synth");
+  EXPECT_EQ(c.data.loader.batch_size, 4);
+  EXPECT_EQ(c.data.loader.workers, 2);
+  EXPECT_EQ(c.data.loader.annotators, data::AnnotatorMode::kAll);
+  EXPECT_EQ(c.data.loader.intensity, data::IntensityMapping::kMinMax);
+  EXPECT_EQ(c.data.loader.prompt, data::PromptSource::kMajority);
+  EXPECT_DOUBLE_EQ(c.data.loader.box_jitter, 0.1);
+  EXPECT_EQ(c.data.train_split, "train");
+  EXPECT_DOUBLE_EQ(c.loss.beta, 2.5);
+  EXPECT_EQ(c.loss.dice_mode, train::DiceMode::kPerSample);
+  EXPECT_EQ(c.loss.kl_warmup_steps, 100);
+  EXPECT_EQ(c.train.optimizer, train::OptimizerKind::kAdamW);
+  EXPECT_DOUBLE_EQ(c.train.lr, 3e-4);
+  EXPECT_EQ(c.train.betas, (std::vector<double>{0.8, 0.99}));
+  EXPECT_EQ(c.train.schedule, train::ScheduleKind::kCosine);
+  EXPECT_EQ(c.train.warmup_steps, 50);
+  EXPECT_EQ(c.train.epochs, 3);
+  EXPECT_EQ(c.train.best_metric, "val/ged");
+  EXPECT_EQ(c.train.best_mode, train::MetricMode::kMax);
+  EXPECT_FALSE(c.train.embedding_cache);
+
+  // The written config reads back to the same settings (same hash).
+  const Config back = load<Config>(dir.write("back.yaml", to_yaml(c)));
+  EXPECT_EQ(hash(back), hash(c));
+  EXPECT_EQ(back.train.lr, c.train.lr);
+}
+
+TEST(TrainSections, Errors) {
+  EXPECT_EQ(error_of({"train.optimiser=adam"}),
+            "command line: unknown key 'train.optimiser' (did you mean 'train.optimizer'?)");
+  EXPECT_EQ(error_of({"train.optimizer=sgd"}),
+            "command line: key 'train.optimizer' expects one of adam, adamw, got 'sgd'");
+  EXPECT_EQ(error_of({"train.lr=fast"}), "command line: key 'train.lr' expects a number, got 'fast'");
+  EXPECT_EQ(error_of({"train.schedule=linear"}),
+            "command line: key 'train.schedule' expects one of constant, step, cosine, got 'linear'");
+  EXPECT_EQ(error_of({"data.loader.annotators=two"}),
+            "command line: key 'data.loader.annotators' expects one of random_one, all, fixed, "
+            "got 'two'");
+  EXPECT_EQ(error_of({"batch_size=2"}),
+            "command line: unknown key 'batch_size' (did you mean 'data.loader.batch_size'?)");
+}
+
+TEST(TrainSections, ValidateNamesTheField) {
+  train::TrainConfig c;
+  EXPECT_NO_THROW(c.validate());
+  c.lr = 0;
+  EXPECT_THROW(c.validate(), Error);
+  c = {};
+  c.betas = {0.9};
+  try {
+    c.validate();
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "train.betas must be two numbers in [0, 1)");
+  }
+  c = {};
+  c.min_lr = 1.0;  // above lr
+  EXPECT_THROW(c.validate(), Error);
+}
+
+}  // namespace
+}  // namespace psam::config

@@ -1,0 +1,225 @@
+// The trainer on a tiny Probabilistic SAM: exact resume, non-finite steps, run directory.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "psam/io/state_dict.h"
+#include "psam/train/checkpoint.h"
+#include "psam/train/prob_sam_task.h"
+#include "psam/train/trainer.h"
+#include "psam/util/error.h"
+#include "psam/util/fs.h"
+#include "support/testing.h"
+#include "train_fixture.h"
+
+namespace psam::train {
+namespace {
+namespace fs = std::filesystem;
+
+struct Outcome {
+  TrainResult result;
+  Checkpoint last;
+  std::string metrics;
+};
+
+// One "process": a fresh model, task and loaders on the store, then train() in run_dir.
+Outcome train_once(const std::string& store_dir, const std::string& run_dir, TrainerOptions options,
+               const std::string& latent_net = "reference") {
+  fs::create_directories(run_dir);
+  auto store = std::make_shared<const data::DatasetStore>(data::DatasetStore::open(store_dir));
+  data::Loader train_loader(store, store->split_indices("train"), test::tiny_loader_options(true));
+  data::Loader val_loader(store, store->split_indices("val"), test::tiny_loader_options(false));
+  torch::manual_seed(1);
+  ProbSamTask task(build_model(test::tiny_model(latent_net), torch::kCPU), LossConfig{},
+                   torch::kCPU);
+  options.run_dir = run_dir;
+  options.seed = 7;
+  options.config_hash = "test";
+  options.progress.tty = false;
+  Outcome run;
+  run.result = train(task, train_loader, &val_loader, options);
+  if (fs::exists(run_dir + "/checkpoints/last.pt")) {
+    run.last = read_checkpoint(run_dir + "/checkpoints/last.pt");
+  }
+  run.metrics = read_file(run_dir + "/metrics.jsonl");
+  return run;
+}
+
+void expect_identical(const io::TensorDict& a, const io::TensorDict& b) {
+  ASSERT_EQ(a.keys(), b.keys());
+  for (const auto& [name, tensor] : a) {
+    EXPECT_TRUE(torch::equal(tensor, b.at(name))) << name << " differs";
+  }
+}
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = dir_.path() + "/store";
+    test::make_synthetic_store(store_);
+  }
+  support::TempDir dir_;
+  std::string store_;
+};
+
+// The headline property: a run stopped at step k and resumed ends bit-identical to an
+// uninterrupted run (weights, Adam state, RNG, metrics log), for a stop inside an epoch and at
+// an epoch's end.
+TEST_F(TrainerTest, ResumeIsBitExact) {
+  TrainerOptions options;
+  options.config = test::tiny_train_config();
+  const Outcome full = train_once(store_, dir_.path() + "/full", options);
+  ASSERT_EQ(full.result.status, TrainStatus::kFinished);
+  ASSERT_EQ(full.result.steps, 16);  // 16 training samples, batch 2, 2 epochs
+  EXPECT_EQ(full.result.epochs, 2);
+
+  for (int64_t k : {3, 8}) {
+    const std::string run_dir = dir_.path() + "/split" + std::to_string(k);
+    TrainerOptions first = options;
+    first.stop_at_step = k;
+    const Outcome a = train_once(store_, run_dir, first);
+    ASSERT_EQ(a.result.status, TrainStatus::kInterrupted);
+    ASSERT_EQ(a.result.steps, k);
+    // Another process: its global RNG is elsewhere; the checkpoint must restore it.
+    torch::manual_seed(999);
+    torch::rand({10});
+    TrainerOptions second = options;
+    second.resume = true;
+    const Outcome b = train_once(store_, run_dir, second);
+    ASSERT_EQ(b.result.status, TrainStatus::kFinished);
+    EXPECT_EQ(b.result.steps, 16);
+    expect_identical(b.last.model, full.last.model);
+    expect_identical(b.last.optimizer, full.last.optimizer);
+    EXPECT_TRUE(torch::equal(b.last.rng_train, full.last.rng_train));
+    EXPECT_EQ(b.last.state.best.value, full.last.state.best.value);
+    EXPECT_EQ(b.metrics, full.metrics) << "split at " << k;
+  }
+  // The runs really trained: the weights moved from their initial values.
+  torch::manual_seed(1);
+  const auto fresh = io::state_dict(*build_model(test::tiny_model(), torch::kCPU));
+  EXPECT_FALSE(torch::equal(fresh.at("sam.mask_decoder.mask_tokens.weight"),
+                            full.last.model.at("sam.mask_decoder.mask_tokens.weight")));
+}
+
+TEST_F(TrainerTest, RunDirectoryAndCheckpoints) {
+  TrainerOptions options;
+  options.config = test::tiny_train_config();
+  options.config.epochs = 3;
+  options.config.tensorboard = true;
+  const std::string run_dir = dir_.path() + "/run";
+  const Outcome run = train_once(store_, run_dir, options);
+  EXPECT_EQ(run.result.status, TrainStatus::kFinished);
+  EXPECT_TRUE(fs::exists(run_dir + "/checkpoints/best.pt"));
+  // keep_epoch_checkpoints = 1: only the newest epoch file is left.
+  EXPECT_TRUE(fs::exists(run_dir + "/checkpoints/epoch_003.pt"));
+  EXPECT_FALSE(fs::exists(run_dir + "/checkpoints/epoch_002.pt"));
+  EXPECT_FALSE(fs::exists(run_dir + "/checkpoints/epoch_001.pt"));
+  EXPECT_FALSE(fs::is_empty(run_dir + "/tb"));
+  // One step line per step (log_every_steps = 1) and one epoch line per epoch, with val loss.
+  std::istringstream lines(run.metrics);
+  int steps = 0, epochs = 0;
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["kind"] == "step") {
+      ++steps;
+      EXPECT_TRUE(j.contains("train/kl"));
+      EXPECT_GT(j["lr"].get<double>(), 0);
+    }
+    if (j["kind"] == "epoch") {
+      ++epochs;
+      EXPECT_TRUE(j.contains("val/loss")) << line;
+      EXPECT_TRUE(j.contains("train/loss")) << line;
+    }
+  }
+  EXPECT_EQ(steps, 24);
+  EXPECT_EQ(epochs, 3);
+  // best.pt holds the epoch with the lowest val/loss.
+  const Checkpoint best = read_checkpoint(run_dir + "/checkpoints/best.pt");
+  EXPECT_EQ(best.state.best.epoch, run.result.best.epoch);
+  EXPECT_EQ(best.state.step, 8 * run.result.best.epoch);
+  EXPECT_EQ(run.last.state.best.value, run.result.best.value);
+}
+
+TEST_F(TrainerTest, EarlyStoppingAndUnknownMetric) {
+  TrainerOptions options;
+  options.config = test::tiny_train_config();
+  options.config.epochs = 6;
+  options.config.best_mode = MetricMode::kMax;
+  options.config.best_metric = "val/constant";
+  options.validation = [](int64_t) {
+    return std::vector<std::pair<std::string, double>>{{"val/constant", 1.0}};
+  };
+  options.config.early_stop_patience = 2;
+  const Outcome run = train_once(store_, dir_.path() + "/early", options);
+  EXPECT_EQ(run.result.status, TrainStatus::kEarlyStopped);
+  EXPECT_EQ(run.result.epochs, 3);  // best at epoch 1, then two validations without improvement
+  EXPECT_EQ(run.result.best.epoch, 1);
+
+  options.config.best_metric = "val/ged";
+  options.config.early_stop_patience = 0;
+  try {
+    train_once(store_, dir_.path() + "/unknown", options);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "train.best_metric 'val/ged' is not a validation metric; there are: val/loss, "
+              "val/bce, val/dice, val/kl, val/constant");
+  }
+}
+
+// A copy of the store with the images of `nan_ids` set to NaN (all when empty).
+std::string nan_store(const std::string& from, const std::string& to,
+                      const std::vector<int64_t>& nan_indices) {
+  const data::DatasetStore store = data::DatasetStore::open(from);
+  data::DatasetWriter writer(to, store.info());
+  at::Tensor images = store.images().clone();
+  if (nan_indices.empty()) {
+    images.fill_(NAN);
+  } else {
+    for (int64_t i : nan_indices) images[i].fill_(NAN);
+  }
+  writer.add_batch(images, store.masks(), store.meta());
+  writer.commit(store.splits());
+  return to;
+}
+
+TEST_F(TrainerTest, NonFiniteStepsAreSkipped) {
+  const auto store = data::DatasetStore::open(store_);
+  const int64_t bad = store.split_indices("train").at(3);
+  const std::string one_bad = nan_store(store_, dir_.path() + "/one_nan", {bad});
+  TrainerOptions options;
+  options.config = test::tiny_train_config();
+  const Outcome run = train_once(one_bad, dir_.path() + "/one", options);
+  EXPECT_EQ(run.result.status, TrainStatus::kFinished);
+  EXPECT_EQ(run.result.skipped_steps, 2);  // the batch holding it, once per epoch
+  EXPECT_EQ(run.result.steps, 14);
+  for (const auto& [name, t] : run.last.model) EXPECT_TRUE(torch::isfinite(t).all().item<bool>()) << name;
+  EXPECT_NE(run.metrics.find("\"kind\":\"nonfinite\""), std::string::npos);
+}
+
+TEST_F(TrainerTest, RepeatedNonFiniteStopsWithCheckpointIntact) {
+  const std::string run_dir = dir_.path() + "/run";
+  TrainerOptions options;
+  options.config = test::tiny_train_config();
+  options.config.epochs = 1;
+  ASSERT_EQ(train_once(store_, run_dir, options).result.status, TrainStatus::kFinished);
+  const std::string before = read_file(run_dir + "/checkpoints/last.pt");
+
+  // Continue the run for a second epoch on images that are all NaN.
+  const std::string all_bad = nan_store(store_, dir_.path() + "/all_nan", {});
+  options.config.epochs = 2;
+  options.config.max_nonfinite_steps = 2;
+  options.resume = true;
+  const Outcome run = train_once(all_bad, run_dir, options);
+  EXPECT_EQ(run.result.status, TrainStatus::kNonFinite);
+  EXPECT_EQ(run.result.skipped_steps, 3);
+  EXPECT_EQ(run.result.steps, 8);
+  EXPECT_EQ(read_file(run_dir + "/checkpoints/last.pt"), before);
+}
+
+}  // namespace
+}  // namespace psam::train

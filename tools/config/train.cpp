@@ -1,0 +1,60 @@
+// Bindings of the `train:` and `loss:` sections.
+#include "psam/train/loss.h"
+#include "psam/train/train_config.h"
+
+#include "config/config.h"
+
+namespace psam::config {
+
+void bind(Binder& b, train::TrainConfig& c) {
+  using train::MetricMode;
+  using train::OptimizerKind;
+  using train::ScheduleKind;
+  b.choice("optimizer", c.optimizer, {{"adam", OptimizerKind::kAdam}, {"adamw", OptimizerKind::kAdamW}},
+           "adam: weight decay as L2 on the gradient; adamw: decoupled weight decay");
+  b.field("lr", c.lr, "peak learning rate");
+  b.field("weight_decay", c.weight_decay, "weight decay");
+  b.field("betas", c.betas, "Adam's (beta1, beta2)");
+  b.field("eps", c.eps, "Adam's epsilon");
+  b.choice("schedule", c.schedule,
+           {{"constant", ScheduleKind::kConstant}, {"step", ScheduleKind::kStep},
+            {"cosine", ScheduleKind::kCosine}},
+           "learning-rate schedule after the warm-up");
+  b.field("warmup_steps", c.warmup_steps, "linear warm-up from 0 over this many steps");
+  b.field("step_size", c.step_size, "step schedule: steps between decays");
+  b.field("gamma", c.gamma, "step schedule: decay factor");
+  b.field("min_lr", c.min_lr, "cosine schedule: the final learning rate");
+  b.field("grad_clip", c.grad_clip, "max global gradient L2 norm; 0 = no clipping");
+  b.field("epochs", c.epochs, "passes over the training split");
+  b.field("max_steps", c.max_steps, "stop after this many optimiser steps; 0 = by epochs");
+  b.field("val_every_epochs", c.val_every_epochs, "validate every N epochs; 0 = never");
+  b.field("best_metric", c.best_metric, "validation metric that picks best.pt, e.g. val/loss");
+  b.choice("best_mode", c.best_mode, {{"min", MetricMode::kMin}, {"max", MetricMode::kMax}},
+           "whether a lower or higher best_metric is better");
+  b.field("early_stop_patience", c.early_stop_patience,
+          "validations without improvement before stopping; 0 = off");
+  b.field("log_every_steps", c.log_every_steps, "metrics.jsonl line every N steps");
+  b.field("checkpoint_every_epochs", c.checkpoint_every_epochs,
+          "epoch_NNN.pt every N epochs (last.pt every epoch)");
+  b.field("keep_epoch_checkpoints", c.keep_epoch_checkpoints,
+          "newest epoch_NNN.pt files kept; 0 = none written");
+  b.field("max_nonfinite_steps", c.max_nonfinite_steps,
+          "more non-finite losses in a row stop the run");
+  b.field("embedding_cache", c.embedding_cache, "cache image embeddings of a frozen encoder");
+  b.field("embedding_cache_dir", c.embedding_cache_dir,
+          "cache directory; empty: <run.out_dir>/.embedding_cache");
+  b.field("tensorboard", c.tensorboard, "also write TensorBoard scalars to <run>/tb");
+}
+
+void bind(Binder& b, train::LossConfig& c) {
+  using train::DiceMode;
+  b.field("bce_weight", c.bce_weight, "weight of the binary cross-entropy");
+  b.field("dice_weight", c.dice_weight, "weight of the Dice loss");
+  b.choice("dice_mode", c.dice_mode, {{"batch", DiceMode::kBatch}, {"per_sample", DiceMode::kPerSample}},
+           "batch: one ratio over the batch (reference); per_sample: mean of per-sample ratios");
+  b.field("dice_smooth", c.dice_smooth, "added to the Dice numerator and denominator");
+  b.field("beta", c.beta, "KL weight after the warm-up");
+  b.field("kl_warmup_steps", c.kl_warmup_steps, "KL weight rises linearly from 0 over N steps");
+}
+
+}  // namespace psam::config

@@ -16,6 +16,9 @@ void bind(Binder& b, RunOptions& c) {
            "bf16 = bf16 autocast on CUDA");
 }
 
-void bind(Binder& b, Config& c) { b.section("run", c.run, "run-level options"); }
+void bind(Binder& b, Config& c) {
+  b.section("run", c.run, "run-level options");
+  b.section("eval", c.eval, "evaluation (psam eval, validation)");
+}
 
 }  // namespace psam::config

@@ -8,15 +8,18 @@
 #pragma once
 
 #include "config/binder.h"
+#include "psam/eval/eval_config.h"
 #include "psam/util/run_options.h"
 
 namespace psam::config {
 
 struct Config {
   RunOptions run;
+  eval::EvalConfig eval;
 };
 
 void bind(Binder& b, RunOptions& c);
+void bind(Binder& b, eval::EvalConfig& c);  // config/eval.cpp
 void bind(Binder& b, Config& c);
 
 }  // namespace psam::config

@@ -25,35 +25,16 @@
 #include <vector>
 
 #include "psam/data/boxes.h"
-#include "psam/data/loader.h"
 #include "psam/data/store.h"
 #include "psam/eval/bootstrap.h"
+#include "psam/eval/eval_config.h"
 #include "psam/eval/metrics.h"
 #include "psam/prob/prob_sam.h"
 
 namespace psam::eval {
 
-struct EvalConfig {
-  int64_t samples = 16;        // N latent samples per case (a multiple of K for HM-IoU)
-  std::string split = "test";  // the store split the caller evaluates (recorded in reports)
-  MetricOptions metrics;       // GED / diversity and HM-IoU IoU conventions
-  // Which mask the prompt box is taken from; kAnnotator uses annotator `prompt_annotator`.
-  data::PromptSource prompt = data::PromptSource::kUnion;
-  int64_t prompt_annotator = 0;
-  BootstrapOptions bootstrap;  // resamples, level and seed of the 95% intervals
-  uint64_t seed = 0;           // latent sampling seed (see case_seed)
-  int64_t max_cases = 0;       // evaluate the first max_cases of the indices; 0 = all
-  int64_t figure_cases = 4;    // keep the pictures of the first few cases for samples.png
-  // The loader's per-image preprocessing: input_size, intensity mapping and window, workers.
-  // The evaluator sets the rest itself (store order, no jitter, prompt as above).
-  data::LoaderOptions preprocessing;
-
-  // psam::Error naming the first invalid field.
-  void validate() const;
-};
-
 // The seed of the sampling generator for the case at store index `index`.
-uint64_t case_seed(uint64_t seed, int64_t index);
+uint64_t case_seed(int64_t seed, int64_t index);
 
 // Where image embeddings come from: (store index, SAM-normalised image [1,3,S,S] on the model's
 // device) -> [1,C,h,w]. Empty: model->embed(image). The embedding cache plugs in here.
@@ -93,7 +74,7 @@ struct EvalResult {
   MetricOptions metrics;
   data::PromptSource prompt = data::PromptSource::kUnion;
   BootstrapOptions bootstrap;
-  uint64_t seed = 0;
+  int64_t seed = 0;
   std::vector<CaseResult> cases;
   std::vector<MetricStat> stats;  // CaseMetrics::scalars() order
   std::vector<CaseFigure> figures;

@@ -1,6 +1,7 @@
 #include "psam/eval/evaluator.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 

@@ -145,13 +145,8 @@ void run_predict(const PredictArgs& a, Io io) {
   nlohmann::json info = {{"image", a.image}, {"checkpoint", a.checkpoint}};
   const auto prompt = parse_prompt(a, info["prompt"]);
 
-  std::optional<sam::SamConfig> config;
-  if (!a.model.empty()) {
-    const bool is_preset = a.model == "vit_b" || a.model == "vit_l" || a.model == "vit_h";
-    config = is_preset ? sam::preset(a.model) : read_sam_config_json(a.model);
-  }
-  auto loaded =
-      sam::load_sam(io::read_tensors(a.checkpoint), config, a.decoder_heads, a.checkpoint);
+  auto loaded = sam::load_sam(io::read_tensors(a.checkpoint), model_option(a.model),
+                              a.decoder_heads, a.checkpoint);
   info["model"] = a.model.empty() ? "inferred from the checkpoint" : a.model;
   const auto device = pick_device(a.device);
   loaded.model->to(device);

@@ -7,6 +7,7 @@
 #include "psam/io/state_dict.h"
 #include "psam/sam/checkpoint.h"
 #include "psam/sam/export.h"
+#include "psam/util/error.h"
 #include "sam_json.h"
 #include "support/golden.h"
 #include "support/testing.h"
@@ -104,12 +105,19 @@ TEST_F(SamExport, InitFromListsEveryShapeMismatchInOneLineAndCopiesNothing) {
     const std::string msg = e.what();
     EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
     EXPECT_NE(msg.find(golden_path_), std::string::npos) << msg;
-    // mask_downscaling: conv 0, LayerNorm2d 1 (weight, bias), conv 3 change with mask_in_chans.
-    EXPECT_NE(msg.find("shape mismatch 5 ["), std::string::npos) << msg;
+    // mask_downscaling (conv 0, LayerNorm2d 1, conv 3, LayerNorm2d 4, conv 6) is shaped by
+    // mask_in_chans: 9 tensors, of which the first 8 are named.
+    EXPECT_NE(msg.find("shape mismatch 9 [prompt_encoder.mask_downscaling.0.weight: 4x1x2x2 in "
+                       "file, 2x1x2x2 in model"),
+              std::string::npos)
+        << msg;
+    EXPECT_NE(
+        msg.find("prompt_encoder.mask_downscaling.4.bias: 16 in file, 8 in model, ... 1 more]"),
+        std::string::npos)
+        << msg;
     for (const char* key :
-         {"prompt_encoder.mask_downscaling.0.weight", "prompt_encoder.mask_downscaling.0.bias",
-          "prompt_encoder.mask_downscaling.1.weight", "prompt_encoder.mask_downscaling.1.bias",
-          "prompt_encoder.mask_downscaling.3.weight"})
+         {"mask_downscaling.0.bias", "mask_downscaling.1.weight", "mask_downscaling.1.bias",
+          "mask_downscaling.3.weight", "mask_downscaling.3.bias", "mask_downscaling.4.weight"})
       EXPECT_NE(msg.find(key), std::string::npos) << key << " not in: " << msg;
   }
   EXPECT_TRUE(io::state_dict(*model).at("image_encoder.pos_embed").equal(before));

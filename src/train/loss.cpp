@@ -58,6 +58,8 @@ at::Tensor dice_loss(const at::Tensor& logits, const at::Tensor& target, DiceMod
 }
 
 at::Tensor kl_loss(const prob::DiagonalGaussian& posterior, const prob::DiagonalGaussian& prior) {
+  PSAM_CHECK(posterior.defined() == prior.defined(),
+             "KL loss: needs both the posterior and the prior, or neither (deterministic model)");
   return posterior.kl_divergence(prior).mean();
 }
 
@@ -76,7 +78,8 @@ LossTerms prob_sam_loss(const at::Tensor& logits, const at::Tensor& target,
   LossTerms terms;
   terms.bce = bce_loss(logits, target);
   terms.dice = dice_loss(logits, target, config.dice_mode, config.dice_smooth);
-  terms.kl = kl_loss(posterior, prior);
+  terms.kl = posterior.defined() || prior.defined() ? kl_loss(posterior, prior)
+                                                    : at::zeros({}, logits.options());
   terms.kl_weight = kl_weight(config, step);
   terms.total =
       config.bce_weight * terms.bce + config.dice_weight * terms.dice + terms.kl_weight * terms.kl;

@@ -51,7 +51,8 @@ at::Tensor kl_loss(const prob::DiagonalGaussian& posterior, const prob::Diagonal
 // beta scaled by the warm-up at this (0-based) optimisation step.
 double kl_weight(const LossConfig& config, int64_t step);
 
-// logits: the decoder output upsampled to the target's size.
+// logits: the decoder output upsampled to the target's size. posterior and prior both undefined
+// (the deterministic model, latent_net none): kl is 0.
 LossTerms prob_sam_loss(const at::Tensor& logits, const at::Tensor& target,
                         const prob::DiagonalGaussian& posterior,
                         const prob::DiagonalGaussian& prior, const LossConfig& config,

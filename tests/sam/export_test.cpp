@@ -5,11 +5,13 @@
 #include "psam/io/pth.h"
 #include "psam/io/safetensors.h"
 #include "psam/io/state_dict.h"
+#include "psam/prob/prob_sam.h"
 #include "psam/sam/checkpoint.h"
 #include "psam/sam/export.h"
 #include "psam/util/error.h"
 #include "sam_json.h"
 #include "support/golden.h"
+#include "support/golden_prob.h"
 #include "support/testing.h"
 
 namespace psam {
@@ -19,11 +21,11 @@ class SamExport : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string why;
-    const auto set = support::find_golden_set(&why);
-    if (!set) GTEST_SKIP() << why;
-    golden_path_ = set->file("sam", ".pth");
-    prob_path_ = set->file("probsam", ".pth");
-    config_ = cli::read_sam_config_json(set->file("config", ".json"));
+    set_ = support::find_golden_set(&why);
+    if (!set_) GTEST_SKIP() << why;
+    golden_path_ = set_->file("sam", ".pth");
+    prob_path_ = set_->file("probsam", ".pth");
+    config_ = cli::read_sam_config_json(set_->file("config", ".json"));
     golden_ = io::read_tensors(golden_path_);
   }
 
@@ -34,21 +36,11 @@ class SamExport : public ::testing::Test {
     for (const auto& [name, t] : sd) EXPECT_TRUE(t.equal(golden_.at(name))) << name;
   }
 
-  // A Probabilistic SAM state dict from the golden parts, the names the trainer uses.
   io::TensorDict prob_state(const std::string& prefix) const {
-    io::TensorDict out;
-    for (const auto& [name, t] : golden_) out.insert(prefix + "sam." + name, t);
-    for (const auto& [name, t] : io::read_tensors(prob_path_)) {
-      const auto dot = name.find('.');
-      const auto part = name.substr(0, dot);
-      const auto renamed = part == "prior"       ? "prior_net"
-                           : part == "posterior" ? "posterior_net"
-                                                 : "fcomb.z_projector";
-      out.insert(prefix + renamed + name.substr(dot), t);
-    }
-    return out;
+    return support::golden_prob_sam_state(*set_, prefix);
   }
 
+  std::optional<support::GoldenSet> set_;
   support::TempDir tmp_;
   std::string golden_path_, prob_path_;
   sam::SamConfig config_;
@@ -83,14 +75,18 @@ TEST_F(SamExport, InitFromSafetensors) {
   expect_golden_weights(*model);
 }
 
-// The SAM part of a Probabilistic SAM: the sam submodule takes the weights; the latent nets of
-// the file are not SAM's and are ignored.
-TEST_F(SamExport, InitFromIntoTheSamPartOfAProbabilisticState) {
+// The SAM part of a Probabilistic SAM takes the weights; the latent nets in the file are not
+// SAM's and are left alone (the file's are not loaded, the model's keep their values).
+TEST_F(SamExport, InitFromIntoTheSamPartOfAProbSam) {
   const auto path = tmp_.file("prob.pth");
   io::write_pth(path, prob_state(""));
-  auto model = sam::build_sam(config_);
-  EXPECT_EQ(sam::init_sam_from(*model, path), "sam.");
-  expect_golden_weights(*model);
+  prob::ProbSamConfig config;
+  config.sam = config_;
+  prob::ProbSam model(config);
+  const auto prior_before = model->prior_net->parameters().front().clone();
+  EXPECT_EQ(sam::init_sam_from(*model->sam, path), "sam.");
+  expect_golden_weights(*model->sam);
+  EXPECT_TRUE(model->prior_net->parameters().front().equal(prior_before));
 }
 
 TEST_F(SamExport, InitFromListsEveryShapeMismatchInOneLineAndCopiesNothing) {

@@ -38,15 +38,6 @@ class EvalMasks : public ::testing::Test {
     static const GoldenMetrics g;
     return g;
   }
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("psam_eval_masks_" +
-            std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::string npy(const std::string& name, const at::Tensor& t) {
     const std::string path = (dir_ / (name + ".npy")).string();
     io::write_npy(path, t.contiguous());

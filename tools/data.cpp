@@ -7,9 +7,12 @@
 #include <sstream>
 
 #include "cli.h"
+#include "data_args.h"
 #include "data_lidc.h"
 #include "psam/data/annotator_stats.h"
 #include "psam/data/check.h"
+#include "psam/data/import_knegt.h"
+#include "psam/data/import_lidc_png.h"
 #include "psam/data/splits.h"
 #include "psam/data/synthetic.h"
 #include "psam/util/error.h"
@@ -17,71 +20,26 @@
 namespace psam::cli {
 namespace {
 
-// --split-by / --split-seed / --fractions, shared by every command that writes a store.
-struct SplitArgs {
-  std::string by = "patient";
-  uint64_t seed = 0;
-  std::string fractions = "0.6,0.2,0.2";
-  std::string names = "train,val,test";
-
-  void add_to(CLI::App* cmd) {
-    cmd->add_option("--split-by", by, "split unit: patient (default) or image (leaks patients)")
-        ->check(CLI::IsMember({"patient", "image"}));
-    cmd->add_option("--split-seed", seed, "seed of the split");
-    cmd->add_option("--fractions", fractions, "shares of the sets, comma separated");
-    cmd->add_option("--split-names", names, "names of the sets, comma separated");
-  }
-
-  data::SplitOptions options() const {
-    auto items = [](const std::string& text) {
-      std::vector<std::string> out;
-      std::stringstream in(text);
-      for (std::string item; std::getline(in, item, ',');) out.push_back(item);
-      return out;
-    };
-    const auto shares = items(fractions), set_names = items(names);
-    PSAM_CHECK(shares.size() == set_names.size(),
-               fmt::format("--fractions has {} values but --split-names {} names", shares.size(),
-                           set_names.size()));
-    data::SplitOptions o;
-    o.unit = by;
-    o.seed = seed;
-    o.fractions.clear();
-    for (size_t i = 0; i < shares.size(); ++i) {
-      double v = 0;
-      try {
-        size_t used = 0;
-        v = std::stod(shares[i], &used);
-        PSAM_CHECK(used == shares[i].size(), "");
-      } catch (const std::exception&) {
-        fail("--fractions: '" + shares[i] + "' is not a number");
-      }
-      o.fractions.emplace_back(set_names[i], v);
-    }
-    return o;
-  }
-};
-
+// With the LIDC-IDRI readers' values (docs/lidc_reader_stats.md: all 1018 CT reads, per slice
+// sample) beside them, so a synthetic set can be compared at a glance.
 void print_stats(std::ostream& out, const data::AnnotatorStats& s) {
   out << fmt::format(
-      "annotator statistics over {} samples x {} annotators:\n"
-      "  pairwise IoU, both marked      {:.3f}  ({} pairs)\n"
-      "  pairwise IoU, all pairs        {:.3f}  (empty-empty = 1, empty-marked = 0)\n"
-      "  empty annotator masks          {:.3f}\n"
-      "  samples nobody marked          {:.3f}\n"
-      "  mean area of a marked mask     {:.1f} px\n",
-      s.samples, s.annotators, s.pairwise_iou_marked, s.pairs_marked, s.pairwise_iou_all,
-      s.empty_share, s.all_empty_share, s.mean_marked_area);
+      "annotator statistics over {} samples x {} annotators (LIDC-IDRI readers):\n"
+      "  pairwise IoU, both marked      {:.3f}  (0.707)\n"
+      "  pairwise IoU, all pairs        {:.3f}  (0.502; empty-empty = 1, empty-marked = 0)\n"
+      "  empty annotator masks          {:.3f}  (0.372)\n"
+      "  samples nobody marked          {:.3f}  (0)\n"
+      "  mean area of a marked mask     {:.1f} px  (190 px)\n",
+      s.samples, s.annotators, s.pairwise_iou_marked, s.pairwise_iou_all, s.empty_share,
+      s.all_empty_share, s.mean_marked_area);
 }
 
 void add_synth(CLI::App& data, Io io, int& rc) {
   auto* cmd = data.add_subcommand("synth", "Generate the synthetic nodule benchmark");
-  auto out_dir = std::make_shared<std::string>();
+  auto output = std::make_shared<StoreOutput>();
   auto o = std::make_shared<data::SynthOptions>();
-  auto split = std::make_shared<SplitArgs>();
-  auto force = std::make_shared<bool>(false);
   auto marked_optional = std::make_shared<bool>(false);
-  cmd->add_option("OUT", *out_dir, "output store directory (must not exist)")->required();
+  output->add_to(cmd);
   cmd->add_option("--n", o->count, "number of samples")->capture_default_str();
   cmd->add_option("--seed", o->seed, "random seed")->capture_default_str();
   cmd->add_option("--size", o->size, "patch side in pixels")->capture_default_str();
@@ -122,13 +80,11 @@ void add_synth(CLI::App& data, Io io, int& rc) {
       ->capture_default_str();
   cmd->add_option("--wobble", o->reader_wobble, "annotator outline deviation (px)")
       ->capture_default_str();
-  cmd->add_flag("--force", *force, "replace OUT if it exists");
-  split->add_to(cmd);
   cmd->callback([=, &rc] {
     o->require_marked = !*marked_optional;
     const data::AnnotatorStats stats =
-        data::generate_synthetic(*out_dir, *o, split->options(), *force);
-    io.out << fmt::format("wrote {} synthetic samples to {}\n", o->count, *out_dir);
+        data::generate_synthetic(output->dir, *o, output->split.options(), output->force);
+    io.out << fmt::format("wrote {} synthetic samples to {}\n", o->count, output->dir);
     print_stats(io.out, stats);
     rc = 0;
   });
@@ -166,6 +122,58 @@ void add_split(CLI::App& data, Io io, int& rc) {
   });
 }
 
+void add_import_knegt(CLI::App& data, Io io, int& rc) {
+  auto* cmd = data.add_subcommand("import-knegt",
+                                  "Import the LIDC pickle of the Probabilistic U-Net PyTorch port");
+  auto file = std::make_shared<std::string>();
+  auto output = std::make_shared<StoreOutput>();
+  auto o = std::make_shared<data::KnegtImportOptions>();
+  cmd->add_option("FILE", *file, "the pickle (e.g. data_lidc.pickle)")->required();
+  output->add_to(cmd);
+  cmd->add_option("--intensity", o->intensity, "image values: auto, unit ([0,1]) or hu")
+      ->check(CLI::IsMember({"auto", "unit", "hu"}))
+      ->capture_default_str();
+  cmd->add_option("--metadata", o->metadata_csv,
+                  "LIDC-IDRI_MetaData.csv to map series UIDs to patients");
+  cmd->callback([=, &rc] {
+    o->split = output->split.options();
+    o->overwrite = output->force;
+    const data::KnegtImportResult r = data::import_knegt(*file, output->dir, *o);
+    io.out << fmt::format(
+        "wrote {} samples of {} patients ({} annotators, {}x{}) to {}\n"
+        "image values [{:g}, {:g}] recorded as '{}'; patient ids from {}\n",
+        r.samples, r.patients, r.annotators, r.height, r.width, output->dir, r.image_min,
+        r.image_max, r.intensity, r.patient_id_from);
+    rc = 0;
+  });
+}
+
+void add_import_lidc_png(CLI::App& data, Io io, int& rc) {
+  auto* cmd = data.add_subcommand("import-lidc-png", "Import DeepMind's LIDC-IDRI PNG crops");
+  auto root = std::make_shared<std::string>();
+  auto output = std::make_shared<StoreOutput>();
+  auto o = std::make_shared<data::LidcPngImportOptions>();
+  cmd->add_option("ROOT", *root, "folder with images/ and gt/ (or split folders holding them)")
+      ->required();
+  output->add_to(cmd);
+  cmd->add_option("--crop", o->crop, "centre crop side in pixels (128 for the usual benchmark)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  auto resplit = std::make_shared<bool>(false);
+  cmd->add_flag("--resplit", *resplit,
+                "ignore the source's split folders and split by --split-by/--fractions");
+  cmd->callback([=, &rc] {
+    o->split = output->split.options();
+    o->overwrite = output->force;
+    o->keep_folder_split = !*resplit;
+    const data::LidcPngImportResult r = data::import_lidc_png(*root, output->dir, *o);
+    io.out << fmt::format("wrote {} crops of {} patients ({} annotators, {}x{}) to {}\nsplit: {}\n",
+                          r.samples, r.patients, r.annotators, r.height, r.width, output->dir,
+                          r.split);
+    rc = 0;
+  });
+}
+
 }  // namespace
 
 void add_data_command(CLI::App& app, Io io, int& rc) {
@@ -174,6 +182,8 @@ void add_data_command(CLI::App& app, Io io, int& rc) {
   add_synth(*data, io, rc);
   add_check(*data, io, rc);
   add_split(*data, io, rc);
+  add_import_knegt(*data, io, rc);
+  add_import_lidc_png(*data, io, rc);
   add_lidc_data_commands(*data, io, rc);
 }
 

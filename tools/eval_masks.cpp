@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "metrics_report.h"
 #include "psam/eval/metrics.h"
+#include "psam/eval/metrics_json.h"
 #include "psam/io/npy.h"
 #include "psam/util/error.h"
 
@@ -108,11 +109,11 @@ int eval_masks(const EvalMasksArgs& args, Io io) {
   if (args.json) {
     nlohmann::json out;
     out["cases"] = nlohmann::json::array();
-    for (const auto& c : cases) out["cases"].push_back(case_metrics_json(c));
-    const nlohmann::json s = summary_json(summary);
+    for (const auto& c : cases) out["cases"].push_back(eval::case_metrics_json(c));
+    const nlohmann::json s = eval::summary_json(summary);
     out["mean"] = s["mean"];
     out["count"] = s["count"];
-    out["conventions"] = conventions_json(options);
+    out["conventions"] = eval::conventions_json(options);
     io.out << out.dump() << "\n";
   } else {
     io.out << metrics_table(labels, cases, summary);

@@ -7,6 +7,7 @@
 #include <ostream>
 
 #include "cli.h"
+#include "predict.h"
 #include "psam/io/dicom.h"
 #include "psam/io/image.h"
 #include "psam/io/pth.h"
@@ -19,14 +20,6 @@
 
 namespace psam::cli {
 namespace {
-
-struct PredictArgs {
-  std::string checkpoint, image, out, model, box, window;
-  std::vector<std::string> points;
-  int64_t decoder_heads = 8;
-  bool single_mask = false;
-  std::string device = "auto";
-};
 
 std::vector<double> parse_numbers(const std::string& text, size_t n, const std::string& what) {
   std::vector<double> values;
@@ -53,8 +46,8 @@ bool is_dicom(const std::string& path) {
   return in.gcount() == sizeof head && std::string(head + 128, 4) == "DICM";
 }
 
-// uint8 [H,W,3]: a PNG/JPEG as RGB, or a DICOM slice mapped through a CT window (--window, else
-// the file's own window, else a lung window) to grey.
+}  // namespace
+
 at::Tensor read_input_image(const PredictArgs& a, nlohmann::json& info) {
   if (!is_dicom(a.image)) return io::read_image_rgb(a.image);
   const auto slice = io::read_dicom(a.image);
@@ -100,7 +93,6 @@ sam::PointBoxPrompt parse_prompt(const PredictArgs& a, nlohmann::json& info) {
   return p;
 }
 
-// The image with the mask tinted, the box outlined and the points marked.
 at::Tensor make_overlay(const at::Tensor& image, const at::Tensor& mask,
                         const sam::PointBoxPrompt& prompt) {
   auto out = image.to(torch::kFloat).clone();
@@ -141,17 +133,15 @@ torch::Device pick_device(const std::string& name) {
   return torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
 }
 
+namespace {
+
 void run_predict(const PredictArgs& a, Io io) {
+  if (a.samples > 0) return run_predict_samples(a, io);
   nlohmann::json info = {{"image", a.image}, {"checkpoint", a.checkpoint}};
   const auto prompt = parse_prompt(a, info["prompt"]);
 
-  std::optional<sam::SamConfig> config;
-  if (!a.model.empty()) {
-    const bool is_preset = a.model == "vit_b" || a.model == "vit_l" || a.model == "vit_h";
-    config = is_preset ? sam::preset(a.model) : read_sam_config_json(a.model);
-  }
-  auto loaded =
-      sam::load_sam(io::read_tensors(a.checkpoint), config, a.decoder_heads, a.checkpoint);
+  auto loaded = sam::load_sam(io::read_tensors(a.checkpoint), model_option(a.model),
+                              a.decoder_heads, a.checkpoint);
   info["model"] = a.model.empty() ? "inferred from the checkpoint" : a.model;
   const auto device = pick_device(a.device);
   loaded.model->to(device);
@@ -196,7 +186,8 @@ void add_predict_command(CLI::App& app, Io io, int& rc) {
   auto* sub =
       app.add_subcommand("predict",
                          "Segment one image with SAM from a box and/or points; writes mask PNGs, "
-                         "overlay.png and prediction.json (predicted IoUs)");
+                         "overlay.png and prediction.json (predicted IoUs); with --samples, N "
+                         "Probabilistic SAM samples and uncertainty maps");
   sub->add_option("--checkpoint", a->checkpoint, "SAM weights (.pth or .safetensors)")
       ->required()
       ->check(CLI::ExistingFile);
@@ -220,6 +211,17 @@ void add_predict_command(CLI::App& app, Io io, int& rc) {
   sub->add_option("--window", a->window, "CT window center,width for DICOM input (HU)");
   sub->add_option("--device", a->device, "auto | cpu | cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  sub->add_option("--samples", a->samples,
+                  "Probabilistic SAM checkpoint: N masks sampled from the prior, the mean "
+                  "probability and uncertainty heat-maps, summary.json")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--seed", a->seed, "seed of the latent samples (with --samples)");
+  sub->add_option("--latent-net", a->latent_net,
+                  "latent-net kind of the checkpoint (reference | embedding); default: inferred")
+      ->check(CLI::IsMember({"", "reference", "embedding"}));
+  sub->add_option("--latent-input-size", a->latent_input_size,
+                  "input size of the pixel latent nets the model was trained with (0 = SAM's)")
+      ->check(CLI::NonNegativeNumber);
   sub->callback([a, io, &rc] {
     run_predict(*a, io);
     rc = 0;

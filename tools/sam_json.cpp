@@ -90,4 +90,33 @@ sam::SamConfig read_sam_config_json(const std::string& path) {
   return sam_config_from_json(j, path);
 }
 
+nlohmann::json sam_config_to_json(const sam::SamConfig& c) {
+  return {{"img_size", c.img_size},
+          {"patch", c.patch_size},
+          {"in_chans", c.in_chans},
+          {"embed_dim", c.encoder_embed_dim},
+          {"depth", c.encoder_depth},
+          {"heads", c.encoder_num_heads},
+          {"mlp_ratio", c.mlp_ratio},
+          {"window", c.window_size},
+          {"global_idx", c.encoder_global_attn_indexes},
+          {"prompt_dim", c.prompt_embed_dim},
+          {"mask_in_chans", c.mask_in_chans},
+          {"dec_depth", c.decoder_depth},
+          {"dec_heads", c.decoder_num_heads},
+          {"dec_mlp", c.decoder_mlp_dim},
+          {"attention_downsample_rate", c.attention_downsample_rate},
+          {"num_multimask_outputs", c.num_multimask_outputs},
+          {"iou_depth", c.iou_head_depth},
+          {"iou_hidden", c.iou_head_hidden_dim},
+          {"pixel_mean", c.pixel_mean},
+          {"pixel_std", c.pixel_std}};
+}
+
+std::optional<sam::SamConfig> model_option(const std::string& model) {
+  if (model.empty()) return std::nullopt;
+  if (model == "vit_b" || model == "vit_l" || model == "vit_h") return sam::preset(model);
+  return read_sam_config_json(model);
+}
+
 }  // namespace psam::cli

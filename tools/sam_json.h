@@ -3,6 +3,7 @@
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 
 #include "psam/sam/config.h"
@@ -16,5 +17,11 @@ namespace psam::cli {
 // Missing keys keep the vit_b value. `source` names the file in errors.
 sam::SamConfig sam_config_from_json(const nlohmann::json& j, const std::string& source);
 sam::SamConfig read_sam_config_json(const std::string& path);
+// Every key above, so that sam_config_from_json(sam_config_to_json(c)) == c.
+nlohmann::json sam_config_to_json(const sam::SamConfig& c);
+
+// A --model argument: vit_b | vit_l | vit_h or a model-shape JSON file; "" = nullopt (infer the
+// shape from the checkpoint).
+std::optional<sam::SamConfig> model_option(const std::string& model);
 
 }  // namespace psam::cli

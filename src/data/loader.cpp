@@ -243,8 +243,10 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
 
   Batch batch;
   batch.position = position;
-  batch.image = torch::zeros({count, 3, s, s}, torch::kFloat);
-  batch.masks = torch::zeros({count, kept, mh, mw}, torch::kByte);
+  // Allocated uninitialised and filled below (padding included): a large torch::zeros would
+  // fan out onto the intra-op thread pool from every loader thread at once.
+  batch.image = torch::empty({count, 3, s, s}, torch::kFloat);
+  batch.masks = torch::empty({count, kept, mh, mw}, torch::kByte);
   batch.box = torch::empty({count, 4}, torch::kFloat);
   batch.annotator = torch::empty({count}, torch::kLong);
   if (o.raw_image) batch.raw_image = torch::empty({count, 3, h, w}, torch::kFloat);
@@ -274,8 +276,11 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
         resize_bilinear(unit.data() + src_ch * hw, h, w, resized.data(), nh, nw, nw);
       float* out = image_out + (b * 3 + ch) * s * s;
       const float scale = 255.0f / kPixelStd[ch], shift = kPixelMean[ch] / kPixelStd[ch];
-      for (int64_t y = 0; y < nh; ++y)
+      for (int64_t y = 0; y < nh; ++y) {
         for (int64_t x = 0; x < nw; ++x) out[y * s + x] = resized[y * nw + x] * scale - shift;
+        std::fill(out + y * s + nw, out + (y + 1) * s, 0.0f);
+      }
+      std::fill(out + nh * s, out + s * s, 0.0f);
       if (o.raw_image)
         std::copy(unit.begin() + src_ch * hw, unit.begin() + (src_ch + 1) * hw,
                   raw_out + (b * 3 + ch) * hw);
@@ -287,10 +292,12 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
     for (int64_t m = 0; m < kept; ++m) {
       const uint8_t* src = all + (kept == k ? m : annotator) * hw;
       uint8_t* dst = masks_out + (b * kept + m) * mh * mw;
-      if (o.resize_masks)
+      if (o.resize_masks) {
+        std::fill(dst, dst + s * s, uint8_t{0});
         resize_nearest(src, h, w, dst, nh, nw, s);
-      else
+      } else {
         std::copy(src, src + hw, dst);
+      }
     }
 
     // Box: from the prompt mask at store size, jittered, then scaled into the frame as SAM's

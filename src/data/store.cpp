@@ -12,29 +12,13 @@
 #include "psam/io/npy.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
+#include "psam/util/hash.h"
 #include "store_json.h"
 
 namespace psam::data {
 namespace fs = std::filesystem;
 
 namespace {
-
-// FNV-1a, 64 bit: enough to tell stores apart as a cache key, and stable across platforms.
-class Fnv1a {
- public:
-  void update(const void* data, size_t size) {
-    const auto* p = static_cast<const uint8_t*>(data);
-    for (size_t i = 0; i < size; ++i) hash_ = (hash_ ^ p[i]) * 0x100000001B3ULL;
-  }
-  void update(const std::string& s) {
-    update(s.data(), s.size());
-    update("\0", 1);  // field separator, so ("ab","c") and ("a","bc") differ
-  }
-  uint64_t value() const { return hash_; }
-
- private:
-  uint64_t hash_ = 0xCBF29CE484222325ULL;
-};
 
 std::string array_signature(const char* name, const at::Tensor& t) {
   if (!t.defined()) return std::string(name) + ": absent";
@@ -122,20 +106,19 @@ int64_t DatasetStore::index_of(const std::string& id) const {
 }
 
 std::string DatasetStore::fingerprint() const {
-  Fnv1a h;
-  h.update(info_to_json(info_).dump());
-  h.update(array_signature("images", images_));
-  h.update(array_signature("masks", masks_));
-  h.update(array_signature("oracle_masks", oracle_));
-  for (const auto& m : meta_) h.update(meta_to_json(m).dump());
+  std::string text = info_to_json(info_).dump() + "\n";
+  text += array_signature("images", images_) + "\n";
+  text += array_signature("masks", masks_) + "\n";
+  text += array_signature("oracle_masks", oracle_) + "\n";
+  for (const auto& m : meta_) text += meta_to_json(m).dump() + "\n";
   // A strided sample of the pixels catches a re-import whose headers and meta are unchanged.
   const int64_t n = images_.size(0);
   const int64_t probes = std::min<int64_t>(n, 64);
   for (int64_t p = 0; p < probes; ++p) {
     const at::Tensor image = images_[p * n / probes].contiguous();
-    h.update(image.data_ptr(), image.nbytes());
+    text.append(static_cast<const char*>(image.data_ptr()), image.nbytes());
   }
-  return fmt::format("{:016x}", h.value());
+  return sha256_hex(text);
 }
 
 }  // namespace psam::data

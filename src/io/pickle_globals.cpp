@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <cstdint>
 #include <cstring>
 
 #include "io/byteswap.h"
@@ -198,6 +199,14 @@ at::Tensor numpy_array(Context& ctx, const Value& dtype_v, const std::vector<int
   const at::Tensor& buffer = data.node->buffer;
   if (buffer.defined() && numel > 0 && !big_endian(dtype)) {
     t = buffer.view(dtype.dtype).view(layout);
+  } else if (ctx.input_owner && data.node->owned.empty() && numel > 0 && !big_endian(dtype) &&
+             !fortran && reinterpret_cast<uintptr_t>(bytes.data()) % itemsize == 0) {
+    // The bytes lie in the input itself; a misaligned element pointer would be undefined
+    // behaviour in the kernels, so those arrays are copied instead.
+    std::shared_ptr<const void> owner = ctx.input_owner;
+    t = at::from_blob(
+        const_cast<char*>(bytes.data()), layout, [owner](void*) {},
+        at::TensorOptions().dtype(dtype.dtype));
   } else {
     t = at::empty(layout, at::TensorOptions().dtype(dtype.dtype));
     if (!bytes.empty()) std::memcpy(t.data_ptr(), bytes.data(), bytes.size());

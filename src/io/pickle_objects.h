@@ -117,6 +117,7 @@ class Context {
 
   const UnpickleOptions& options;
   const StorageLoader& storages;
+  std::shared_ptr<const void> input_owner;  // set: numpy arrays may view the input (numpy_views)
   size_t offset = 0;                                             // of the opcode being executed
   std::unordered_map<std::string, at::Storage> loaded_storages;  // by record key
 

@@ -450,13 +450,17 @@ class Decoder {
 }  // namespace
 }  // namespace pickle_detail
 
-c10::IValue unpickle(const uint8_t* data, size_t size, const StorageLoader& storages,
-                     const UnpickleOptions& options) {
+namespace {
+
+// input_owner keeps `data` alive for numpy arrays that view it (UnpickleOptions::numpy_views).
+c10::IValue decode(const uint8_t* data, size_t size, const StorageLoader& storages,
+                   const UnpickleOptions& options, std::shared_ptr<const void> input_owner) {
   const std::string& source = options.source.empty() ? std::string("pickle") : options.source;
   DictNotes notes;
   c10::IValue result;
   try {
     pickle_detail::Context ctx(options, storages);
+    if (options.numpy_views) ctx.input_owner = std::move(input_owner);
     const pickle_detail::Value root = pickle_detail::Decoder(ctx, data, size).run();
     result = pickle_detail::to_ivalue(ctx, root, options.notes != nullptr ? &notes : nullptr);
   } catch (const Error&) {
@@ -471,10 +475,17 @@ c10::IValue unpickle(const uint8_t* data, size_t size, const StorageLoader& stor
   return result;
 }
 
+}  // namespace
+
+c10::IValue unpickle(const uint8_t* data, size_t size, const StorageLoader& storages,
+                     const UnpickleOptions& options) {
+  return decode(data, size, storages, options, nullptr);
+}
+
 c10::IValue read_pickle(const std::string& path, UnpickleOptions options) {
   if (options.source.empty()) options.source = path;
   const auto file = MappedFile::open(path);
-  return unpickle(file->data(), file->size(), {}, options);
+  return decode(file->data(), file->size(), {}, options, file);
 }
 
 }  // namespace psam::io

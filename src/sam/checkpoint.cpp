@@ -1,7 +1,9 @@
 #include "psam/sam/checkpoint.h"
 
+#include "psam/io/pth.h"
 #include "psam/io/state_dict.h"
 #include "psam/util/error.h"
+#include "psam/util/log.h"
 
 namespace psam::sam {
 
@@ -35,6 +37,15 @@ LoadedSam load_sam(const io::TensorDict& tensors, const std::optional<SamConfig>
   io::load_state_dict(*out.model, tensors, out.prefix, source);
   out.model->eval();
   return out;
+}
+
+std::string init_sam_from(torch::nn::Module& sam, const std::string& path) {
+  const auto tensors = io::read_tensors(path);
+  const auto prefix = find_sam_prefix(tensors, path);
+  io::load_state_dict(sam, tensors, prefix, path);
+  log::info(fmt::format("init_from {}: SAM weights loaded{}", path,
+                        prefix.empty() ? "" : " from under '" + prefix + "'"));
+  return prefix;
 }
 
 }  // namespace psam::sam

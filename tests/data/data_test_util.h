@@ -1,43 +1,31 @@
-// Helpers for the data-layer tests: scratch directories, the shared reference folders, Python.
+// Helpers for the data-layer tests on top of support/testing.h: the shared reference folders,
+// paths in a temporary directory, and the CLI run in-process.
 #pragma once
-
-#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <filesystem>
-#include <random>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "cli.h"
+#include "psam/data/store.h"
+#include "support/testing.h"
 
 namespace psam::test {
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("psam_data_test_" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-  const std::filesystem::path& path() const { return path_; }
+using support::TempDir;
 
- private:
-  std::filesystem::path path_;
-};
+inline std::string path_in(const TempDir& dir, const std::string& name) {
+  return dir.path() + "/" + name;
+}
 
 // ../shared beside the source tree (present in CI, absent in a user's fresh clone).
 inline std::filesystem::path shared_dir() {
   return std::filesystem::path(PSAM_SOURCE_DIR) / ".." / "shared";
 }
 
+// $PSAM_GOLDEN_DIR (default ../shared/golden) / <stem>_<$PSAM_GOLDEN_NAME, default tiny>.pth
 inline std::filesystem::path golden_file(const std::string& stem) {
   const char* dir = std::getenv("PSAM_GOLDEN_DIR");
   const char* name = std::getenv("PSAM_GOLDEN_NAME");
@@ -45,19 +33,15 @@ inline std::filesystem::path golden_file(const std::string& stem) {
   return root / (stem + "_" + (name ? name : "tiny") + ".pth");
 }
 
-// True when /usr/bin/python3 imports every module in `modules` (space separated).
-inline bool python_has(const std::string& modules) {
-  std::string imports;
-  std::istringstream in(modules);
-  for (std::string m; in >> m;) imports += "import " + m + ";";
-  const std::string cmd = std::string(PSAM_PYTHON) + " -c '" + imports + "' >/dev/null 2>&1";
-  return std::system(cmd.c_str()) == 0;
-}
-
-// Runs a Python script file with arguments; returns its exit status.
-inline int run_python(const std::string& script_path, const std::string& args = "") {
-  const std::string cmd = std::string(PSAM_PYTHON) + " " + script_path + " " + args;
-  return std::system(cmd.c_str());
+// A float32 HU store description (the store defaults) of n samples, k annotators, h x w.
+inline data::DatasetInfo hu_info(int64_t n, int64_t k, int64_t h, int64_t w) {
+  data::DatasetInfo info;
+  info.name = "test";
+  info.count = n;
+  info.annotators = k;
+  info.height = h;
+  info.width = w;
+  return info;
 }
 
 struct CliResult {

@@ -25,12 +25,7 @@ constexpr int64_t kNh = 38, kNw = 64;
 
 // A non-square HU store with blob masks of different sizes per annotator.
 std::shared_ptr<const DatasetStore> make_store(const std::string& dir) {
-  DatasetInfo info;
-  info.name = "loader-test";
-  info.count = kN;
-  info.annotators = kK;
-  info.height = kH;
-  info.width = kW;
+  const DatasetInfo info = test::hu_info(kN, kK, kH, kW);
   torch::manual_seed(0);
   const at::Tensor images = torch::rand({kN, kH, kW}) * 1400 - 1100;
   at::Tensor masks = torch::zeros({kN, kK, kH, kW}, torch::kByte);
@@ -84,8 +79,8 @@ void expect_same(const Batch& a, const Batch& b) {
 
 class LoaderTest : public ::testing::Test {
  protected:
-  test::ScratchDir tmp_;
-  std::shared_ptr<const DatasetStore> store_ = make_store(tmp_ / "store");
+  test::TempDir tmp_;
+  std::shared_ptr<const DatasetStore> store_ = make_store(test::path_in(tmp_, "store"));
 };
 
 TEST_F(LoaderTest, SameBatchesForAnyWorkerCount) {
@@ -296,13 +291,8 @@ TEST_F(LoaderTest, RejectsOptionsThatCannotWork) {
 }
 
 TEST(Loader, Uint8RgbStoreMapsEachChannel) {
-  test::ScratchDir tmp;
-  DatasetInfo info;
-  info.name = "rgb";
-  info.count = 2;
-  info.annotators = 1;
-  info.height = 16;
-  info.width = 16;
+  test::TempDir tmp;
+  DatasetInfo info = test::hu_info(2, 1, 16, 16);
   info.channels = 3;
   info.image_dtype = at::kByte;
   info.intensity = Intensity::kUint8;
@@ -312,11 +302,11 @@ TEST(Loader, Uint8RgbStoreMapsEachChannel) {
   meta[1].id = "b";
   meta[0].patient_id = meta[1].patient_id = "p";
   {
-    DatasetWriter writer(tmp / "rgb", info);
+    DatasetWriter writer(test::path_in(tmp, "rgb"), info);
     writer.add_batch(images, torch::ones({2, 1, 16, 16}), meta);
     writer.commit(make_splits(meta, SplitOptions{}));
   }
-  auto store = std::make_shared<const DatasetStore>(DatasetStore::open(tmp / "rgb"));
+  auto store = std::make_shared<const DatasetStore>(DatasetStore::open(test::path_in(tmp, "rgb")));
   LoaderOptions o;
   o.input_size = 16;  // no resize: the normalisation alone
   o.shuffle = false;
@@ -343,16 +333,12 @@ TEST(LoaderRealData, LidcCropsWithUnionAndIntersection) {
   }
   std::sort(stems.begin(), stems.end());
   ASSERT_EQ(stems.size(), 71u);
-  test::ScratchDir tmp;
-  DatasetInfo info;
-  info.name = "lidc71";
-  info.count = 71;
-  info.annotators = 2;
-  info.height = info.width = 50;
+  test::TempDir tmp;
+  DatasetInfo info = test::hu_info(71, 2, 50, 50);
   info.image_dtype = at::kByte;
   info.intensity = Intensity::kUint8;
   {
-    DatasetWriter writer(tmp / "lidc71", info);
+    DatasetWriter writer(test::path_in(tmp, "lidc71"), info);
     auto load = [&](const std::string& file) {
       const cv::Mat m = cv::imread((root / file).string(), cv::IMREAD_GRAYSCALE);
       EXPECT_EQ(m.rows, 50) << file;
@@ -368,8 +354,9 @@ TEST(LoaderRealData, LidcCropsWithUnionAndIntersection) {
     }
     writer.commit(make_splits(writer.meta(), SplitOptions{}));
   }
-  EXPECT_TRUE(check_store(tmp / "lidc71").ok());
-  auto store = std::make_shared<const DatasetStore>(DatasetStore::open(tmp / "lidc71"));
+  EXPECT_TRUE(check_store(test::path_in(tmp, "lidc71")).ok());
+  auto store =
+      std::make_shared<const DatasetStore>(DatasetStore::open(test::path_in(tmp, "lidc71")));
   LoaderOptions o;
   o.input_size = 256;
   o.batch_size = 8;

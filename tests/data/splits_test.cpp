@@ -100,8 +100,8 @@ TEST(Splits, RejectsBadOptions) {
 }
 
 TEST(Splits, CliRewritesTheSplitOfAStore) {
-  test::ScratchDir tmp;
-  const std::string dir = tmp / "synth";
+  test::TempDir tmp;
+  const std::string dir = test::path_in(tmp, "synth");
   auto made = test::run_cli(
       {"data", "synth", dir, "--n", "24", "--oracle", "0", "--size", "32", "--per-patient", "2"});
   ASSERT_EQ(made.rc, 0) << made.err;

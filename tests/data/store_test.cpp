@@ -19,12 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 DatasetInfo grey_info(int64_t n, int64_t k, int64_t h, int64_t w) {
-  DatasetInfo info;
-  info.name = "unit-test";
-  info.count = n;
-  info.annotators = k;
-  info.height = h;
-  info.width = w;
+  DatasetInfo info = test::hu_info(n, k, h, w);
   info.provenance_json = R"({"source": "store_test"})";
   return info;
 }
@@ -66,8 +61,8 @@ Written write_small_store(const std::string& dir) {
 }
 
 TEST(Store, WriteThenOpenRoundTrips) {
-  test::ScratchDir tmp;
-  const std::string dir = tmp / "store";
+  test::TempDir tmp;
+  const std::string dir = test::path_in(tmp, "store");
   const Written w = write_small_store(dir);
   const DatasetStore store = DatasetStore::open(dir);
   EXPECT_EQ(store.size(), 5);
@@ -96,25 +91,25 @@ TEST(Store, WriteThenOpenRoundTrips) {
 }
 
 TEST(Store, FingerprintIsStableAndTracksContent) {
-  test::ScratchDir tmp;
-  write_small_store(tmp / "a");
-  const std::string fp = DatasetStore::open(tmp / "a").fingerprint();
-  EXPECT_EQ(fp.size(), 16u);
-  EXPECT_EQ(fp, DatasetStore::open(tmp / "a").fingerprint());
+  test::TempDir tmp;
+  write_small_store(test::path_in(tmp, "a"));
+  const std::string fp = DatasetStore::open(test::path_in(tmp, "a")).fingerprint();
+  EXPECT_EQ(fp.size(), 64u);
+  EXPECT_EQ(fp, DatasetStore::open(test::path_in(tmp, "a")).fingerprint());
   // Re-splitting changes no image: same fingerprint.
-  resplit_store(tmp / "a", SplitOptions{});
-  EXPECT_EQ(fp, DatasetStore::open(tmp / "a").fingerprint());
+  resplit_store(test::path_in(tmp, "a"), SplitOptions{});
+  EXPECT_EQ(fp, DatasetStore::open(test::path_in(tmp, "a")).fingerprint());
   // Different pixels with identical headers and meta: different fingerprint.
-  write_small_store(tmp / "b");
-  EXPECT_NE(fp, DatasetStore::open(tmp / "b").fingerprint());
+  write_small_store(test::path_in(tmp, "b"));
+  EXPECT_NE(fp, DatasetStore::open(test::path_in(tmp, "b")).fingerprint());
 }
 
 TEST(Store, NumpyOpensTheArrays) {
-  if (!test::python_has("numpy json")) GTEST_SKIP() << "/usr/bin/python3 with numpy not available";
-  test::ScratchDir tmp;
-  const std::string dir = tmp / "store";
+  if (!support::python_has("numpy")) GTEST_SKIP() << "/usr/bin/python3 with numpy not available";
+  test::TempDir tmp;
+  const std::string dir = test::path_in(tmp, "store");
   const Written w = write_small_store(dir);
-  const std::string script = tmp / "check.py";
+  const std::string script = test::path_in(tmp, "check.py");
   std::ofstream(script) << R"(import json, sys
 import numpy as np
 d = sys.argv[1]
@@ -131,19 +126,18 @@ assert meta[2]["z"] == -21.0 and meta[2]["nodule"] == 2 and "z" not in meta[1]
 assert splits["unit"] == "patient" and splits["sets"]["test"] == ["p1"]
 print(float(im.astype(np.float64).sum()), int(mk.sum()), int(mk[1, 2].sum()))
 )";
-  const std::string out = tmp / "out.txt";
-  ASSERT_EQ(test::run_python(script, dir + " > " + out), 0);
+  std::istringstream out(support::run_python(script + " " + dir));
   double image_sum = 0;
   int64_t mask_sum = -1, empty_sum = -1;
-  std::ifstream(out) >> image_sum >> mask_sum >> empty_sum;
+  out >> image_sum >> mask_sum >> empty_sum;
   EXPECT_NEAR(image_sum, w.images.to(torch::kDouble).sum().item<double>(), 1e-6 * 5 * 48 * 800);
   EXPECT_EQ(mask_sum, w.masks.sum().item<int64_t>());
   EXPECT_EQ(empty_sum, 0);
 }
 
 TEST(Store, FailedWriteLeavesNothing) {
-  test::ScratchDir tmp;
-  const std::string dir = tmp / "store";
+  test::TempDir tmp;
+  const std::string dir = test::path_in(tmp, "store");
   {
     DatasetWriter writer(dir, grey_info(3, 2, 4, 4));
     writer.add(torch::zeros({4, 4}), torch::zeros({2, 4, 4}), sample_meta(0, "p"));
@@ -164,8 +158,8 @@ TEST(Store, FailedWriteLeavesNothing) {
 }
 
 TEST(Store, RefusesAnExistingOutputUnlessOverwriting) {
-  test::ScratchDir tmp;
-  const std::string dir = tmp / "store";
+  test::TempDir tmp;
+  const std::string dir = test::path_in(tmp, "store");
   write_small_store(dir);
   const std::string before = DatasetStore::open(dir).fingerprint();
   EXPECT_THROW(DatasetWriter(dir, grey_info(1, 1, 2, 2)), Error);
@@ -183,8 +177,8 @@ TEST(Store, RefusesAnExistingOutputUnlessOverwriting) {
 }
 
 TEST(Store, RgbUint8AndOracleMasks) {
-  test::ScratchDir tmp;
-  const std::string dir = tmp / "rgb";
+  test::TempDir tmp;
+  const std::string dir = test::path_in(tmp, "rgb");
   DatasetInfo info = grey_info(2, 1, 3, 4);
   info.channels = 3;
   info.image_dtype = at::kByte;
@@ -206,7 +200,7 @@ TEST(Store, RgbUint8AndOracleMasks) {
   EXPECT_TRUE(check_store(dir).ok());
   // uint8 images must be declared as such.
   info.intensity = Intensity::kUnit;
-  EXPECT_THROW(DatasetWriter(tmp / "bad", info), Error);
+  EXPECT_THROW(DatasetWriter(test::path_in(tmp, "bad"), info), Error);
 }
 
 // A store broken after the fact, as a hand edit or a foreign tool might leave it.
@@ -227,8 +221,8 @@ class BrokenStore : public ::testing::Test {
     EXPECT_THROW(DatasetStore::open(dir_), Error);
     return value_error();
   }
-  test::ScratchDir tmp_;
-  std::string dir_ = tmp_ / "store";
+  test::TempDir tmp_;
+  std::string dir_ = test::path_in(tmp_, "store");
   Written written_;
 };
 
@@ -314,7 +308,7 @@ TEST_F(BrokenStore, UnreadableFilesAreNamed) {
   EXPECT_NE(first_error().find("splits.json: invalid JSON"), std::string::npos);
   write_text("dataset.json", R"({"format": "psam-dataset", "version": 2})");
   EXPECT_NE(first_error().find("format version 2 is not supported"), std::string::npos);
-  EXPECT_NE(check_store(tmp_ / "missing").errors.at(0).find("no such directory"),
+  EXPECT_NE(check_store(test::path_in(tmp_, "missing")).errors.at(0).find("no such directory"),
             std::string::npos);
 }
 

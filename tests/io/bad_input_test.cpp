@@ -3,7 +3,9 @@
 // second time under AddressSanitizer + UBSan (psam_asan_tests).
 #include <caffe2/serialize/inline_container.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "io/io_testing.h"
@@ -348,31 +350,39 @@ TEST(BadPickle, EveryTruncationAndByteFlipOfATensorPickle) {
   }
 }
 
+// A protocol-3 pickle of numpy.ndarray((2,), descr) with raw bytes `data`, after `pad` bytes of
+// a discarded string.
+std::string numpy_array_pickle(const std::string& descr, const std::string& data, size_t pad = 0) {
+  return PickleBuilder()
+      .proto(3)
+      .str(std::string(pad, 'x'))  // shifts where the array data lands
+      .raw("0")                    // POP
+      .global("numpy.core.multiarray", "_reconstruct")
+      .global("numpy", "ndarray")
+      .integer(0)
+      .raw("\x85")
+      .raw(
+          "C\x01"
+          "b")
+      .raw("\x87R")
+      .raw("(")
+      .integer(1)
+      .integer(2)
+      .raw("\x85")
+      .global("numpy", "dtype")
+      .str(descr)
+      .raw("\x89\x88\x87R(K\x03X\x01\x00\x00\x00<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb")
+      .raw("\x89")
+      .raw("B")
+      .le32(static_cast<uint32_t>(data.size()))
+      .raw(data)
+      .raw("tb")
+      .done();
+}
+
 TEST(BadPickle, NumpyArraysAreValidated) {
-  auto array = [](const std::string& descr, const std::string& data) {
-    return PickleBuilder()
-        .proto(3)
-        .global("numpy.core.multiarray", "_reconstruct")
-        .global("numpy", "ndarray")
-        .integer(0)
-        .raw("\x85")
-        .raw(
-            "C\x01"
-            "b")
-        .raw("\x87R")
-        .raw("(")
-        .integer(1)
-        .integer(2)
-        .raw("\x85")
-        .global("numpy", "dtype")
-        .str(descr)
-        .raw("\x89\x88\x87R(K\x03X\x01\x00\x00\x00<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb")
-        .raw("\x89")
-        .raw("B")
-        .le32(static_cast<uint32_t>(data.size()))
-        .raw(data)
-        .raw("tb")
-        .done();
+  const auto array = [](const std::string& descr, const std::string& data) {
+    return numpy_array_pickle(descr, data);
   };
   const c10::IValue ok = unpickle(array("f4", std::string(8, '\0')), {}, true);
   EXPECT_EQ(ok.toTensor().sizes(), (std::vector<int64_t>{2}));
@@ -382,6 +392,33 @@ TEST(BadPickle, NumpyArraysAreValidated) {
                       true);
   expect_pickle_error(array("u4", std::string(8, '\0')), "numpy dtype 'u4'", {}, true);
   expect_pickle_error(array("f4", std::string(8, '\0')), "numpy arrays are not enabled");
+}
+
+// read_pickle with numpy_views: arrays view the mapped file only where their data is
+// element-aligned (else they are copies), and a short data block is still an error.
+TEST(BadPickle, NumpyViewsOfAMappedFile) {
+  TempDir dir;
+  const float values[2] = {1.5f, -2.0f};
+  const std::string data(reinterpret_cast<const char*>(values), sizeof(values));
+  psam::io::UnpickleOptions options;
+  options.allow_numpy = true;
+  options.numpy_views = true;
+  int views = 0;
+  for (size_t pad = 0; pad < 4; ++pad) {
+    const std::string path = dir.file("a" + std::to_string(pad) + ".pkl");
+    std::ofstream(path, std::ios::binary) << numpy_array_pickle("f4", data, pad);
+    const at::Tensor t = psam::io::read_pickle(path, options).toTensor();
+    EXPECT_TRUE(at::equal(t, at::tensor({1.5f, -2.0f}))) << pad;
+    if (!t.storage().resizable()) {
+      ++views;
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data_ptr()) % sizeof(float), 0u) << pad;
+    }
+  }
+  EXPECT_EQ(views, 1);  // one of the four paddings puts the data on a 4-byte boundary
+  const std::string short_path = dir.file("short.pkl");
+  std::ofstream(short_path, std::ios::binary) << numpy_array_pickle("f4", std::string(7, '\0'), 1);
+  expect_error([&] { psam::io::read_pickle(short_path, options); },
+               "needs 2 items of 4 bytes, has 7 bytes");
 }
 
 // ---- containers on disk ------------------------------------------------------------------------

@@ -22,6 +22,7 @@ void bind(Binder& b, Config& c) {
   b.section("data", c.data, "dataset store, splits and loader");
   b.section("loss", c.loss, "training loss");
   b.section("train", c.train, "optimiser, schedule, validation and checkpoints");
+  b.section("eval", c.eval, "evaluation (psam eval, validation)");
 }
 
 }  // namespace psam::config

@@ -9,6 +9,7 @@
 
 #include "config/binder.h"
 #include "psam/data/data_config.h"
+#include "psam/eval/eval_config.h"
 #include "psam/train/loss.h"
 #include "psam/train/model_config.h"
 #include "psam/train/train_config.h"
@@ -22,6 +23,7 @@ struct Config {
   data::DataConfig data;
   train::LossConfig loss;
   train::TrainConfig train;
+  eval::EvalConfig eval;
 };
 
 void bind(Binder& b, RunOptions& c);
@@ -32,6 +34,7 @@ void bind(Binder& b, data::LoaderOptions& c);
 void bind(Binder& b, data::DataConfig& c);
 void bind(Binder& b, train::LossConfig& c);
 void bind(Binder& b, train::TrainConfig& c);
+void bind(Binder& b, eval::EvalConfig& c);  // config/eval.cpp
 void bind(Binder& b, Config& c);
 
 }  // namespace psam::config

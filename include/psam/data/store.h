@@ -89,7 +89,7 @@ class DatasetStore {
   // Index of the sample with this id; throws if there is none.
   int64_t index_of(const std::string& id) const;
 
-  // A stable hash of dataset.json, the array headers and sizes, meta.jsonl and a strided sample
+  // SHA-256 (hex) of dataset.json, the array headers and sizes, meta.jsonl and a strided sample
   // of the image bytes: equal fingerprints mean "same inputs" for caches keyed on the images.
   // splits.json is left out (re-splitting does not change any image).
   std::string fingerprint() const;

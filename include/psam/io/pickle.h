@@ -44,6 +44,10 @@ struct UnpickleOptions {
   // numpy.core.numeric._frombuffer (also under numpy._core): arrays of dtypes f2 f4 f8 u1 i1 i2
   // i4 i8 b1 in any byte order become tensors.
   bool allow_numpy = false;
+  // With read_pickle: numpy arrays whose data lie in the file (protocol >= 3 bytes, native byte
+  // order, C order, element-aligned in the file) become views of the read-only memory map, which
+  // they keep alive, instead of copies (writing into them faults). unpickle() always copies.
+  bool numpy_views = false;
   int max_depth = 1000;        // containers nested deeper than this are an error
   std::string source;          // file name used in error messages
   DictNotes* notes = nullptr;  // filled when given

@@ -1,0 +1,38 @@
+// What an evaluation does (psam/eval/evaluator.h): sample count, metric conventions, prompt,
+// bootstrap, seeds. Plain data; the CLI fills it from the `eval:` section of a config.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "psam/data/boxes.h"
+#include "psam/data/loader.h"
+#include "psam/eval/bootstrap.h"
+#include "psam/eval/metrics.h"
+
+namespace psam::eval {
+
+struct EvalConfig {
+  int64_t samples = 16;        // N latent samples per case (a multiple of K for HM-IoU)
+  std::string split = "test";  // the store split the caller evaluates (recorded in reports)
+  MetricOptions metrics;       // GED / diversity and HM-IoU IoU conventions
+  // Which mask the prompt box is taken from; kAnnotator uses annotator `prompt_annotator`.
+  data::PromptSource prompt = data::PromptSource::kUnion;
+  int64_t prompt_annotator = 0;
+  // Percentile bootstrap of each mean over cases (psam/eval/bootstrap.h).
+  int64_t bootstrap_resamples = 1000;
+  double bootstrap_level = 0.95;
+  int64_t bootstrap_seed = 0;
+  int64_t seed = 0;          // latent sampling seed (see case_seed)
+  int64_t max_cases = 0;     // evaluate the first max_cases of the indices; 0 = all
+  int64_t figure_cases = 4;  // keep the pictures of the first few cases for samples.png
+  // The loader's per-image preprocessing: input_size, intensity mapping and window, workers.
+  // The evaluator sets the rest itself (store order, no jitter, prompt as above).
+  data::LoaderOptions preprocessing;
+
+  BootstrapOptions bootstrap() const;
+  // psam::Error naming the first invalid field.
+  void validate() const;
+};
+
+}  // namespace psam::eval

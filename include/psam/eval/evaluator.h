@@ -1,0 +1,99 @@
+// Evaluation of a (Probabilistic) SAM on a set of store samples: per case one image embedding,
+// one box prompt from the annotators, N latent samples decoded in one batched decoder call,
+// and psam's ambiguity metrics (psam/eval/metrics.h) against the K annotators; then the means
+// over cases with percentile-bootstrap 95% intervals. The same code scores the store's oracle
+// draws (oracle_masks.npy of a synthetic store) as if they were samples: the best achievable
+// numbers on that benchmark.
+//
+// Per case:
+//   - image and box: the data loader's preprocessing (psam/data/loader.h) with
+//     EvalConfig::preprocessing, which must match the training run's data options;
+//   - samples: model->sample(embedding, image, box, N, store H x W) with a CPU generator seeded
+//     by case_seed(config.seed, store index), so a case's samples do not depend on which other
+//     cases are evaluated or in what order; binarised at logit > 0 (Sam::mask_threshold);
+//     NCC uses their sigmoid probabilities;
+//   - a deterministic model (latent_net "none") gives one mask; it is scored repeated N times,
+//     which leaves GED, diversity (0), DSC and IoU exactly as for the single mask and makes
+//     HM-IoU defined (then the mean IoU of the mask with the annotators).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "psam/data/boxes.h"
+#include "psam/data/store.h"
+#include "psam/eval/bootstrap.h"
+#include "psam/eval/eval_config.h"
+#include "psam/eval/metrics.h"
+#include "psam/prob/prob_sam.h"
+
+namespace psam::eval {
+
+// The seed of the sampling generator for the case at store index `index`.
+uint64_t case_seed(int64_t seed, int64_t index);
+
+// Where image embeddings come from: (store index, SAM-normalised image [1,3,S,S] on the model's
+// device) -> [1,C,h,w]. Empty: model->embed(image). The embedding cache plugs in here.
+using EmbeddingSource = std::function<at::Tensor(int64_t index, const at::Tensor& image)>;
+
+struct CaseResult {
+  int64_t index = 0;  // store index
+  std::string id;     // sample id
+  CaseMetrics metrics;
+};
+
+// Mean over cases with its bootstrap interval; mean NaN and count 0 when defined in no case.
+struct MetricStat {
+  std::string name;  // CaseMetrics::scalars() name
+  double mean = 0.0;
+  Interval ci;
+  int64_t count = 0;  // cases where the metric is defined
+};
+
+// What samples.png shows for one case; all on the CPU at store size H x W.
+struct CaseFigure {
+  int64_t index = 0;
+  std::string id;
+  at::Tensor image;        // float [3,H,W] in [0,1] (the loader's intensity mapping)
+  at::Tensor annotators;   // uint8 [K,H,W]
+  at::Tensor samples;      // uint8 [N,H,W]
+  at::Tensor mean;         // float [H,W]: mean foreground probability of the samples
+  at::Tensor uncertainty;  // float [H,W]: binary entropy (nats) of `mean`, in [0, ln 2]
+};
+
+struct EvalResult {
+  std::string source;  // "model" or "oracle"
+  bool deterministic = false;
+  std::string split;
+  int64_t samples = 0;  // N per case as scored (oracle: the draws used)
+  int64_t annotators = 0;
+  MetricOptions metrics;
+  data::PromptSource prompt = data::PromptSource::kUnion;
+  BootstrapOptions bootstrap;
+  int64_t seed = 0;
+  std::vector<CaseResult> cases;
+  std::vector<MetricStat> stats;  // CaseMetrics::scalars() order
+  std::vector<CaseFigure> figures;
+  double seconds = 0.0;  // wall time of the evaluation
+
+  // The stat called `name`; psam::Error naming the known ones otherwise.
+  const MetricStat& stat(const std::string& name) const;
+};
+
+// Evaluates `model` (put in eval mode for the call, its mode restored after; no autograd) on
+// the store samples `indices` (e.g. store.split_indices(config.split)). Runs on the model's
+// device.
+EvalResult evaluate(prob::ProbSam& model, const data::DatasetStore& store,
+                    const std::vector<int64_t>& indices, const EvalConfig& config,
+                    const EmbeddingSource& embeddings = {});
+
+// Scores the store's oracle draws as samples: the first min(config.samples, M) of the M draws
+// (probabilities are not known, so NCC is NaN). psam::Error if the store has no oracle_masks.npy.
+EvalResult evaluate_oracle(const data::DatasetStore& store, const std::vector<int64_t>& indices,
+                           const EvalConfig& config);
+
+}  // namespace psam::eval

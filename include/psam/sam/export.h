@@ -1,0 +1,33 @@
+// The weight layouts psam exports for other tools, built from a model state dict as psam's
+// checkpoints hold it (a SAM state dict, or a Probabilistic SAM one with SAM under "sam.").
+//   - official SAM: the flat state dict of segment_anything's Sam (official names and order),
+//     which sam_model_registry[...](checkpoint=FILE) loads strictly;
+//   - reference Probabilistic SAM: sam.*, prior_net.*, posterior_net.*, fcomb.z_projector.* and
+//     fcomb.decoder.*, a copy of sam.mask_decoder.* (the reference module registers the shared
+//     mask decoder a second time under fcomb, so its strict load_state_dict expects both).
+#pragma once
+
+#include <string>
+
+#include "psam/io/tensor_dict.h"
+#include "psam/sam/config.h"
+
+namespace psam::sam {
+
+// The model state dict of a checkpoint file: the "model" entry of a training checkpoint
+// ({"model": state_dict, "optimizer": ..., "epoch": ...}), else every tensor of the file.
+io::TensorDict read_model_state_dict(const std::string& path);
+
+// The official SAM state dict of `config`'s shape, taken from the SAM weights in `state` (found
+// by find_sam_prefix) and checked strictly as load_sam does. `source` names the input in errors.
+io::TensorDict official_sam_state_dict(const io::TensorDict& state, const SamConfig& config,
+                                       const std::string& source);
+
+// The reference Probabilistic SAM state dict. `state` holds sam.* (checked strictly against
+// config), prior_net.*, posterior_net.* and fcomb.z_projector.*, optionally under a common
+// prefix and optionally with fcomb.decoder.* already (it must then equal sam.mask_decoder.*).
+// psam::Error listing the keys when a part is missing or a key belongs to none of them.
+io::TensorDict reference_prob_sam_state_dict(const io::TensorDict& state, const SamConfig& config,
+                                             const std::string& source);
+
+}  // namespace psam::sam

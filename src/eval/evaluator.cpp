@@ -1,0 +1,201 @@
+#include "psam/eval/evaluator.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <mutex>
+
+#include "psam/util/error.h"
+#include "psam/util/log.h"
+
+namespace psam::eval {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The cases to evaluate: the first max_cases of the indices (0 = all).
+std::vector<int64_t> selected(const std::vector<int64_t>& indices, const EvalConfig& config) {
+  PSAM_CHECK(!indices.empty(), fmt::format("evaluate: no samples in split '{}'", config.split));
+  if (config.max_cases == 0 || config.max_cases >= static_cast<int64_t>(indices.size()))
+    return indices;
+  return {indices.begin(), indices.begin() + config.max_cases};
+}
+
+EvalResult begin_result(const std::string& source, const data::DatasetStore& store,
+                        const EvalConfig& config) {
+  EvalResult r;
+  r.source = source;
+  r.split = config.split;
+  r.samples = config.samples;
+  r.annotators = store.info().annotators;
+  r.metrics = config.metrics;
+  r.prompt = config.prompt;
+  r.bootstrap = config.bootstrap();
+  r.seed = config.seed;
+  return r;
+}
+
+// Means and counts over the cases where each metric is defined, and the bootstrap interval of
+// each mean over those cases.
+void finish(EvalResult& r, Clock::time_point start) {
+  std::vector<CaseMetrics> metrics;
+  for (const auto& c : r.cases) metrics.push_back(c.metrics);
+  const MetricSummary summary = summarize(metrics, r.metrics);
+  for (size_t k = 0; k < summary.names.size(); ++k) {
+    MetricStat s;
+    s.name = summary.names[k];
+    s.mean = summary.mean[k];
+    s.count = summary.count[k];
+    std::vector<double> defined;
+    for (const auto& m : metrics) {
+      const double v = m.scalars()[k].second;
+      if (!std::isnan(v)) defined.push_back(v);
+    }
+    s.ci = defined.empty() ? Interval{NAN, NAN} : bootstrap_mean_interval(defined, r.bootstrap);
+    r.stats.push_back(s);
+  }
+  r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  log::info(fmt::format("evaluated {} ({}): {} case(s), GED {:.4f}, {:.1f} s", r.source, r.split,
+                        r.cases.size(), r.stat("ged").mean, r.seconds));
+}
+
+// A generator for the case's latent draws on `device`. CPU: a fresh one; other devices share
+// their default generator, so it is reseeded (under its lock) for each case.
+at::Generator case_generator(const torch::Device& device, uint64_t seed) {
+  if (device.is_cpu()) return at::make_generator<at::CPUGeneratorImpl>(seed);
+  at::Generator g = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(g.mutex());
+  g.set_current_seed(seed);
+  return g;
+}
+
+// Puts a module in eval mode and restores its mode on scope exit.
+class EvalModeGuard {
+ public:
+  explicit EvalModeGuard(torch::nn::Module& m) : module_(m), was_training_(m.is_training()) {
+    module_.eval();
+  }
+  ~EvalModeGuard() { module_.train(was_training_); }
+
+ private:
+  torch::nn::Module& module_;
+  bool was_training_;
+};
+
+CaseFigure make_figure(const data::Batch& batch, const at::Tensor& annotators,
+                       const at::Tensor& samples, const at::Tensor& probs) {
+  CaseFigure f;
+  f.index = batch.index[0];
+  f.id = batch.ids[0];
+  f.image = batch.raw_image[0].to(torch::kFloat).clone();
+  f.annotators = annotators.clone();
+  f.samples = samples;
+  f.mean = probs.to(torch::kFloat).mean(0);
+  const at::Tensor p = f.mean.clamp(1e-7, 1 - 1e-7);
+  f.uncertainty = -(p * p.log() + (1 - p) * (1 - p).log());
+  return f;
+}
+
+}  // namespace
+
+uint64_t case_seed(int64_t seed, int64_t index) {
+  // splitmix64 of (seed, index): neighbouring indices get unrelated streams.
+  uint64_t z =
+      static_cast<uint64_t>(seed) + 0x9E3779B97F4A7C15ull * (static_cast<uint64_t>(index) + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+const MetricStat& EvalResult::stat(const std::string& name) const {
+  std::string known;
+  for (const auto& s : stats) {
+    if (s.name == name) return s;
+    known += (known.empty() ? "" : ", ") + s.name;
+  }
+  fail(fmt::format("evaluation result: no metric '{}' (has: {})", name, known));
+}
+
+EvalResult evaluate(prob::ProbSam& model, const data::DatasetStore& store,
+                    const std::vector<int64_t>& indices, const EvalConfig& config,
+                    const EmbeddingSource& embeddings) {
+  config.validate();
+  const auto start = Clock::now();
+  const auto& info = store.info();
+  PSAM_CHECK(
+      config.prompt != data::PromptSource::kAnnotator || config.prompt_annotator < info.annotators,
+      fmt::format("eval.prompt_annotator {} is not in [0, {})", config.prompt_annotator,
+                  info.annotators));
+  EvalResult r = begin_result("model", store, config);
+  r.deterministic = model->deterministic();
+
+  data::LoaderOptions lo = config.preprocessing;
+  lo.batch_size = 1;
+  lo.shuffle = false;
+  lo.drop_last = false;
+  lo.box_jitter = 0;
+  lo.prompt = config.prompt;
+  // The annotator masks come from the store directly; the loader's one mask is only the prompt
+  // annotator's (kAnnotator), so it never needs all K.
+  lo.annotators = data::AnnotatorMode::kFixed;
+  lo.annotator = config.prompt == data::PromptSource::kAnnotator ? config.prompt_annotator : 0;
+  lo.raw_image = config.figure_cases > 0;
+  lo.resize_masks = false;
+  // The store outlives this call; the loader only borrows it.
+  std::shared_ptr<const data::DatasetStore> borrowed(&store, [](const data::DatasetStore*) {});
+  data::Loader loader(borrowed, selected(indices, config), lo);
+
+  const torch::Device device = model->parameters().front().device();
+  torch::NoGradGuard no_grad;
+  EvalModeGuard eval_mode(*model);
+  while (auto batch = loader.next()) {
+    const int64_t index = batch->index[0];
+    const at::Tensor image = batch->image.to(device);
+    at::Tensor embedding = embeddings ? embeddings(index, image) : model->embed(image);
+    embedding = embedding.to(device, torch::kFloat);
+    const auto out = model->sample(embedding, image, batch->box.to(device), config.samples,
+                                   {info.height, info.width},
+                                   case_generator(device, case_seed(config.seed, index)));
+    const at::Tensor logits = out.samples.squeeze(1).to(torch::kCPU, torch::kFloat);
+    const at::Tensor samples = (logits > sam::SamImpl::mask_threshold).to(torch::kUInt8);
+    const at::Tensor probs = logits.sigmoid();
+    const at::Tensor annotators = store.masks()[index];
+
+    CaseResult c;
+    c.index = index;
+    c.id = batch->ids[0];
+    c.metrics = evaluate_case(samples, annotators, probs, config.metrics);
+    r.cases.push_back(std::move(c));
+    if (static_cast<int64_t>(r.figures.size()) < config.figure_cases)
+      r.figures.push_back(make_figure(*batch, annotators, samples, probs));
+  }
+  finish(r, start);
+  return r;
+}
+
+EvalResult evaluate_oracle(const data::DatasetStore& store, const std::vector<int64_t>& indices,
+                           const EvalConfig& config) {
+  config.validate();
+  PSAM_CHECK(store.has_oracle(),
+             fmt::format("{}: no oracle_masks.npy (only synthetic stores have oracle draws)",
+                         store.dir()));
+  const auto start = Clock::now();
+  EvalResult r = begin_result("oracle", store, config);
+  r.samples = std::min(config.samples, store.oracle_masks().size(1));
+  for (int64_t index : selected(indices, config)) {
+    CaseResult c;
+    c.index = index;
+    c.id = store.meta()[index].id;
+    c.metrics = evaluate_case(store.oracle_masks()[index].slice(0, 0, r.samples),
+                              store.masks()[index], at::Tensor(), config.metrics);
+    r.cases.push_back(std::move(c));
+  }
+  finish(r, start);
+  return r;
+}
+
+}  // namespace psam::eval

@@ -1,0 +1,171 @@
+#include "psam/eval/report.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "psam/eval/metrics_json.h"
+#include "psam/io/image.h"
+#include "psam/util/error.h"
+#include "psam/util/fs.h"
+
+namespace psam::eval {
+namespace {
+
+constexpr int64_t kMinTile = 96;  // px: small stores are enlarged so masks stay visible
+constexpr int64_t kGap = 2;       // px of white between tiles
+
+// Mask pixels of a [3,H,W] image in [0,1] blended with a colour.
+at::Tensor overlay(const at::Tensor& image, const at::Tensor& mask, std::array<float, 3> rgb) {
+  const at::Tensor m = mask.to(torch::kFloat).unsqueeze(0) * 0.6;
+  const at::Tensor colour = torch::tensor({rgb[0], rgb[1], rgb[2]}).view({3, 1, 1});
+  return image * (1 - m) + colour * m;
+}
+
+// Entropy in nats -> black (certain) .. red .. yellow (ln 2, maximally uncertain).
+at::Tensor heat(const at::Tensor& uncertainty) {
+  const at::Tensor t = (uncertainty / std::log(2.0)).clamp(0, 1);
+  return torch::stack({(2 * t).clamp_max(1), (2 * t - 1).clamp_min(0), torch::zeros_like(t)});
+}
+
+at::Tensor enlarge(const at::Tensor& tile, int64_t factor) {
+  return factor == 1 ? tile : tile.repeat_interleave(factor, 1).repeat_interleave(factor, 2);
+}
+
+// Tiles [3,h,w] side by side (dim 2) or stacked (dim 1), with white gaps between them.
+at::Tensor join(const std::vector<at::Tensor>& tiles, int64_t dim) {
+  std::vector<at::Tensor> parts;
+  for (const auto& t : tiles) {
+    if (!parts.empty()) {
+      auto sizes = t.sizes().vec();
+      sizes[dim] = kGap;
+      parts.push_back(torch::ones(sizes));
+    }
+    parts.push_back(t);
+  }
+  return torch::cat(parts, dim);
+}
+
+std::string interval_cell(const nlohmann::json& metric) {
+  if (metric.is_null() || metric["mean"].is_null()) return "-";
+  const auto& ci = metric["ci"];
+  if (ci.is_null() || ci[0].is_null()) return fmt::format("{:.4f}", metric["mean"].get<double>());
+  return fmt::format("{:.4f} [{:.4f}, {:.4f}]", metric["mean"].get<double>(), ci[0].get<double>(),
+                     ci[1].get<double>());
+}
+
+}  // namespace
+
+nlohmann::json eval_summary_json(const EvalResult& result, const nlohmann::json& identity) {
+  nlohmann::json metrics = nlohmann::json::object();
+  for (const auto& s : result.stats) {
+    metrics[s.name] = {
+        {"mean", number_or_null(s.mean)},
+        {"ci", {number_or_null(s.ci.low), number_or_null(s.ci.high)}},
+        {"count", s.count},
+    };
+  }
+  return {
+      {"source", result.source},
+      {"model", identity},
+      {"split", result.split},
+      {"cases", result.cases.size()},
+      {"samples", result.samples},
+      {"annotators", result.annotators},
+      {"deterministic", result.deterministic},
+      {"prompt", data::to_string(result.prompt)},
+      {"sampling_seed", result.seed},
+      {"metrics", metrics},
+      {"bootstrap",
+       {{"resamples", result.bootstrap.resamples},
+        {"level", result.bootstrap.level},
+        {"seed", result.bootstrap.seed}}},
+      {"conventions", conventions_json(result.metrics)},
+      {"seconds", result.seconds},
+  };
+}
+
+std::string per_case_csv(const EvalResult& result) {
+  std::string out = "index,id";
+  for (const auto& s : result.stats) out += "," + s.name;
+  out += "\n";
+  for (const auto& c : result.cases) {
+    // Ids come from stores (meta.jsonl); quote them so a comma cannot shift the columns.
+    std::string id = c.id;
+    for (size_t p = id.find('"'); p != std::string::npos; p = id.find('"', p + 2))
+      id.insert(p, "\"");
+    out += fmt::format("{},\"{}\"", c.index, id);
+    for (const auto& [name, value] : c.metrics.scalars())
+      out += std::isnan(value) ? std::string(",") : fmt::format(",{}", value);
+    out += "\n";
+  }
+  return out;
+}
+
+at::Tensor samples_grid(const std::vector<CaseFigure>& figures, int64_t max_samples) {
+  PSAM_CHECK(!figures.empty(), "samples_grid: no cases to draw");
+  std::vector<at::Tensor> rows;
+  for (const auto& f : figures) {
+    const at::Tensor image = f.image.to(torch::kFloat).clamp(0, 1);
+    const int64_t factor =
+        std::max<int64_t>(1, (kMinTile + std::max(image.size(1), image.size(2)) - 1) /
+                                 std::max(image.size(1), image.size(2)));
+    std::vector<at::Tensor> tiles = {image};
+    for (int64_t k = 0; k < f.annotators.size(0); ++k)
+      tiles.push_back(overlay(image, f.annotators[k], {1.0f, 0.1f, 0.1f}));
+    for (int64_t i = 0; i < std::min(max_samples, f.samples.size(0)); ++i)
+      tiles.push_back(overlay(image, f.samples[i], {0.1f, 1.0f, 0.2f}));
+    tiles.push_back(f.mean.to(torch::kFloat).unsqueeze(0).expand({3, -1, -1}));
+    tiles.push_back(heat(f.uncertainty.to(torch::kFloat)));
+    for (auto& t : tiles) t = enlarge(t, factor);
+    rows.push_back(join(tiles, 2));
+  }
+  const at::Tensor grid = join(rows, 1);
+  return (grid * 255).round().clamp(0, 255).to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+}
+
+void write_eval_report(const EvalResult& result, const std::string& dir,
+                       const nlohmann::json& identity) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  PSAM_CHECK(!ec, fmt::format("{}: cannot create the report directory: {}", dir, ec.message()));
+  const std::string summary = eval_summary_json(result, identity).dump(2) + "\n";
+  write_file_atomic(dir + "/summary.json", [&](std::ostream& out) { out << summary; });
+  const std::string csv = per_case_csv(result);
+  write_file_atomic(dir + "/per_case.csv", [&](std::ostream& out) { out << csv; });
+  if (!result.figures.empty()) io::write_image(dir + "/samples.png", samples_grid(result.figures));
+}
+
+std::string comparison_table(const std::vector<std::pair<std::string, nlohmann::json>>& rows) {
+  static const std::vector<std::pair<std::string, std::string>> kColumns = {
+      {"ged", "GED"}, {"hm_iou", "HM-IoU"}, {"dsc", "DSC"},
+      {"iou", "IoU"}, {"ncc", "NCC"},       {"diversity", "diversity"}};
+  std::vector<std::vector<std::string>> cells;
+  std::vector<size_t> widths(kColumns.size() + 1, 0);
+  std::vector<std::string> header = {"model"};
+  for (const auto& c : kColumns) header.push_back(c.second);
+  cells.push_back(header);
+  for (const auto& [label, summary] : rows) {
+    std::vector<std::string> line = {label};
+    const auto& metrics = summary.at("metrics");
+    for (const auto& c : kColumns)
+      line.push_back(
+          interval_cell(metrics.contains(c.first) ? metrics[c.first] : nlohmann::json(nullptr)));
+    cells.push_back(line);
+  }
+  for (const auto& line : cells)
+    for (size_t k = 0; k < line.size(); ++k) widths[k] = std::max(widths[k], line[k].size());
+  std::string out;
+  for (const auto& line : cells) {
+    out += fmt::format("{:<{}}", line[0], widths[0]);
+    for (size_t k = 1; k < line.size(); ++k) out += fmt::format("  {:>{}}", line[k], widths[k]);
+    out += "\n";
+  }
+  return out;
+}
+
+}  // namespace psam::eval

@@ -1,0 +1,153 @@
+// psam predict --samples on the golden tiny Probabilistic SAM: every file is written and agrees
+// with the summary and with the math of the maps (entropy of the mean, the variance bound), the
+// seed reproduces the samples, and bad input writes nothing.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <sstream>
+
+#include "cli.h"
+#include "psam/io/image.h"
+#include "psam/io/npy.h"
+#include "psam/io/pth.h"
+#include "psam/util/fs.h"
+#include "support/golden.h"
+#include "support/golden_prob.h"
+#include "support/testing.h"
+
+namespace psam {
+namespace {
+
+namespace fs = std::filesystem;
+
+class PredictSamples : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    const auto set = support::find_golden_set(&why);
+    if (!set) GTEST_SKIP() << why;
+    golden_sam_ = set->file("sam", ".pth");
+    // A training checkpoint: {"model": Probabilistic SAM state dict, "epoch": 1}.
+    c10::impl::GenericDict model(c10::StringType::get(), c10::AnyType::get());
+    for (const auto& [name, t] : support::golden_prob_sam_state(*set)) model.insert(name, t);
+    c10::impl::GenericDict ckpt(c10::StringType::get(), c10::AnyType::get());
+    ckpt.insert("model", model);
+    ckpt.insert("epoch", int64_t{1});
+    checkpoint_ = tmp_.file("prob.pt");
+    io::write_pth(checkpoint_, ckpt);
+    const auto y = torch::arange(90, torch::kFloat).view({-1, 1, 1});
+    const auto x = torch::arange(140, torch::kFloat).view({1, -1, 1});
+    const auto c = torch::tensor({1.f, 2.f, 3.f}).view({1, 1, 3});
+    image_ = tmp_.file("input.png");
+    io::write_image(image_, ((x * c + y * 2) % 256).to(torch::kUInt8));
+  }
+
+  int predict(const std::string& checkpoint, const std::string& out, int64_t seed) {
+    out_.str("");
+    err_.str("");
+    return cli::run(
+        {"predict", "--checkpoint", checkpoint, "--image", image_, "--box", "10,12,100,70",
+         "--samples", "4", "--seed", std::to_string(seed), "--decoder-heads", "4", "--out", out},
+        {out_, err_});
+  }
+
+  static int64_t lines(const std::string& text) {
+    return std::count(text.begin(), text.end(), '\n');
+  }
+
+  support::TempDir tmp_;
+  std::string golden_sam_, checkpoint_, image_;
+  std::ostringstream out_, err_;
+};
+
+TEST_F(PredictSamples, WritesEveryFileConsistentWithTheSummary) {
+  const auto dir = tmp_.file("out");
+  ASSERT_EQ(predict(checkpoint_, dir, 3), 0) << err_.str();
+  const auto info = nlohmann::json::parse(read_file(dir + "/summary.json"));
+  EXPECT_EQ(info["model"]["latent_net"], "reference");
+  EXPECT_EQ(info["model"]["latent_dim"], 6);
+  ASSERT_EQ(info["masks"].size(), 4u);
+
+  std::vector<at::Tensor> masks;
+  for (const auto& m : info["masks"]) {
+    const auto png = io::read_image_rgb(dir + "/" + m["file"].get<std::string>());
+    ASSERT_EQ(png.sizes(), (std::vector<int64_t>{90, 140, 3}));
+    masks.push_back(png.select(2, 0) > 0);
+    EXPECT_EQ(m["area"].get<int64_t>(), masks.back().sum().item<int64_t>());
+  }
+  // Pairwise IoU spread, recomputed from the PNGs.
+  std::vector<double> ious;
+  for (size_t i = 0; i < masks.size(); ++i) {
+    for (size_t j = i + 1; j < masks.size(); ++j) {
+      const double inter = (masks[i] & masks[j]).sum().item<double>();
+      const double uni = (masks[i] | masks[j]).sum().item<double>();
+      ious.push_back(uni > 0 ? inter / uni : 1.0);
+    }
+  }
+  ASSERT_EQ(ious.size(), 6u);
+  EXPECT_NEAR(info["pairwise_iou"]["min"].get<double>(),
+              *std::min_element(ious.begin(), ious.end()), 1e-12);
+  EXPECT_NEAR(info["pairwise_iou"]["max"].get<double>(),
+              *std::max_element(ious.begin(), ious.end()), 1e-12);
+  EXPECT_NEAR(info["pairwise_iou"]["mean"].get<double>(),
+              std::accumulate(ious.begin(), ious.end(), 0.0) / 6, 1e-12);
+
+  const auto mean = io::read_npy(dir + "/mean_probability.npy").to(torch::kDouble);
+  const auto entropy = io::read_npy(dir + "/entropy.npy").to(torch::kDouble);
+  const auto variance = io::read_npy(dir + "/variance.npy").to(torch::kDouble);
+  ASSERT_EQ(mean.sizes(), (std::vector<int64_t>{90, 140}));
+  EXPECT_GE(mean.min().item<double>(), 0.0);
+  EXPECT_LE(mean.max().item<double>(), 1.0);
+  // Binary entropy of the mean, in bits.
+  const auto p = mean.clamp(1e-12, 1 - 1e-12);
+  const auto expected_entropy = -(p * p.log2() + (1 - p) * (1 - p).log2());
+  EXPECT_LT((entropy - expected_entropy).abs().max().item<double>(), 1e-4);
+  // Values in [0,1] with mean m vary by at most m (1 - m).
+  EXPECT_GE(variance.min().item<double>(), 0.0);
+  EXPECT_LE((variance - mean * (1 - mean)).max().item<double>(), 1e-6);
+  for (const char* map : {"mean_probability.png", "entropy.png", "variance.png", "prior_mean.png"})
+    EXPECT_TRUE(fs::exists(dir + "/" + map)) << map;
+  EXPECT_EQ(io::read_image_rgb(dir + "/entropy.png").sizes(), (std::vector<int64_t>{90, 140, 3}));
+}
+
+TEST_F(PredictSamples, TheSeedReproducesTheSamplesAndAnotherSeedChangesThem) {
+  const auto a = tmp_.file("a"), b = tmp_.file("b"), c = tmp_.file("c");
+  ASSERT_EQ(predict(checkpoint_, a, 3), 0) << err_.str();
+  ASSERT_EQ(predict(checkpoint_, b, 3), 0) << err_.str();
+  ASSERT_EQ(predict(checkpoint_, c, 4), 0) << err_.str();
+  const auto mean = [](const std::string& dir) {
+    return io::read_npy(dir + "/mean_probability.npy");
+  };
+  EXPECT_TRUE(mean(a).equal(mean(b)));
+  EXPECT_FALSE(mean(a).equal(mean(c)));
+}
+
+// psam export --part full adds fcomb.decoder.*, a copy of the mask decoder; predict reads it.
+TEST_F(PredictSamples, ReadsAFullExport) {
+  const auto full = tmp_.file("full.pth");
+  std::ostringstream out, err;
+  ASSERT_EQ(cli::run({"export", checkpoint_, "--out", full, "--part", "full"}, {out, err}), 0)
+      << err.str();
+  ASSERT_EQ(predict(checkpoint_, tmp_.file("a"), 5), 0) << err_.str();
+  ASSERT_EQ(predict(full, tmp_.file("b"), 5), 0) << err_.str();
+  EXPECT_TRUE(io::read_npy(tmp_.file("a") + "/variance.npy")
+                  .equal(io::read_npy(tmp_.file("b") + "/variance.npy")));
+}
+
+TEST_F(PredictSamples, BadCheckpointsGiveOneLineAndWriteNothing) {
+  const auto dir = tmp_.file("never");
+  EXPECT_NE(predict(golden_sam_, dir, 0), 0);
+  EXPECT_NE(err_.str().find("not a Probabilistic SAM checkpoint"), std::string::npos) << err_.str();
+  EXPECT_EQ(lines(err_.str()), 1) << err_.str();
+  const auto bytes = read_file(checkpoint_);
+  const auto corrupt = tmp_.write("corrupt.pt", bytes.substr(0, bytes.size() - 100));
+  EXPECT_NE(predict(corrupt, dir, 0), 0);
+  EXPECT_EQ(lines(err_.str()), 1) << err_.str();
+  EXPECT_FALSE(fs::exists(dir));
+}
+
+}  // namespace
+}  // namespace psam

@@ -1,0 +1,101 @@
+// Loader throughput at SAM's 1024 input: batches/s and patches/s for 0 (calling thread), 1 and 2
+// worker threads, over a synthetic 128x128 HU store made on the fly (or a given store).
+//   bench_loader [--store DIR] [--workers 0,1,2] [--size 1024] [--batch 4] [--batches 40]
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "psam/data/loader.h"
+#include "psam/data/synthetic.h"
+#include "psam/util/threads.h"
+
+namespace {
+
+struct Timing {
+  int64_t batches = 0, patches = 0;
+  double wall_s = 0, cpu_s = 0;
+};
+
+Timing run(const std::shared_ptr<const psam::data::DatasetStore>& store,
+           const std::vector<int64_t>& indices, psam::data::LoaderOptions o, int64_t batches) {
+  using Clock = std::chrono::steady_clock;
+  psam::data::Loader loader(store, indices, o);
+  loader.next();  // warm-up: threads started, first pages of the store mapped
+  Timing t;
+  const auto start = Clock::now();
+  const std::clock_t cpu = std::clock();
+  while (t.batches < batches) {
+    auto b = loader.next();
+    if (!b) continue;  // epoch boundary
+    ++t.batches;
+    t.patches += b->image.size(0);
+  }
+  t.wall_s = std::chrono::duration<double>(Clock::now() - start).count();
+  t.cpu_s = static_cast<double>(std::clock() - cpu) / CLOCKS_PER_SEC;
+  return t;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string store_dir, workers_list = "0,1,2";
+  int64_t size = 1024, batch = 4, batches = 40;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    const char* value = argv[i + 1];
+    if (flag == "--store")
+      store_dir = value;
+    else if (flag == "--workers")
+      workers_list = value;
+    else if (flag == "--size")
+      size = std::atoll(value);
+    else if (flag == "--batch")
+      batch = std::atoll(value);
+    else if (flag == "--batches")
+      batches = std::atoll(value);
+    else {
+      std::cerr << "unknown flag " << flag << "\n";
+      return 2;
+    }
+  }
+  psam::set_num_threads(0);
+  const auto scratch = std::filesystem::temp_directory_path() / "psam_bench_loader_store";
+  if (store_dir.empty()) {
+    std::filesystem::remove_all(scratch);
+    psam::data::SynthOptions o;
+    o.count = 256;
+    o.oracle_draws = 0;
+    psam::data::generate_synthetic(scratch.string(), o, psam::data::SplitOptions{});
+    store_dir = scratch.string();
+  }
+  auto store =
+      std::make_shared<const psam::data::DatasetStore>(psam::data::DatasetStore::open(store_dir));
+  std::vector<int64_t> all(store->size());
+  for (int64_t i = 0; i < store->size(); ++i) all[i] = i;
+
+  std::cout << fmt::format("loader: {}x{} store -> input {}, batch {}, {} CPU threads\n",
+                           store->info().height, store->info().width, size, batch,
+                           std::thread::hardware_concurrency());
+  std::stringstream list(workers_list);
+  for (std::string item; std::getline(list, item, ',');) {
+    psam::data::LoaderOptions o;
+    o.workers = std::atoll(item.c_str());
+    o.input_size = size;
+    o.batch_size = batch;
+    const Timing t = run(store, all, o, batches);
+    std::cout << fmt::format(
+        "  {} workers: {:6.2f} batches/s  {:7.1f} patches/s  ({:.2f} ms CPU per patch)\n",
+        o.workers, t.batches / t.wall_s, t.patches / t.wall_s, 1e3 * t.cpu_s / t.patches);
+  }
+  std::filesystem::remove_all(scratch);
+  return 0;
+}

@@ -1,0 +1,35 @@
+// The `eval:` section: psam::eval::EvalConfig. The image preprocessing is not repeated here:
+// evaluation uses the run's `data:` options, as training did.
+#include "config/config.h"
+#include "psam/eval/evaluator.h"
+
+namespace psam::config {
+
+void bind(Binder& b, eval::EvalConfig& c) {
+  using data::PromptSource;
+  using eval::IouConvention;
+  const std::vector<std::pair<std::string, IouConvention>> conventions = {
+      {"phiseg", IouConvention::kPhiseg},
+      {"mose", IouConvention::kMose},
+      {"empty-zero", IouConvention::kEmptyZero}};
+  b.field("samples", c.samples, "latent samples N per case (a multiple of K for HM-IoU)");
+  b.field("split", c.split, "store split psam eval scores by default");
+  b.choice("ged_convention", c.metrics.ged_convention, conventions,
+           "IoU of empty masks in GED and diversity (docs/metrics.md)");
+  b.choice("hm_iou_convention", c.metrics.hm_iou_convention, conventions,
+           "IoU convention of HM-IoU");
+  b.choice("prompt", c.prompt,
+           {{"union", PromptSource::kUnion},
+            {"majority", PromptSource::kMajority},
+            {"annotator", PromptSource::kAnnotator}},
+           "mask the prompt box is taken from");
+  b.field("prompt_annotator", c.prompt_annotator, "the annotator of prompt: annotator");
+  b.field("bootstrap_resamples", c.bootstrap_resamples, "bootstrap replicates of each mean");
+  b.field("bootstrap_level", c.bootstrap_level, "coverage of the bootstrap intervals");
+  b.field("bootstrap_seed", c.bootstrap_seed, "seed of the bootstrap resampling");
+  b.field("seed", c.seed, "seed of the latent draws (per case: case_seed(seed, index))");
+  b.field("max_cases", c.max_cases, "evaluate only the first max_cases; 0 = all");
+  b.field("figure_cases", c.figure_cases, "cases drawn in samples.png");
+}
+
+}  // namespace psam::config

@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "psam/data/embedding_cache.h"
 #include "psam/data/store.h"
+#include "psam/eval/evaluator.h"
 #include "psam/io/state_dict.h"
 #include "psam/train/model_config.h"
 #include "psam/train/prob_sam_task.h"
@@ -148,6 +149,28 @@ int run_train(const TrainArgs& a, Io io) {
   prob::ProbSam model = train::build_model(c.model, device);
   const auto cache = open_cache(c, *store, *model);
   train::ProbSamTask task(model, c.loss, device, cache.get());
+  train::ValidationHook validation;
+
+  if (c.train.val_metrics && val_loader) {
+    validation = [&, val_indices = store->split_indices(c.data.val_split)](int64_t) {
+      eval::EvalConfig e = c.eval;
+      e.split = c.data.val_split;
+      e.preprocessing = loader_options(c, false);
+      e.figure_cases = 0;
+      eval::EmbeddingSource embeddings;
+      if (cache) {
+        embeddings = [&](int64_t index, const at::Tensor& image) {
+          return cache->get_or_compute({index}, [&](const std::vector<int64_t>&) {
+            return model->embed(image);
+          }).to(device);
+        };
+      }
+      const eval::EvalResult r = eval::evaluate(model, *store, val_indices, e, embeddings);
+      std::vector<std::pair<std::string, double>> metrics;
+      for (const auto& s : r.stats) metrics.emplace_back("val/" + s.name, s.mean);
+      return metrics;
+    };
+  }
 
   InterruptHandler interrupt;
   train::TrainerOptions options;
@@ -159,6 +182,7 @@ int run_train(const TrainArgs& a, Io io) {
   options.cuda = device.is_cuda();
   options.bf16 = c.run.precision == RunOptions::Precision::kBf16;
   options.interrupt = &g_interrupt;
+  options.validation = validation;
   const train::TrainResult result = train::train(task, train_loader, val_loader.get(), options);
 
   io.out << fmt::format("{}: {} after {} steps ({} epochs)", run_dir, train::to_string(result.status),

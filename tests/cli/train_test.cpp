@@ -85,6 +85,10 @@ TEST(TrainCommand, TrainsAndResumes) {
   ASSERT_EQ(lines.size(), 5u);  // 4 steps + 1 epoch
   EXPECT_EQ(lines.back()["kind"], "epoch");
   EXPECT_TRUE(lines.back().contains("val/loss"));
+  // The evaluator's metrics on the val split (train.val_metrics), e.g. GED in [0, 2].
+  ASSERT_TRUE(lines.back().contains("val/ged")) << lines.back().dump();
+  EXPECT_GE(lines.back()["val/ged"].get<double>(), 0.0);
+  EXPECT_LE(lines.back()["val/ged"].get<double>(), 2.0);
 
   // A second run under the same name is refused; --resume extends it by an epoch.
   const Result again = run_cli({"train", config, "data.store=" + dir.file("store"),

@@ -28,6 +28,8 @@ void bind(Binder& b, train::TrainConfig& c) {
   b.field("epochs", c.epochs, "passes over the training split");
   b.field("max_steps", c.max_steps, "stop after this many optimiser steps; 0 = by epochs");
   b.field("val_every_epochs", c.val_every_epochs, "validate every N epochs; 0 = never");
+  b.field("val_metrics", c.val_metrics,
+          "validation also computes the evaluator's metrics (val/ged, val/dsc, ...)");
   b.field("best_metric", c.best_metric, "validation metric that picks best.pt, e.g. val/loss");
   b.choice("best_mode", c.best_mode, {{"min", MetricMode::kMin}, {"max", MetricMode::kMax}},
            "whether a lower or higher best_metric is better");

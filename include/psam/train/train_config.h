@@ -37,6 +37,9 @@ struct TrainConfig {
   int64_t max_steps = 0;  // > 0: stop after this many optimiser steps (before `epochs` ends)
 
   int64_t val_every_epochs = 1;  // 0 = no validation
+  // Validation also runs the evaluator (GED, HM-IoU, DSC, IoU, ... as val/<name>, with the
+  // eval: section's options) besides the val loss terms.
+  bool val_metrics = true;
   std::string best_metric = "val/loss";
   MetricMode best_mode = MetricMode::kMin;
   int64_t early_stop_patience = 0;  // validations without improvement before stopping; 0 = off

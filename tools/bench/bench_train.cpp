@@ -127,6 +127,7 @@ int main(int argc, char** argv) {
   psam::set_num_threads(a.threads);
   const std::string dir = (fs::temp_directory_path() / "psam_bench_train").string();
   fs::remove_all(dir);
+  fs::create_directories(dir);
   data::SynthOptions synth;
   synth.count = 8;
   synth.oracle_draws = 0;

@@ -197,8 +197,9 @@ TEST_F(KnegtImport, NumpyViewsOfTheMappedFile) {
       // as latin-1 text, which has to be decoded into memory either way. float32 data that
       // happens to sit misaligned in the file is copied; uint8 masks are always viewed.
       EXPECT_TRUE(image_a.storage().resizable());
-      if (!image_b.storage().resizable())
+      if (!image_b.storage().resizable()) {
         EXPECT_EQ(reinterpret_cast<uintptr_t>(image_b.data_ptr()) % sizeof(float), 0u);
+      }
       const auto masks_a = ea.at("masks").toListRef(), masks_b = eb.at("masks").toListRef();
       for (size_t k = 0; k < masks_a.size(); ++k) {
         EXPECT_TRUE(torch::equal(masks_a[k].toTensor(), masks_b[k].toTensor()));

@@ -95,7 +95,7 @@ TEST(Lidc0221Crops, ReaderOutlineCentroidsMatchTheThirdPartyRendering) {
     while (!stack.empty()) {
       const auto [r, c] = stack.back();
       stack.pop_back();
-      for (const auto [dr, dc] : {std::pair{1, 0}, {-1, 0}, {0, 1}, {0, -1}}) {
+      for (const auto& [dr, dc] : {std::pair{1, 0}, {-1, 0}, {0, 1}, {0, -1}}) {
         const int rr = r + dr, cc = c + dc;
         if (rr >= 0 && cc >= 0 && rr < fill.rows && cc < fill.cols &&
             fill.at<uint8_t>(rr, cc) == 0) {

@@ -27,23 +27,13 @@ if [ ! -f "$STORE/dataset.json" ]; then
   "${PSAM[@]}" data synth "$STORE" --n "$COUNT" --size 64 --oracle 16 --seed 0
 fi
 
-# Demo settings on top of the configs:
-# - a 64 px SAM input (the store's size) and the pixel latent nets at 32 px keep a step under a
-#   second on 2 cores;
-# - loss.beta=0.001: the loss averages BCE over pixels, so one nat of KL at beta 1 outweighs
-#   everything z can save on the few ambiguous pixels and the posterior collapses onto the
-#   prior (KL ~ 5e-4 after 30 steps, samples all alike). At 1e-3 (4x the weight the per-pixel
-#   sum of the ELBO would give) z carries the annotator's choices (KL ~ 2-4 nats).
-DEMO_OVERRIDES=(model.sam.img_size=64 model.latent_input_size=32 loss.beta=0.001)
-
 train() {  # config, run name
   if [ -f "$RUNS/$2/checkpoints/last.pt" ] && [ -f "$RUNS/$2/done" ]; then
     echo "demo: $RUNS/$2 already trained"
     return
   fi
   rm -rf "${RUNS:?}/$2"
-  "${PSAM[@]}" train "configs/$1" "data.store=$STORE" "run.out_dir=$RUNS" "run.name=$2" \
-    "${DEMO_OVERRIDES[@]}"
+  "${PSAM[@]}" train "configs/$1" "data.store=$STORE" "run.out_dir=$RUNS" "run.name=$2"
   touch "$RUNS/$2/done"
 }
 train probsam_synthetic_tiny.yaml probsam

@@ -10,7 +10,6 @@
 #include "psam/io/npy.h"
 #include "psam/io/state_dict.h"
 #include "psam/prob/prob_sam.h"
-#include "psam/sam/checkpoint.h"
 #include "psam/sam/export.h"
 #include "psam/sam/transforms.h"
 #include "psam/util/error.h"
@@ -19,8 +18,6 @@
 
 namespace psam::cli {
 namespace {
-
-constexpr const char* kSharedDecoder = "fcomb.decoder.";
 
 // The model shape read off its weights (names relative to the model root): the SAM part as plain
 // predict infers it, L and the projector width from fcomb.z_projector.0 [H,L], the latent-net
@@ -93,15 +90,12 @@ void run_predict_samples(const PredictArgs& a, Io io) {
   const auto prompt = parse_prompt(a, info["prompt"]);
 
   // The model state without the exported duplicate of the mask decoder (psam export --part full).
-  io::TensorDict state;
-  const auto file_state = sam::read_model_state_dict(a.checkpoint);
-  const auto sam_prefix = sam::find_sam_prefix(file_state, a.checkpoint);
-  const size_t k = sam_prefix.size();
-  const bool nested = k >= 4 && sam_prefix.compare(k - 4, 4, "sam.") == 0;
-  const auto root = nested ? sam_prefix.substr(0, k - 4) : sam_prefix;
-  for (const auto& [key, t] : file_state)
-    if (key.compare(0, root.size(), root) == 0 && key.compare(root.size(), 14, kSharedDecoder))
-      state.insert(key.substr(root.size()), t);
+  const auto found = sam::prob_sam_state(sam::read_model_state_dict(a.checkpoint), a.checkpoint);
+  PSAM_CHECK(found.has_value(),
+             fmt::format("{}: not a Probabilistic SAM checkpoint (its SAM weights are not under "
+                         "'sam.' beside the latent nets); --samples needs one",
+                         a.checkpoint));
+  const auto& state = *found;
   const auto config = infer_config(state, a);
   prob::ProbSam model(config);
   io::load_state_dict(*model, state, "", a.checkpoint);

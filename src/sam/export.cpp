@@ -49,17 +49,37 @@ io::TensorDict official_sam_state_dict(const io::TensorDict& state, const SamCon
   return io::state_dict(*loaded.model);
 }
 
-io::TensorDict reference_prob_sam_state_dict(const io::TensorDict& state, const SamConfig& config,
-                                             const std::string& source) {
+std::optional<std::string> prob_sam_root(const io::TensorDict& state, const std::string& source) {
   const auto sam_prefix = find_sam_prefix(state, source);
   const size_t n = sam_prefix.size();
   const bool under_sam =
       n >= 4 && sam_prefix.compare(n - 4, 4, "sam.") == 0 && (n == 4 || sam_prefix[n - 5] == '.');
-  PSAM_CHECK(under_sam,
+  if (!under_sam) return std::nullopt;
+  return sam_prefix.substr(0, n - 4);
+}
+
+std::optional<io::TensorDict> prob_sam_state(const io::TensorDict& state,
+                                             const std::string& source) {
+  const auto root = prob_sam_root(state, source);
+  if (!root) return std::nullopt;
+  io::TensorDict out;
+  for (const auto& [key, t] : state) {
+    if (!starts_with(key, *root)) continue;
+    auto name = key.substr(root->size());
+    if (!starts_with(name, kSharedDecoder)) out.insert(name, t);
+  }
+  return out;
+}
+
+io::TensorDict reference_prob_sam_state_dict(const io::TensorDict& state, const SamConfig& config,
+                                             const std::string& source) {
+  const auto found_root = prob_sam_root(state, source);
+  PSAM_CHECK(found_root.has_value(),
              fmt::format("{}: not a Probabilistic SAM state dict: the SAM weights are under '{}', "
                          "expected 'sam.' beside prior_net.*, posterior_net.*, fcomb.z_projector.*",
-                         source, sam_prefix));
-  const auto root = sam_prefix.substr(0, n - 4);
+                         source, find_sam_prefix(state, source)));
+  const auto& root = *found_root;
+  const auto sam_prefix = root + "sam.";
 
   io::TensorDict out = official_sam_state_dict(state, config, source).with_prefix_added("sam.");
   io::TensorDict latent, shared_decoder;

@@ -2,9 +2,9 @@
 
 #include <fmt/format.h>
 
-#include "psam/io/pth.h"
 #include "psam/io/state_dict.h"
 #include "psam/sam/checkpoint.h"
+#include "psam/sam/export.h"
 #include "psam/util/log.h"
 
 namespace psam::train {
@@ -17,26 +17,30 @@ bool has_prefix(const io::TensorDict& tensors, const std::string& prefix) {
   return false;
 }
 
+// init_from: every weight from a Probabilistic SAM file (a psam checkpoint or either export) when
+// the model has latent nets and the file has them too, else the SAM weights alone (an official
+// or MedSAM checkpoint, or the SAM part of any psam file).
+void init_from(prob::ProbSam& model, const std::string& path) {
+  const auto file_state = sam::read_model_state_dict(path);
+  const auto prob_state = sam::prob_sam_state(file_state, path);
+  if (prob_state && !model->deterministic() && has_prefix(*prob_state, "prior_net.")) {
+    io::load_state_dict(*model, *prob_state, "", path);
+    log::info(fmt::format("model: every weight from {}", path));
+    return;
+  }
+  const auto prefix = sam::find_sam_prefix(file_state, path);
+  io::load_state_dict(*model->sam, file_state, prefix, path);
+  log::info(fmt::format("model: SAM weights from {}{}{}", path,
+                        prefix.empty() ? "" : " (under '" + prefix + "')",
+                        model->deterministic() ? "" : "; latent nets fresh"));
+}
+
 }  // namespace
 
 prob::ProbSam build_model(const ModelConfig& config, const c10::Device& device) {
   config.prob.validate();
   prob::ProbSam model(config.prob);
-  if (!config.init_from.empty()) {
-    const io::TensorDict tensors = io::read_tensors(config.init_from);
-    const std::string sam_prefix = sam::find_sam_prefix(tensors, config.init_from);
-    // A ProbSam file holds SAM under "<root>sam."; its latent parts sit beside it.
-    const bool nested = sam_prefix.size() >= 4 && sam_prefix.substr(sam_prefix.size() - 4) == "sam.";
-    const std::string root = nested ? sam_prefix.substr(0, sam_prefix.size() - 4) : "";
-    if (nested && !model->deterministic() && has_prefix(tensors, root + "prior_net.")) {
-      io::load_state_dict(*model, tensors, root, config.init_from);
-      log::info(fmt::format("model: every weight from {}", config.init_from));
-    } else {
-      io::load_state_dict(*model->sam, tensors, sam_prefix, config.init_from);
-      log::info(fmt::format("model: SAM weights from {}{}", config.init_from,
-                            model->deterministic() ? "" : "; latent nets fresh"));
-    }
-  }
+  if (!config.init_from.empty()) init_from(model, config.init_from);
   model->to(device);
   return model;
 }

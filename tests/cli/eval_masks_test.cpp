@@ -6,11 +6,10 @@
 #include <algorithm>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
-#include "cli.h"
 #include "eval/golden_metrics.h"
 #include "psam/io/npy.h"
+#include "run_cli.h"
 #include "support/testing.h"
 
 namespace psam::cli {
@@ -20,17 +19,8 @@ namespace fs = std::filesystem;
 using test::GoldenMetrics;
 using test::near_golden;
 
-struct Result {
-  int rc;
-  std::string out;
-  std::string err;
-};
-
-Result run_cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  const int rc = run(args, {out, err});
-  return {rc, out.str(), err.str()};
-}
+using Result = test::CliResult;
+using test::run_cli;
 
 class EvalMasks : public ::testing::Test {
  protected:

@@ -8,9 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
-#include "cli.h"
 #include "config/config.h"
 #include "eval/eval_fixture.h"
 #include "psam/data/loader.h"
@@ -18,6 +16,7 @@
 #include "psam/eval/metrics.h"
 #include "psam/io/pth.h"
 #include "psam/io/state_dict.h"
+#include "run_cli.h"
 #include "support/testing.h"
 
 namespace psam::cli {
@@ -25,17 +24,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int rc;
-  std::string out;
-  std::string err;
-};
-
-Result run_cli(std::vector<std::string> args) {
+test::CliResult run_eval(std::vector<std::string> args) {
   args.insert(args.begin(), "eval");
-  std::ostringstream out, err;
-  const int rc = run(args, {out, err});
-  return {rc, out.str(), err.str()};
+  return test::run_cli(args);
 }
 
 nlohmann::json read_json(const std::string& path) {
@@ -86,7 +77,7 @@ config::Config* EvalCli::config_ = nullptr;
 
 TEST_F(EvalCli, RunWritesReportsWithTheLibrarysMetrics) {
   const std::string run_dir = dir_->file("run");
-  const Result r = run_cli({"--run", run_dir, "--oracle", "--max-cases", "3"});
+  const test::CliResult r = run_eval({"--run", run_dir, "--oracle", "--max-cases", "3"});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("GED"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("oracle"), std::string::npos) << r.out;
@@ -138,7 +129,7 @@ TEST_F(EvalCli, RunWritesReportsWithTheLibrarysMetrics) {
   EXPECT_EQ(summary["metrics"]["ged"]["count"], 3);
 
   // --compare reads the saved summaries back.
-  const Result table = run_cli(
+  const test::CliResult table = run_eval(
       {"--compare", "prob=" + out + "/summary.json", "oracle=" + out + "/oracle/summary.json"});
   ASSERT_EQ(table.rc, 0) << table.err;
   EXPECT_NE(table.out.find(fmt::format("{:.4f}", summary["metrics"]["ged"]["mean"].get<double>())),
@@ -148,7 +139,7 @@ TEST_F(EvalCli, RunWritesReportsWithTheLibrarysMetrics) {
 
 TEST_F(EvalCli, CheckpointAndConfigWithOverrides) {
   const std::string out = dir_->file("loose");
-  const Result r = run_cli({"--checkpoint", dir_->file("run/checkpoints/last.pt"), "--config",
+  const test::CliResult r = run_eval({"--checkpoint", dir_->file("run/checkpoints/last.pt"), "--config",
                             dir_->file("run/config.yaml"), "--split", "val", "--samples", "4",
                             "--out", out, "eval.figure_cases=0"});
   ASSERT_EQ(r.rc, 0) << r.err;
@@ -175,7 +166,7 @@ TEST_F(EvalCli, BadArgumentsAreOneLineErrorsAndWriteNothing) {
       {"--compare", "x.json"},                               // no LABEL=
   };
   for (const auto& args : cases) {
-    const Result r = run_cli(args);
+    const test::CliResult r = run_eval(args);
     EXPECT_NE(r.rc, 0) << args[0] << " " << args[1];
     EXPECT_FALSE(r.err.empty());
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;

@@ -2,35 +2,26 @@
 // writes, checked against the io readers and against arithmetic on the tensors.
 #include <nlohmann/json.hpp>
 
-#include <sstream>
 
-#include "cli.h"
 #include "info.h"
 #include "io/io_testing.h"
 #include "psam/io/npy.h"
 #include "psam/io/pth.h"
 #include "psam/io/safetensors.h"
+#include "run_cli.h"
 
 namespace {
 
 using psam::testing::TempDir;
 
-struct Result {
-  int rc;
-  std::string out, err;
-};
-
-Result run(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  const int rc = psam::cli::run(args, {out, err});
-  return {rc, out.str(), err.str()};
-}
+using Result = psam::test::CliResult;
+using psam::test::run_cli;
 
 std::string golden(const std::string& name) { return psam::testing::golden_dir() + "/" + name; }
 
 TEST(CliInfo, ListsEveryTensorOfTheGoldenStateDict) {
   PSAM_REQUIRE_GOLDEN();
-  const Result r = run({"info", golden("sam_tiny.pth")});
+  const Result r = run_cli({"info", golden("sam_tiny.pth")});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("torch zip archive"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("top level: OrderedDict with _metadata, 202 keys"), std::string::npos);
@@ -52,7 +43,7 @@ TEST(CliInfo, ListsEveryTensorOfTheGoldenStateDict) {
 
 TEST(CliInfo, NestedCheckpointShowsItsStructure) {
   PSAM_REQUIRE_GOLDEN();
-  const Result r = run({"info", golden("probsam_tiny.pth")});
+  const Result r = run_cli({"info", golden("probsam_tiny.pth")});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("top level: dict, 3 keys"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("  prior: OrderedDict with _metadata (8 tensors)"), std::string::npos)
@@ -76,7 +67,7 @@ TEST(CliInfo, JsonWithStatsMatchesTheTensors) {
   const std::string path = dir.file("ckpt.pt");
   psam::io::write_pth(path, c10::IValue(obj));
 
-  const Result r = run({"info", path, "--json", "--stats"});
+  const Result r = run_cli({"info", path, "--json", "--stats"});
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["container"], "torch zip archive");
@@ -98,7 +89,7 @@ TEST(CliInfo, JsonWithStatsMatchesTheTensors) {
   EXPECT_EQ(j["tensors"][1]["mean"], 0.75);          // 3 of 4 true
   EXPECT_TRUE(j["tensors"][2]["min"].is_null());     // empty tensor
 
-  const Result text = run({"info", "--stats", path});
+  const Result text = run_cli({"info", "--stats", path});
   ASSERT_EQ(text.rc, 0) << text.err;
   EXPECT_NE(text.out.find("  epoch: int = 7"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("  note: str = \"best\""), std::string::npos) << text.out;
@@ -110,13 +101,13 @@ TEST(CliInfo, SafetensorsAndNpy) {
   psam::io::TensorDict t;
   t.insert("a", at::ones({2, 3}, at::kBFloat16));
   psam::io::write_safetensors(dir.file("x.safetensors"), t, {{"format", "pt"}});
-  Result r = run({"info", dir.file("x.safetensors")});
+  Result r = run_cli({"info", dir.file("x.safetensors")});
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("safetensors"), std::string::npos);
   EXPECT_NE(r.out.find("metadata: format = pt"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("[2, 3]  bfloat16"), std::string::npos) << r.out;
   psam::io::write_npy(dir.file("images.npy"), at::zeros({4, 8, 8}, at::kByte));
-  r = run({"info", dir.file("images.npy"), "--json"});
+  r = run_cli({"info", dir.file("images.npy"), "--json"});
   ASSERT_EQ(r.rc, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["container"], "npy");
@@ -127,21 +118,21 @@ TEST(CliInfo, SafetensorsAndNpy) {
 TEST(CliInfo, UnknownAndDamagedFilesAreOneLineErrors) {
   TempDir dir;
   psam::testing::write_bytes(dir.file("notes.txt"), "just text");
-  Result r = run({"info", dir.file("notes.txt")});
+  Result r = run_cli({"info", dir.file("notes.txt")});
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("not a torch zip archive, safetensors, npy or pickle file"),
             std::string::npos)
       << r.err;
   psam::testing::write_bytes(dir.file("cut.pth"),
                              std::string("PK\x03\x04", 4) + std::string(50, 'x'));
-  r = run({"info", dir.file("cut.pth")});
+  r = run_cli({"info", dir.file("cut.pth")});
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("damaged torch zip archive"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  r = run({"info", dir.file("missing.pth")});
+  r = run_cli({"info", dir.file("missing.pth")});
   EXPECT_NE(r.rc, 0);
   EXPECT_NE(r.err.find("no such file"), std::string::npos) << r.err;
-  r = run({"info"});
+  r = run_cli({"info"});
   EXPECT_NE(r.rc, 0);
 }
 

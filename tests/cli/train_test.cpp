@@ -7,10 +7,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "cli.h"
 #include "psam/train/checkpoint.h"
 #include "psam/util/fs.h"
 #include "psam/util/hash.h"
+#include "run_cli.h"
 #include "support/testing.h"
 #include "../train/train_fixture.h"
 
@@ -18,17 +18,8 @@ namespace psam::cli {
 namespace {
 namespace fs = std::filesystem;
 
-struct Result {
-  int rc;
-  std::string out;
-  std::string err;
-};
-
-Result run_cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  const int rc = run(args, {out, err});
-  return {rc, out.str(), err.str()};
-}
+using Result = test::CliResult;
+using test::run_cli;
 
 const char* kConfig = R"(
 run: {name: tiny, seed: 3, threads: 1, device: cpu}

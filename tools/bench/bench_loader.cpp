@@ -4,15 +4,15 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "psam/data/loader.h"
 #include "psam/data/synthetic.h"
@@ -47,26 +47,16 @@ Timing run(const std::shared_ptr<const psam::data::DatasetStore>& store,
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string store_dir, workers_list = "0,1,2";
+  std::string store_dir;
+  std::vector<int64_t> workers = {0, 1, 2};
   int64_t size = 1024, batch = 4, batches = 40;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    const char* value = argv[i + 1];
-    if (flag == "--store")
-      store_dir = value;
-    else if (flag == "--workers")
-      workers_list = value;
-    else if (flag == "--size")
-      size = std::atoll(value);
-    else if (flag == "--batch")
-      batch = std::atoll(value);
-    else if (flag == "--batches")
-      batches = std::atoll(value);
-    else {
-      std::cerr << "unknown flag " << flag << "\n";
-      return 2;
-    }
-  }
+  CLI::App app{"Loader throughput at SAM's input size"};
+  app.add_option("--store", store_dir, "a dataset store (default: a synthetic one made here)");
+  app.add_option("--workers", workers, "worker-thread counts, comma-separated")->delimiter(',');
+  app.add_option("--size", size, "model input size");
+  app.add_option("--batch", batch, "batch size");
+  app.add_option("--batches", batches, "timed batches per worker count");
+  CLI11_PARSE(app, argc, argv);
   psam::set_num_threads(0);
   const auto scratch = std::filesystem::temp_directory_path() / "psam_bench_loader_store";
   if (store_dir.empty()) {
@@ -85,10 +75,9 @@ int main(int argc, char** argv) {
   std::cout << fmt::format("loader: {}x{} store -> input {}, batch {}, {} CPU threads\n",
                            store->info().height, store->info().width, size, batch,
                            std::thread::hardware_concurrency());
-  std::stringstream list(workers_list);
-  for (std::string item; std::getline(list, item, ',');) {
+  for (const int64_t w : workers) {
     psam::data::LoaderOptions o;
-    o.workers = std::atoll(item.c_str());
+    o.workers = w;
     o.input_size = size;
     o.batch_size = batch;
     const Timing t = run(store, all, o, batches);

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "psam/prob/prob_sam.h"
 #include "psam/util/threads.h"
 
@@ -26,25 +28,6 @@ struct Args {
   int64_t small = 128;
 };
 
-Args parse(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string key = argv[i], value = argv[i + 1];
-    if (key == "--threads") {
-      a.threads = std::stoi(value);
-    } else if (key == "--iters") {
-      a.iters = std::stoi(value);
-    } else if (key == "--n") {
-      a.n = std::stoll(value);
-    } else if (key == "--small") {
-      a.small = std::stoll(value);
-    } else {
-      std::fprintf(stderr, "unknown option %s\n", key.c_str());
-      std::exit(2);
-    }
-  }
-  return a;
-}
 
 // Median milliseconds of fn over iters runs, after one warm-up run.
 double median_ms(const std::function<void()>& fn, int iters, torch::Device device) {
@@ -77,7 +60,13 @@ psam::prob::ProbSamConfig config(int64_t latent_input_size) {
 
 int main(int argc, char** argv) {
   using psam::sam::EmbeddingBatching;
-  const Args a = parse(argc, argv);
+  Args a;
+  CLI::App app{"Probabilistic SAM sampling cost (ViT-B shape, random weights)"};
+  app.add_option("--threads", a.threads, "libtorch threads (0: all cores)");
+  app.add_option("--iters", a.iters, "timed iterations");
+  app.add_option("--n", a.n, "samples per image");
+  app.add_option("--small", a.small, "latent-net input size to compare with 1024");
+  CLI11_PARSE(app, argc, argv);
   psam::set_num_threads(a.threads);
   torch::manual_seed(0);
   const torch::Device device = torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;

@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "psam/data/embedding_cache.h"
 #include "psam/data/synthetic.h"
 #include "psam/train/model_config.h"
@@ -31,25 +33,6 @@ struct Args {
   std::string latent = "reference";
 };
 
-Args parse(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string key = argv[i], value = argv[i + 1];
-    if (key == "--threads") {
-      a.threads = std::stoi(value);
-    } else if (key == "--steps") {
-      a.steps = std::stoi(value);
-    } else if (key == "--model") {
-      a.model = value;
-    } else if (key == "--latent") {
-      a.latent = value;
-    } else {
-      std::fprintf(stderr, "unknown option %s\n", key.c_str());
-      std::exit(2);
-    }
-  }
-  return a;
-}
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -123,7 +106,13 @@ void bench(const Args& a, c10::Device device, const std::string& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const Args a = parse(argc, argv);
+  Args a;
+  CLI::App app{"Training steps/s with and without the embedding cache"};
+  app.add_option("--threads", a.threads, "libtorch threads (0: all cores)");
+  app.add_option("--steps", a.steps, "timed optimiser steps");
+  app.add_option("--model", a.model, "vit_b or tiny");
+  app.add_option("--latent", a.latent, "reference or embedding");
+  CLI11_PARSE(app, argc, argv);
   psam::set_num_threads(a.threads);
   const std::string dir = (fs::temp_directory_path() / "psam_bench_train").string();
   fs::remove_all(dir);

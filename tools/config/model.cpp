@@ -41,7 +41,8 @@ void bind(Binder& b, prob::TrainableParts& c) {
 void bind(Binder& b, train::ModelConfig& c) {
   prob::ProbSamConfig& p = c.prob;
   b.field("init_from", c.init_from,
-          "weights to start from: official SAM .pth or a psam checkpoint; empty = fresh");
+          "weights to start from: official SAM / MedSAM (.pth, .safetensors), a psam checkpoint "
+          "or export; empty = fresh");
   b.choice("latent_net", p.latent_net, {"reference", "axis_aligned", "embedding", "none"},
            "prior/posterior nets; none = deterministic SAM");
   b.field("latent_dim", p.latent_dim, "dimension of z");

@@ -7,6 +7,7 @@
 //     mask decoder a second time under fcomb, so its strict load_state_dict expects both).
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "psam/io/tensor_dict.h"
@@ -17,6 +18,19 @@ namespace psam::sam {
 // The model state dict of a checkpoint file: the "model" entry of a training checkpoint
 // ({"model": state_dict, "optimizer": ..., "epoch": ...}), else every tensor of the file.
 io::TensorDict read_model_state_dict(const std::string& path);
+
+// Where a Probabilistic SAM layout's parts sit: the "<root>" in front of "<root>sam.image_encoder."
+// when the SAM weights (found by find_sam_prefix) are under a "sam." name component, else nullopt
+// (a plain SAM file, or SAM nested under some other name).
+std::optional<std::string> prob_sam_root(const io::TensorDict& state, const std::string& source);
+
+// The state dict psam's ProbSam loads (sam.*, prior_net.*, posterior_net.*, fcomb.z_projector.*)
+// out of any layout psam writes: a checkpoint's model entry, the same under a common prefix, or
+// the reference layout (psam export --part full), whose fcomb.decoder.* duplicate of
+// sam.mask_decoder.* is dropped. nullopt when prob_sam_root finds no such layout. The result is
+// not checked here: load it with io::load_state_dict, which is strict.
+std::optional<io::TensorDict> prob_sam_state(const io::TensorDict& state,
+                                             const std::string& source);
 
 // The official SAM state dict of `config`'s shape, taken from the SAM weights in `state` (found
 // by find_sam_prefix) and checked strictly as load_sam does. `source` names the input in errors.

@@ -6,6 +6,7 @@
 
 #include "psam/util/error.h"
 #include "psam/util/log.h"
+#include "psam/util/allocator.h"
 #include "psam/util/threads.h"
 
 namespace psam::cli {
@@ -40,6 +41,7 @@ int run(const std::vector<std::string>& args, Io io) {
   app.parse_complete_callback([&] {
     log::set_console_level(log_level);
     set_num_threads(threads);
+    reuse_freed_memory();
   });
 
   try {

@@ -129,9 +129,15 @@ TEST_F(TrainerTest, RunDirectoryAndCheckpoints) {
       ++steps;
       EXPECT_TRUE(j.contains("train/kl"));
       // Warm-up over 2 steps, then cosine down to min_lr = 0 at the last step.
-      if (j["step"] == 1) EXPECT_DOUBLE_EQ(j["lr"].get<double>(), 0.5e-3);
-      if (j["step"] == 2) EXPECT_DOUBLE_EQ(j["lr"].get<double>(), 1e-3);
-      if (j["step"] == 24) EXPECT_DOUBLE_EQ(j["lr"].get<double>(), 0.0);
+      if (j["step"] == 1) {
+        EXPECT_DOUBLE_EQ(j["lr"].get<double>(), 0.5e-3);
+      }
+      if (j["step"] == 2) {
+        EXPECT_DOUBLE_EQ(j["lr"].get<double>(), 1e-3);
+      }
+      if (j["step"] == 24) {
+        EXPECT_DOUBLE_EQ(j["lr"].get<double>(), 0.0);
+      }
     }
     if (j["kind"] == "epoch") {
       ++epochs;

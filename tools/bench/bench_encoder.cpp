@@ -3,7 +3,7 @@
 //   /usr/bin/python3 tools/bench/sam_encoder_ref.py bench --threads N
 // at the same thread count (same libtorch and BLAS).
 //
-//   bench_encoder [--threads N] [--batch 1,4] [--iters 3] [--warmup 1] [--model vit_b]
+//   bench_encoder [--threads N] [--batch 1,4] [--iters 3] [--warmup 1] [--model vit_b] [--chunk N]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "psam/sam/image_encoder.h"
+#include "psam/util/allocator.h"
 #include "psam/util/threads.h"
 
 namespace {
@@ -23,8 +24,8 @@ struct Args {
   int iters = 3;
   int warmup = 1;
   std::string model = "vit_b";
+  int64_t chunk = psam::sam::kDefaultAttentionChunkElements;
 };
-
 
 void run(psam::sam::ImageEncoderViT& encoder, const Args& a, torch::Device device,
          torch::ScalarType dtype, const char* label) {
@@ -66,12 +67,16 @@ int main(int argc, char** argv) {
   app.add_option("--iters", a.iters, "timed iterations per batch size");
   app.add_option("--warmup", a.warmup, "untimed iterations first");
   app.add_option("--model", a.model, "vit_b, vit_l or vit_h");
+  app.add_option("--chunk", a.chunk, "attention score elements per chunk");
   CLI11_PARSE(app, argc, argv);
   psam::set_num_threads(a.threads);
+  psam::reuse_freed_memory();
   torch::manual_seed(0);
   psam::sam::ImageEncoderViT encoder(psam::sam::preset(a.model));
   encoder->eval();
-  std::printf("libtorch %s, threads %d\n", TORCH_VERSION, torch::get_num_threads());
+  encoder->set_attention_chunk_elements(a.chunk);
+  std::printf("libtorch %s, threads %d, attention chunks of %lld scores\n", TORCH_VERSION,
+              torch::get_num_threads(), static_cast<long long>(a.chunk));
   if (torch::cuda::is_available()) {
     run(encoder, a, torch::kCUDA, torch::kFloat, "fp32");
     run(encoder, a, torch::kCUDA, torch::kBFloat16, "bf16");

@@ -12,6 +12,7 @@
 #include "psam/io/npy.h"
 #include "psam/io/pth.h"
 #include "psam/io/safetensors.h"
+#include "psam/util/allocator.h"
 #include "psam/util/threads.h"
 
 namespace {
@@ -32,6 +33,7 @@ void report(const char* what, double bytes, double s) {
 
 int main(int argc, char** argv) {
   psam::set_num_threads(0);
+  psam::reuse_freed_memory();
   namespace fs = std::filesystem;
   const fs::path dir = fs::path(argc > 2 ? argv[2] : fs::temp_directory_path().string()) /
                        ("psam_bench_io_" + std::to_string(::getpid()));

@@ -11,6 +11,7 @@
 #include "psam/io/dicom.h"
 #include "psam/util/error.h"
 #include "psam/util/log.h"
+#include "psam/util/allocator.h"
 #include "psam/util/threads.h"
 
 namespace {
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   try {
     psam::log::set_console_level("error");
     psam::set_num_threads(0);
+    psam::reuse_freed_memory();
     psam::data::LidcArchive archive;
     const double read = seconds([&] { archive = psam::data::read_lidc_archive(argv[1]); });
     std::cout << fmt::format("read_lidc_archive: {} files, {} CT reads in {:.2f} s\n",

@@ -16,6 +16,7 @@
 
 #include "psam/data/loader.h"
 #include "psam/data/synthetic.h"
+#include "psam/util/allocator.h"
 #include "psam/util/threads.h"
 
 namespace {
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
   app.add_option("--batches", batches, "timed batches per worker count");
   CLI11_PARSE(app, argc, argv);
   psam::set_num_threads(0);
+  psam::reuse_freed_memory();
   const auto scratch = std::filesystem::temp_directory_path() / "psam_bench_loader_store";
   if (store_dir.empty()) {
     std::filesystem::remove_all(scratch);

@@ -10,6 +10,7 @@
 
 #include "psam/eval/assignment.h"
 #include "psam/eval/metrics.h"
+#include "psam/util/allocator.h"
 #include "psam/util/threads.h"
 
 namespace {
@@ -26,6 +27,7 @@ double cpu_milliseconds_per_call(F f, int repeats) {
 
 int main(int argc, char** argv) {
   psam::set_num_threads(argc > 1 ? std::atoi(argv[1]) : 1);
+  psam::reuse_freed_memory();
   torch::manual_seed(0);
   fmt::print("threads {}\n", at::get_num_threads());
   struct Shape {

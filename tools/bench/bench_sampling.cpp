@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 
 #include "psam/prob/prob_sam.h"
+#include "psam/util/allocator.h"
 #include "psam/util/threads.h"
 
 namespace {
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
   app.add_option("--small", a.small, "latent-net input size to compare with 1024");
   CLI11_PARSE(app, argc, argv);
   psam::set_num_threads(a.threads);
+  psam::reuse_freed_memory();
   torch::manual_seed(0);
   const torch::Device device = torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
   std::printf("libtorch %s, %s, threads %d, median of %d runs\n", TORCH_VERSION,

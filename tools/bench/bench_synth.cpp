@@ -11,12 +11,14 @@
 #include <iostream>
 
 #include "psam/data/synthetic.h"
+#include "psam/util/allocator.h"
 #include "psam/util/threads.h"
 
 int main(int argc, char** argv) {
   using Clock = std::chrono::steady_clock;
   const int64_t n = argc > 1 ? std::atoll(argv[1]) : 1000;
   psam::set_num_threads(argc > 2 ? std::atoi(argv[2]) : 0);
+  psam::reuse_freed_memory();
   psam::data::SynthOptions o;
   o.count = n;
 

@@ -20,6 +20,7 @@
 #include "psam/train/model_config.h"
 #include "psam/train/optimizer.h"
 #include "psam/train/prob_sam_task.h"
+#include "psam/util/allocator.h"
 #include "psam/util/threads.h"
 
 namespace {
@@ -114,6 +115,7 @@ int main(int argc, char** argv) {
   app.add_option("--latent", a.latent, "reference or embedding");
   CLI11_PARSE(app, argc, argv);
   psam::set_num_threads(a.threads);
+  psam::reuse_freed_memory();
   const std::string dir = (fs::temp_directory_path() / "psam_bench_train").string();
   fs::remove_all(dir);
   fs::create_directories(dir);

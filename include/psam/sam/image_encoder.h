@@ -41,8 +41,10 @@ class PatchEmbedImpl : public torch::nn::Module {
 };
 TORCH_MODULE(PatchEmbed);
 
-// Score-matrix elements one attention chunk may hold (16 MB in fp32); see RelPosAttention.
-constexpr int64_t kDefaultAttentionChunkElements = int64_t{1} << 22;
+// Score-matrix elements one attention chunk may hold (64 MB in fp32: one head of a 64 x 64 global
+// attention); see RelPosAttention. Smaller chunks cost speed on CPU (ViT-B at 1024, 2 threads:
+// 8.6 s per image at 1/4 of this, 7.4 s here, 7.3 s unchunked; tools/bench/bench_encoder --chunk).
+constexpr int64_t kDefaultAttentionChunkElements = int64_t{1} << 24;
 
 // Multi-head self-attention over a [B,H,W,C] grid with relative-position bias (the official
 // image_encoder.Attention). Query rows are independent, so the scores are computed in chunks

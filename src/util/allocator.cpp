@@ -1,0 +1,39 @@
+#include "psam/util/allocator.h"
+
+#include <climits>
+#include <cstring>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+extern char** environ;
+
+namespace psam {
+namespace {
+
+bool user_tuned_malloc() {
+  for (char** e = environ; e && *e; ++e) {
+    if (std::strncmp(*e, "MALLOC_", 7) == 0 || std::strncmp(*e, "GLIBC_TUNABLES=", 15) == 0)
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void reuse_freed_memory() {
+#if defined(__GLIBC__)
+  static const bool done = [] {
+    if (user_tuned_malloc()) return false;
+    mallopt(M_MMAP_MAX, 0);
+    // The largest value mallopt takes: the heap is not shrunk back to the kernel.
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);
+    mallopt(M_TOP_PAD, 64 << 20);  // grow the heap in 64 MB steps, not per tensor
+    return true;
+  }();
+  (void)done;
+#endif
+}
+
+}  // namespace psam

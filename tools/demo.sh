@@ -2,7 +2,7 @@
 # README command 1: the whole loop on the synthetic benchmark, on CPU. Generates a small
 # synthetic nodule store (known annotator ambiguity + oracle draws), trains a tiny Probabilistic
 # SAM and the same SAM without the latent, evaluates both and the oracle on the test split and
-# prints GED / HM-IoU / DSC / IoU side by side. About 15 minutes on 2 CPU cores once built.
+# prints GED / HM-IoU / DSC / IoU side by side. About 6 minutes on 2 CPU cores once built.
 #
 #   tools/demo.sh [WORK_DIR]        (default: demo/; delete it to start over)
 #
@@ -21,6 +21,7 @@ PSAM=(./build/psam --threads "$THREADS")
 STORE=$WORK/synthetic
 RUNS=$WORK/runs
 start=$(date +%s)
+mkdir -p "$RUNS"
 
 if [ ! -f "$STORE/dataset.json" ]; then
   # 64 px patches, 4 annotators, 16 oracle draws; patient-level 60/20/20 split.

@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <ostream>
 
+#include "psam/util/allocator.h"
 #include "psam/util/error.h"
 #include "psam/util/log.h"
-#include "psam/util/allocator.h"
 #include "psam/util/threads.h"
 
 namespace psam::cli {

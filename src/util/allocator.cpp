@@ -22,17 +22,17 @@ bool user_tuned_malloc() {
 
 }  // namespace
 
-void reuse_freed_memory() {
+bool reuse_freed_memory() {
 #if defined(__GLIBC__)
-  static const bool done = [] {
+  static const bool applied = [] {
     if (user_tuned_malloc()) return false;
-    mallopt(M_MMAP_MAX, 0);
-    // The largest value mallopt takes: the heap is not shrunk back to the kernel.
-    mallopt(M_TRIM_THRESHOLD, INT_MAX);
-    mallopt(M_TOP_PAD, 64 << 20);  // grow the heap in 64 MB steps, not per tensor
-    return true;
+    // The largest trim threshold mallopt takes: the heap is not shrunk back to the kernel.
+    return mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1 &&
+           mallopt(M_TOP_PAD, 64 << 20) == 1;  // grow the heap in 64 MB steps, not per tensor
   }();
-  (void)done;
+  return applied;
+#else
+  return false;
 #endif
 }
 

@@ -9,8 +9,10 @@
 namespace psam {
 
 // Serves large blocks from the heap and keeps freed memory there (mallopt: no mmap, no trimming).
-// The process's peak memory then stays resident until exit. Does nothing when the user tuned
-// malloc through the environment (MALLOC_*_ variables or GLIBC_TUNABLES), or off glibc.
-void reuse_freed_memory();
+// The process's peak memory then stays resident until exit, and is higher (bench_sampling: 2.4 GB
+// instead of 1.7 GB, for a 4x speed-up). Does nothing when the user tuned malloc through the
+// environment (MALLOC_*_ variables or GLIBC_TUNABLES), or off glibc. Returns whether the setting
+// is in effect; calls after the first only report.
+bool reuse_freed_memory();
 
 }  // namespace psam

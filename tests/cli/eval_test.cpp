@@ -41,7 +41,7 @@ class EvalCli : public ::testing::Test {
     dir_ = new support::TempDir();
     test::make_tiny_store(dir_->file("store"));
     config::Config c;
-    c.model.prob = test::tiny_model_config("embedding");
+    c.model.prob = test::tiny_prob_sam_config("embedding");
     c.run.device = RunOptions::Device::kCpu;
     c.data.store = dir_->file("store");
     c.eval.samples = 8;

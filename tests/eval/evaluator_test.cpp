@@ -43,7 +43,7 @@ class EvaluatorTest : public ::testing::Test {
 
   static prob::ProbSam model(const std::string& latent_net) {
     torch::manual_seed(3);
-    prob::ProbSam m(test::tiny_model_config(latent_net));
+    prob::ProbSam m(test::tiny_prob_sam_config(latent_net));
     // Fresh decoders give nearly constant logits; larger output weights make the samples differ
     // from each other and from the annotators, so the metrics are not all degenerate.
     torch::NoGradGuard no_grad;

@@ -11,28 +11,18 @@
 
 #include "psam/train/loss.h"
 #include "psam/util/error.h"
+#include "support/tiny_prob_sam.h"
 
 namespace psam::prob {
 namespace {
 
-// A small SAM (64x64 input, 4x4 embedding grid) so the tests run in well under a second.
+// The shared tiny shape with two encoder blocks (one windowed, one global) and the pixel latent
+// nets at full input size, so the tests run in well under a second.
 ProbSamConfig tiny_config(const std::string& latent_net) {
-  ProbSamConfig c;
-  c.sam.img_size = 64;
-  c.sam.encoder_embed_dim = 32;
+  ProbSamConfig c = test::tiny_prob_sam_config(latent_net);
   c.sam.encoder_depth = 2;
-  c.sam.encoder_num_heads = 2;
-  c.sam.window_size = 2;
   c.sam.encoder_global_attn_indexes = {1};
-  c.sam.prompt_embed_dim = 16;
-  c.sam.decoder_num_heads = 2;
-  c.sam.decoder_mlp_dim = 32;
-  c.sam.iou_head_hidden_dim = 16;
-  c.sam.mask_in_chans = 4;
-  c.latent_net = latent_net;
-  c.embedding_hidden_channels = 8;
-  c.axis_aligned_filters = {4, 8};
-  c.axis_aligned_convs_per_block = 1;
+  c.latent_input_size = 0;
   return c;
 }
 

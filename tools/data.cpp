@@ -9,12 +9,12 @@
 #include "cli.h"
 #include "data_args.h"
 #include "data_lidc.h"
-#include "psam/data/annotator_stats.h"
-#include "psam/data/check.h"
-#include "psam/data/import_knegt.h"
-#include "psam/data/import_lidc_png.h"
-#include "psam/data/splits.h"
-#include "psam/data/synthetic.h"
+#include "psam/data/synthetic/annotator_stats.h"
+#include "psam/data/store/check.h"
+#include "psam/data/importers/import_knegt.h"
+#include "psam/data/importers/import_lidc_png.h"
+#include "psam/data/store/splits.h"
+#include "psam/data/synthetic/synthetic.h"
 #include "psam/util/error.h"
 
 namespace psam::cli {

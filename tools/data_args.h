@@ -4,7 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
-#include "psam/data/splits.h"
+#include "psam/data/store/splits.h"
 
 namespace psam::cli {
 

@@ -8,9 +8,9 @@
 #include <ostream>
 
 #include "data_args.h"
-#include "psam/data/import_lidc_store.h"
-#include "psam/data/lidc_stats.h"
-#include "psam/data/lidc_xml.h"
+#include "psam/data/importers/import_lidc_store.h"
+#include "psam/data/synthetic/lidc_stats.h"
+#include "psam/data/importers/lidc_xml.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
 #include "psam/util/log.h"

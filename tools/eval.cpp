@@ -11,12 +11,14 @@
 
 #include "cli.h"
 #include "config/config.h"
-#include "psam/data/store.h"
+#include "psam/data/store/store.h"
 #include "psam/eval/evaluator.h"
 #include "psam/eval/report.h"
 #include "psam/io/pth.h"
 #include "psam/io/state_dict.h"
-#include "psam/train/model_config.h"
+#include "psam/data/loader/embedding_cache.h"
+#include "psam/models/load.h"
+#include "psam/util/log.h"
 #include "psam/util/device.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
@@ -30,6 +32,7 @@ struct EvalArgs {
   std::string run;
   std::string checkpoint;
   std::string config;
+  std::string store;
   std::string split;
   std::optional<int64_t> samples;
   std::optional<int64_t> max_cases;
@@ -43,51 +46,42 @@ struct EvalArgs {
 // What to evaluate, resolved from the arguments and checked before anything is written.
 struct EvalPlan {
   config::Config config;
-  std::string config_path;
-  std::string checkpoint;
+  std::string config_path;  // empty: no config file (a checkpoint with --store)
+  std::string model_path;   // the run directory or checkpoint
   std::string out;
 };
 
-std::string default_checkpoint(const std::string& run) {
-  for (const char* name : {"best.pt", "last.pt"}) {
-    const fs::path p = fs::path(run) / "checkpoints" / name;
-    if (fs::exists(p)) return p.string();
-  }
-  fail(fmt::format("--run {}: no checkpoints/best.pt or checkpoints/last.pt", run));
-}
-
 EvalPlan plan(const EvalArgs& a) {
   PSAM_CHECK(a.run.empty() != a.checkpoint.empty(),
-             "psam eval: give either --run RUN_DIR or --checkpoint C with --config Y");
-  PSAM_CHECK(a.checkpoint.empty() == a.config.empty(),
-             "psam eval: --checkpoint and --config go together");
+             "psam eval: give either --run RUN_DIR or --checkpoint FILE");
   EvalPlan p;
   if (!a.run.empty()) {
     PSAM_CHECK(fs::is_directory(a.run), fmt::format("--run {}: not a directory", a.run));
+    PSAM_CHECK(a.config.empty(), "psam eval: --run takes its own config.yaml; drop --config");
     p.config_path = (fs::path(a.run) / "config.yaml").string();
     PSAM_CHECK(fs::exists(p.config_path),
                fmt::format("--run {}: no config.yaml (not a psam run directory)", a.run));
-    p.checkpoint = default_checkpoint(a.run);
+    p.model_path = a.run;
   } else {
     PSAM_CHECK(fs::is_regular_file(a.checkpoint),
                fmt::format("--checkpoint {}: no such file", a.checkpoint));
+    PSAM_CHECK(!a.config.empty() || !a.store.empty(),
+               "psam eval: --checkpoint needs the data: --config CONFIG (its data and eval "
+               "sections) or --store DIR");
     p.config_path = a.config;
-    p.checkpoint = a.checkpoint;
+    p.model_path = a.checkpoint;
   }
   p.config = config::load<config::Config>(p.config_path, a.overrides);
+  if (!a.store.empty()) p.config.data.store = a.store;
+  PSAM_CHECK(!p.config.data.store.empty(),
+             fmt::format("{}: data.store is not set (give --store DIR)", p.config_path));
   auto& e = p.config.eval;
   if (!a.split.empty()) e.split = a.split;
   if (a.samples) e.samples = *a.samples;
   if (a.max_cases) e.max_cases = *a.max_cases;
   e.preprocessing = p.config.data.loader;
-  e.preprocessing.input_size = p.config.model.prob.sam.img_size;
   e.validate();
-  p.config.model.prob.validate();
-  if (!a.device.empty()) {
-    p.config.run.device = a.device == "cpu"    ? RunOptions::Device::kCpu
-                          : a.device == "cuda" ? RunOptions::Device::kCuda
-                                               : RunOptions::Device::kAuto;
-  }
+  if (!a.device.empty()) p.config.run.device = value_of<RunOptions::Device>(a.device, "--device");
 
   if (!a.out.empty()) {
     p.out = a.out;
@@ -101,12 +95,40 @@ EvalPlan plan(const EvalArgs& a) {
   return p;
 }
 
-// Weights from a training checkpoint ({"model": state dict, ...}) or a flat ProbSam state dict.
-void load_weights(prob::ProbSam& model, const std::string& path) {
-  const io::TensorDict tensors = io::read_tensors(path);
-  bool nested = false;
-  for (const auto& name : tensors.keys()) nested = nested || name.rfind("model.", 0) == 0;
-  io::load_state_dict(*model, tensors, nested ? "model." : "", path);
+// The model the plan names, rebuilt from its stored config (a config file's model section is
+// only the fallback for checkpoints that store none); the evaluation's pixel mapping becomes
+// the one the model was trained with.
+models::LoadedModel load(EvalPlan& p) {
+  const std::optional<models::ModelConfig> fallback =
+      p.config_path.empty() ? std::nullopt : std::optional<models::ModelConfig>(p.config.model);
+  models::LoadedModel loaded =
+      models::load_model(p.model_path, {}, fallback, resolve_device(p.config.run.device));
+  if (loaded.stored_config && fallback) {
+    const auto differences =
+        models::model_config_differences(loaded.model->config(), p.config.model);
+    std::string listed;
+    for (const auto& d : differences) {
+      if (d.rfind("model.init_from", 0) != 0 && d.rfind("model.trainable", 0) != 0)
+        listed += (listed.empty() ? "" : "; ") + d;
+    }
+    if (!listed.empty()) {
+      log::warn(fmt::format("{}: the model section of {} differs from the model stored in {} "
+                            "({} -> config); the stored model is evaluated",
+                            p.model_path, p.config_path, loaded.source.checkpoint, listed));
+    }
+  }
+  if (loaded.preprocessing) {
+    data::LoaderOptions stored = p.config.eval.preprocessing;
+    data::read_intensity_json(*loaded.preprocessing, stored, loaded.source.checkpoint);
+    if (data::intensity_key(stored) != data::intensity_key(p.config.eval.preprocessing)) {
+      log::warn(fmt::format("{}: the config maps intensities as '{}', the model was trained "
+                            "with '{}'; using the model's",
+                            p.model_path, data::intensity_key(p.config.eval.preprocessing),
+                            data::intensity_key(stored)));
+    }
+    p.config.eval.preprocessing = stored;
+  }
+  return loaded;
 }
 
 void print_compare(const std::vector<std::string>& items, Io io) {
@@ -136,30 +158,30 @@ void run_eval(const EvalArgs& a, Io io) {
     print_compare(a.compare, io);
     return;
   }
-  const EvalPlan p = plan(a);
-  const auto& e = p.config.eval;
+  EvalPlan p = plan(a);
   const auto store = data::DatasetStore::open(p.config.data.store);
-  const std::vector<int64_t> indices = store.split_indices(e.split);
+  const std::vector<int64_t> indices = store.split_indices(p.config.eval.split);
   PSAM_CHECK(!a.oracle || store.has_oracle(),
              fmt::format("--oracle: {} has no oracle_masks.npy (only synthetic stores have oracle "
                          "draws)",
                          store.dir()));
-  train::ModelConfig model_config = p.config.model;
-  model_config.init_from.clear();  // the checkpoint has every weight
-  prob::ProbSam model = train::build_model(model_config, resolve_device(p.config.run.device));
-  load_weights(model, p.checkpoint);
+  const models::LoadedModel loaded = load(p);
+  models::Model& model = *loaded.model;
+  const auto& e = p.config.eval;
 
   const nlohmann::json identity = {
-      {"checkpoint", p.checkpoint},
+      {"checkpoint", loaded.source.checkpoint},
       {"config", p.config_path},
       {"config_hash", config::hash(p.config)},
-      {"latent_net", p.config.model.prob.latent_net},
+      {"model_kind", model.kind()},
+      {"latent_net", to_string(model.config().prob.latent_net)},
+      {"model_config", nlohmann::json::parse(models::model_config_json(model.config()))},
       {"store", store.dir()},
       {"store_fingerprint", store.fingerprint()},
   };
   const eval::EvalResult result = eval::evaluate(model, store, indices, e);
   std::vector<std::pair<std::string, nlohmann::json>> rows = {
-      {p.config.model.prob.deterministic() ? "deterministic" : "probabilistic",
+      {model.deterministic() ? "deterministic" : "probabilistic",
        eval::eval_summary_json(result, identity)}};
   std::optional<eval::EvalResult> oracle;
   if (a.oracle) {
@@ -187,8 +209,12 @@ void add_eval_command(CLI::App& app, Io io, int& rc) {
       "Evaluate a trained model on a store split: GED, HM-IoU, NCC, diversity, DSC, IoU with "
       "bootstrap intervals; writes eval/<split>/{summary.json, per_case.csv, samples.png}");
   sub->add_option("--run", a->run, "run directory (its config.yaml and best.pt, else last.pt)");
-  sub->add_option("--checkpoint", a->checkpoint, "checkpoint .pt (with --config)");
-  sub->add_option("--config", a->config, "the model's YAML config (with --checkpoint)");
+  sub->add_option("--checkpoint", a->checkpoint,
+                  "a psam checkpoint or export (the model is rebuilt from its stored config)");
+  sub->add_option("--config", a->config,
+                  "with --checkpoint: a YAML config for the data and eval sections (and the "
+                  "model of a checkpoint that stores none)");
+  sub->add_option("--store", a->store, "dataset store to evaluate on (default: data.store)");
   sub->add_option("--split", a->split, "store split to evaluate (default: eval.split, test)");
   // Ranges are checked by EvalConfig::validate, which names the option in one line.
   sub->add_option("--samples", a->samples, "latent samples per case (default: eval.samples)");

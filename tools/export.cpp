@@ -1,21 +1,23 @@
 // psam export: a psam checkpoint (or a run directory's best one) -> weights other tools load
-// (official SAM keys, or the reference Probabilistic SAM tree), .pth or .safetensors, plus a
-// model card FILE.json. Nothing appears at --out unless everything succeeded.
+// (official SAM keys, the reference Probabilistic SAM tree, or any method under psam's names),
+// .pth or .safetensors, plus a model card FILE.json that carries the model config. Nothing
+// appears at --out unless everything succeeded.
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 
 #include "cli.h"
 #include "model_card.h"
 #include "psam/io/pth.h"
 #include "psam/io/safetensors.h"
-#include "psam/sam/checkpoint.h"
-#include "psam/sam/export.h"
+#include "psam/io/state_dict.h"
+#include "psam/models/load.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
 #include "psam/util/hash.h"
-#include "sam_json.h"
+#include "psam/sam/config_json.h"
 
 namespace psam::cli {
 namespace {
@@ -24,32 +26,10 @@ namespace fs = std::filesystem;
 
 struct ExportArgs {
   std::string input, out, format, part = "sam", model;
-  int64_t decoder_heads = 8;
+  std::optional<int64_t> decoder_heads;
+  std::optional<std::string> latent_net;
+  std::optional<int64_t> latent_input_size;
 };
-
-struct Source {
-  std::string checkpoint, run_dir;  // run_dir empty for a bare checkpoint
-};
-
-// A run directory gives its best checkpoint (else its last); a checkpoint inside a run's
-// checkpoints/ folder still belongs to that run, for the model card.
-Source resolve_source(const std::string& input) {
-  const fs::path path(input);
-  if (fs::is_directory(path)) {
-    for (const char* name : {"best.pt", "last.pt"}) {
-      const auto ckpt = path / "checkpoints" / name;
-      if (fs::is_regular_file(ckpt)) return {ckpt.string(), input};
-    }
-    fail(
-        fmt::format("{}: a directory without checkpoints/best.pt or checkpoints/last.pt (expected "
-                    "a psam run directory or a checkpoint file)",
-                    input));
-  }
-  const auto run = path.parent_path().parent_path();
-  const bool in_run =
-      path.parent_path().filename() == "checkpoints" && fs::is_regular_file(run / "config.yaml");
-  return {input, in_run ? run.string() : ""};
-}
 
 // Removes a file on scope exit unless released: the weights wait under a temporary name until
 // the model card is written too.
@@ -66,34 +46,52 @@ class RemoveOnExit {
   std::string path_;
 };
 
+// The layouts `model` exports: psam's own (any method) and the method's parts.
+std::vector<models::ExportPart> parts_of(const models::Model& model) {
+  std::vector<models::ExportPart> parts = {
+      {"psam", "the model's state dict under psam's names; the card carries its config"}};
+  for (auto& part : model.export_parts()) parts.push_back(std::move(part));
+  return parts;
+}
+
 void run_export(const ExportArgs& a, Io io) {
   const auto format = !a.format.empty()                               ? a.format
                       : fs::path(a.out).extension() == ".safetensors" ? "safetensors"
                                                                       : "pth";
-  const auto source = resolve_source(a.input);
-  const auto state = sam::read_model_state_dict(source.checkpoint);
-  const auto sam_prefix = sam::find_sam_prefix(state, source.checkpoint);
-  auto shape = model_option(a.model);
-  if (!shape) {
-    try {
-      shape = sam::infer_sam_config(state.with_prefix_removed(sam_prefix), a.decoder_heads);
-    } catch (const Error& e) {
-      fail(fmt::format("{}: cannot infer the model shape: {}", source.checkpoint, e.what()));
-    }
+  models::ModelFlags flags;
+  flags.sam = sam::config_by_name_or_file(a.model);
+  flags.decoder_num_heads = a.decoder_heads;
+  if (a.latent_net) flags.latent_net = value_of<prob::LatentNetKind>(*a.latent_net, "--latent-net");
+  flags.latent_input_size = a.latent_input_size;
+  const models::LoadedModel loaded =
+      models::load_model(a.input, flags, std::nullopt, c10::Device(c10::kCPU));
+  models::Model& model = *loaded.model;
+  const auto parts = parts_of(model);
+  std::string known;
+  bool found = false;
+  for (const auto& p : parts) {
+    found = found || p.name == a.part;
+    known += (known.empty() ? "" : ", ") + p.name;
   }
-  const auto tensors = a.part == "sam"
-                           ? sam::official_sam_state_dict(state, *shape, source.checkpoint)
-                           : sam::reference_prob_sam_state_dict(state, *shape, source.checkpoint);
+  PSAM_CHECK(found, fmt::format("--part {}: {} ({}) exports {}", a.part, loaded.source.checkpoint,
+                                model.kind(), known));
+  const io::TensorDict tensors =
+      a.part == "psam" ? io::state_dict(model.module()) : model.export_state(a.part);
 
-  auto card = describe_run(source.run_dir);
-  card["sam_config"] = sam_config_to_json(*shape);
+  auto card = describe_run(loaded.source.run_dir);
+  const auto model_config = nlohmann::json::parse(models::model_config_json(model.config()));
+  card["model_config"] = model_config;
+  if (loaded.preprocessing) card["preprocessing"] = nlohmann::json::parse(*loaded.preprocessing);
+  card["sam_config"] = sam::sam_config_to_json(model.config().prob.sam);
   if (!card.contains("model")) card["model"] = card["sam_config"];
-  const std::map<std::string, std::string> metadata = {
+  std::map<std::string, std::string> metadata = {
       {"format", "pt"},  // what safetensors' own torch loader expects to find
       {"psam_version", PSAM_VERSION},
       {"psam_part", a.part},
+      {"psam_model_config", model_config.dump()},
       {"config", card["model"].dump()},
       {"sam_config", card["sam_config"].dump()}};
+  if (loaded.preprocessing) metadata["psam_preprocessing"] = *loaded.preprocessing;
 
   const auto temp = a.out + ".psam-partial";
   RemoveOnExit cleanup(temp);
@@ -106,7 +104,8 @@ void run_export(const ExportArgs& a, Io io) {
   for (const auto& entry : tensors) parameters += entry.second.numel();
 
   card["psam_version"] = PSAM_VERSION;
-  card["source"] = {{"checkpoint", source.checkpoint}, {"run_dir", source.run_dir}};
+  card["source"] = {{"checkpoint", loaded.source.checkpoint},
+                    {"run_dir", loaded.source.run_dir}};
   card["weights"] = {{"file", fs::path(a.out).filename().string()},
                      {"format", format},
                      {"part", a.part},
@@ -125,7 +124,9 @@ void run_export(const ExportArgs& a, Io io) {
   }
   cleanup.release();
   io.out << fmt::format("wrote {} ({} {}, {} tensors, {} parameters, sha256 {}) and {}\n", a.out,
-                        a.part == "sam" ? "official SAM" : "Probabilistic SAM (reference names)",
+                        a.part == "sam"    ? "official SAM"
+                        : a.part == "full" ? "Probabilistic SAM (reference names)"
+                                           : model.kind() + " (psam names)",
                         format, tensors.size(), parameters,
                         card["weights"]["sha256"].get<std::string>(), card_path);
 }
@@ -147,15 +148,24 @@ void add_export_command(CLI::App& app, Io io, int& rc) {
       ->check(CLI::IsMember({"pth", "safetensors"}));
   sub->add_option("--part", a->part,
                   "sam: the flat official SAM state dict (segment_anything, MedSAM); full: the "
-                  "whole Probabilistic SAM with the reference module names")
-      ->check(CLI::IsMember({"sam", "full"}));
+                  "whole Probabilistic SAM with the reference module names; psam: the model "
+                  "under psam's names (any method; also re-saves an old checkpoint with its "
+                  "config); other methods list theirs in the error for an unknown part");
   sub->add_option("--model", a->model,
-                  "vit_b | vit_l | vit_h | a model-shape JSON; default: inferred from the "
-                  "checkpoint's tensor shapes");
+                  "for files that store no model config: vit_b | vit_l | vit_h | a model-shape "
+                  "JSON; default: inferred from the tensor shapes");
   sub->add_option("--decoder-heads", a->decoder_heads,
                   "mask-decoder attention heads when the shape is inferred (official: 8); "
                   "recorded in the model card")
       ->check(CLI::PositiveNumber);
+  sub->add_option("--latent-net", a->latent_net,
+                  "for files that store no model config: the latent-net kind (default: read off "
+                  "the weights)")
+      ->check(CLI::IsMember(names_of<prob::LatentNetKind>()));
+  sub->add_option("--latent-input-size", a->latent_input_size,
+                  "for files that store no model config: the input size of the pixel latent nets "
+                  "(0 = SAM's)")
+      ->check(CLI::NonNegativeNumber);
   sub->callback([a, io, &rc] {
     run_export(*a, io);
     rc = 0;

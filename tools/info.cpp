@@ -10,7 +10,8 @@
 #include "psam/io/dtype.h"
 #include "psam/io/format.h"
 #include "psam/io/npy.h"
-#include "psam/io/pickle.h"
+#include "psam/models/registry.h"
+#include "psam/io/pickle/pickle.h"
 #include "psam/io/pth.h"
 #include "psam/io/safetensors.h"
 #include "psam/util/error.h"
@@ -214,21 +215,31 @@ void add_info_command(CLI::App& app, Io io, int& rc) {
     std::string file;
     bool json = false;
     bool stats = false;
+    bool models = false;
   };
   auto opts = std::make_shared<Options>();
   auto* sub = app.add_subcommand(
-      "info", "Show what a checkpoint (.pth/.pt, .safetensors), .npy or pickle file holds");
-  sub->add_option("file", opts->file, "the file to describe")->required();
+      "info",
+      "Show what a checkpoint (.pth/.pt, .safetensors), .npy or pickle file holds; --models lists "
+      "the methods (model.kind)");
+  sub->add_option("file", opts->file, "the file to describe");
   sub->add_flag("--json", opts->json, "machine-readable JSON output");
   sub->add_flag("--stats", opts->stats, "add min / max / mean of every tensor");
+  sub->add_flag("--models", opts->models, "list the registered methods and exit");
   sub->callback([opts, io, &rc] {
+    rc = 0;
+    if (opts->models) {
+      for (const auto& entry : models::registry())
+        io.out << fmt::format("{:<16} {}\n", entry.kind, entry.summary);
+      return;
+    }
+    PSAM_CHECK(!opts->file.empty(), "psam info: give a file (or --models)");
     const json info = describe_file(opts->file, opts->stats);
     if (opts->json) {
       io.out << info.dump(2) << "\n";
     } else {
       print_info(info, io.out);
     }
-    rc = 0;
   });
 }
 

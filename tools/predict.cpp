@@ -11,12 +11,13 @@
 #include "psam/io/dicom.h"
 #include "psam/io/image.h"
 #include "psam/io/pth.h"
+#include "psam/models/load.h"
 #include "psam/sam/checkpoint.h"
 #include "psam/sam/predictor.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
 #include "psam/util/log.h"
-#include "sam_json.h"
+#include "psam/sam/config_json.h"
 
 namespace psam::cli {
 namespace {
@@ -48,21 +49,74 @@ bool is_dicom(const std::string& path) {
 
 }  // namespace
 
+namespace {
+
+// --window, else `stored`, else the file's own window, else the lung window.
+std::pair<double, double> ct_window(const PredictArgs& a, const io::DicomSlice& slice,
+                                    std::optional<std::pair<double, double>> stored) {
+  if (!a.window.empty()) {
+    const auto cw = parse_numbers(a.window, 2, "--window");
+    PSAM_CHECK(cw[1] > 0, fmt::format("--window '{}': the width must be positive", a.window));
+    return {cw[0], cw[1]};
+  }
+  if (stored) return *stored;
+  if (slice.window_width > 0) return {slice.window_center, slice.window_width};
+  return {-600, 1500};  // lung window
+}
+
+at::Tensor window_to_grey(const at::Tensor& hu, double center, double width) {
+  const auto grey =
+      ((hu - (center - width / 2)) / width).clamp(0, 1).mul(255).round().to(torch::kUInt8);
+  return grey.unsqueeze(-1).expand({-1, -1, 3}).contiguous();
+}
+
+}  // namespace
+
+models::ModelFlags model_flags(const PredictArgs& a) {
+  models::ModelFlags f;
+  f.sam = sam::config_by_name_or_file(a.model);
+  if (a.latent_net) f.latent_net = value_of<prob::LatentNetKind>(*a.latent_net, "--latent-net");
+  f.latent_input_size = a.latent_input_size;
+  f.decoder_num_heads = a.decoder_heads;
+  return f;
+}
+
 at::Tensor read_input_image(const PredictArgs& a, nlohmann::json& info) {
   if (!is_dicom(a.image)) return io::read_image_rgb(a.image);
   const auto slice = io::read_dicom(a.image);
-  double center = -600, width = 1500;  // lung window
-  if (!a.window.empty()) {
-    const auto cw = parse_numbers(a.window, 2, "--window");
-    center = cw[0], width = cw[1];
-    PSAM_CHECK(width > 0, fmt::format("--window '{}': the width must be positive", a.window));
-  } else if (slice.window_width > 0) {
-    center = slice.window_center, width = slice.window_width;
-  }
+  const auto [center, width] = ct_window(a, slice, std::nullopt);
   info["ct_window"] = {center, width};
-  const auto grey =
-      ((slice.hu - (center - width / 2)) / width).clamp(0, 1).mul(255).round().to(torch::kUInt8);
-  return grey.unsqueeze(-1).expand({-1, -1, 3}).contiguous();
+  return window_to_grey(slice.hu, center, width);
+}
+
+InputImage read_model_input(const PredictArgs& a, data::LoaderOptions& options,
+                            bool stored_preprocessing, nlohmann::json& info) {
+  InputImage in;
+  if (!is_dicom(a.image)) {
+    in.pixels = io::read_image_rgb(a.image);
+    in.display = in.pixels;
+    in.intensity = data::Intensity::kUint8;
+    if (options.intensity == data::IntensityMapping::kWindow) {
+      log::info("predict: the model was trained with an HU window; a PNG/JPEG input is read as "
+                "0..255 values instead");
+      options.intensity = data::IntensityMapping::kAuto;
+    }
+    info["intensity"] = name_of(options.intensity);
+    return in;
+  }
+  const auto slice = io::read_dicom(a.image);
+  const auto stored = stored_preprocessing ? std::optional<std::pair<double, double>>(
+                                                 {options.window_center, options.window_width})
+                                           : std::nullopt;
+  const auto [center, width] = ct_window(a, slice, stored);
+  options.window_center = center;
+  options.window_width = width;
+  info["ct_window"] = {center, width};
+  info["intensity"] = name_of(options.intensity);
+  in.pixels = slice.hu.to(torch::kFloat).contiguous();
+  in.intensity = data::Intensity::kHu;
+  in.display = window_to_grey(slice.hu, center, width);
+  return in;
 }
 
 sam::PointBoxPrompt parse_prompt(const PredictArgs& a, nlohmann::json& info) {
@@ -140,9 +194,19 @@ void run_predict(const PredictArgs& a, Io io) {
   nlohmann::json info = {{"image", a.image}, {"checkpoint", a.checkpoint}};
   const auto prompt = parse_prompt(a, info["prompt"]);
 
-  auto loaded = sam::load_sam(io::read_tensors(a.checkpoint), model_option(a.model),
-                              a.decoder_heads, a.checkpoint);
-  info["model"] = a.model.empty() ? "inferred from the checkpoint" : a.model;
+  // A psam file says its SAM shape; official weights take --model or their tensor shapes.
+  const models::ModelFile file = models::read_model_file(a.checkpoint);
+  const models::ModelFlags flags = model_flags(a);
+  std::optional<sam::SamConfig> shape = flags.sam;
+  if (file.config) {
+    models::check_model_flags(flags, *file.config, a.checkpoint);
+    shape = file.config->prob.sam;
+  }
+  if (shape && a.decoder_heads) shape->decoder_num_heads = *a.decoder_heads;
+  auto loaded = sam::load_sam(file.state, shape, a.decoder_heads.value_or(8), a.checkpoint);
+  info["model"] = file.config ? "stored with the checkpoint"
+                  : a.model.empty() ? "inferred from the checkpoint"
+                                    : a.model;
   const auto device = pick_device(a.device);
   loaded.model->to(device);
 
@@ -212,15 +276,17 @@ void add_predict_command(CLI::App& app, Io io, int& rc) {
   sub->add_option("--device", a->device, "auto | cpu | cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   sub->add_option("--samples", a->samples,
-                  "Probabilistic SAM checkpoint: N masks sampled from the prior, the mean "
-                  "probability and uncertainty heat-maps, summary.json")
+                  "any psam model (Probabilistic SAM, ...): N masks drawn by the method, the "
+                  "mean probability and uncertainty heat-maps, summary.json")
       ->check(CLI::PositiveNumber);
-  sub->add_option("--seed", a->seed, "seed of the latent samples (with --samples)");
+  sub->add_option("--seed", a->seed, "seed of the samples (with --samples)");
   sub->add_option("--latent-net", a->latent_net,
-                  "latent-net kind of the checkpoint (reference | embedding); default: inferred")
-      ->check(CLI::IsMember({"", "reference", "embedding"}));
+                  "for files that store no model config: the latent-net kind (default: read off "
+                  "the weights)")
+      ->check(CLI::IsMember(names_of<prob::LatentNetKind>()));
   sub->add_option("--latent-input-size", a->latent_input_size,
-                  "input size of the pixel latent nets the model was trained with (0 = SAM's)")
+                  "for files that store no model config: the input size of the pixel latent nets "
+                  "(0 = SAM's)")
       ->check(CLI::NonNegativeNumber);
   sub->callback([a, io, &rc] {
     run_predict(*a, io);

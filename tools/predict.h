@@ -7,10 +7,13 @@
 
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli.h"
+#include "psam/data/loader/loader.h"
+#include "psam/models/load.h"
 #include "psam/sam/predictor.h"
 
 namespace psam::cli {
@@ -18,19 +21,35 @@ namespace psam::cli {
 struct PredictArgs {
   std::string checkpoint, image, out, model, box, window;
   std::vector<std::string> points;
-  int64_t decoder_heads = 8;
+  std::optional<int64_t> decoder_heads;  // default 8 (official SAM) when inferring
   bool single_mask = false;
   std::string device = "auto";
-  // Probabilistic SAM (--samples N > 0).
+  // Sampling (--samples N > 0), from any psam model.
   int64_t samples = 0;
   uint64_t seed = 0;
-  std::string latent_net;  // "" = inferred from the weights
-  int64_t latent_input_size = 0;
+  // For files that store no model config; a value contradicting a stored config is an error.
+  std::optional<std::string> latent_net;
+  std::optional<int64_t> latent_input_size;
 };
+
+// The model flags a user gave (--model, --latent-net, --latent-input-size, --decoder-heads).
+models::ModelFlags model_flags(const PredictArgs& a);
 
 // uint8 [H,W,3]: a PNG/JPEG as RGB, or a DICOM slice mapped through a CT window (--window, else
 // the file's own window, else a lung window) to grey. Records the window used in info.
 at::Tensor read_input_image(const PredictArgs& a, nlohmann::json& info);
+
+// The input as a model reads it: the pixels with their declared intensity (a DICOM slice in HU,
+// a PNG/JPEG as uint8 RGB) for data::image_batch, and the uint8 RGB rendering for pictures.
+// `options` holds the model's intensity mapping (stored with it, else the defaults); a DICOM
+// slice's window is --window, else the stored one, else the file's own, else a lung window.
+struct InputImage {
+  at::Tensor pixels;
+  data::Intensity intensity = data::Intensity::kUint8;
+  at::Tensor display;
+};
+InputImage read_model_input(const PredictArgs& a, data::LoaderOptions& options,
+                            bool stored_preprocessing, nlohmann::json& info);
 // The --box / --point prompt in image pixels; records it in info.
 sam::PointBoxPrompt parse_prompt(const PredictArgs& a, nlohmann::json& info);
 // The image with the mask tinted, the box outlined and the points marked.

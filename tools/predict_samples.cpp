@@ -1,6 +1,9 @@
-// psam predict --samples N: Probabilistic SAM on one image and box. N masks drawn from the prior,
-// the mean probability, per-pixel uncertainty (entropy of the mean, variance across samples) as
-// heat-maps over the image, and summary.json (areas, pairwise IoU spread).
+// psam predict --samples N: any psam model (rebuilt from the config stored with it) on one image
+// and box. N masks drawn by the method, the mean probability, per-pixel uncertainty (entropy of
+// the mean, variance across samples) as heat-maps over the image, and summary.json (areas,
+// pairwise IoU spread).
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -8,47 +11,13 @@
 #include "predict.h"
 #include "psam/io/image.h"
 #include "psam/io/npy.h"
-#include "psam/io/state_dict.h"
-#include "psam/prob/prob_sam.h"
-#include "psam/sam/export.h"
-#include "psam/sam/transforms.h"
+#include "psam/data/loader/loader.h"
+#include "psam/models/load.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
-#include "sam_json.h"
 
 namespace psam::cli {
 namespace {
-
-// The model shape read off its weights (names relative to the model root): the SAM part as plain
-// predict infers it, L and the projector width from fcomb.z_projector.0 [H,L], the latent-net
-// kind from the prior's first convolution (3x3 on pixels: reference; 1x1 on the embedding).
-prob::ProbSamConfig infer_config(const io::TensorDict& state, const PredictArgs& a) {
-  PSAM_CHECK(state.contains("fcomb.z_projector.0.weight"),
-             fmt::format("{}: not a Probabilistic SAM checkpoint (no fcomb.z_projector weights); "
-                         "--samples needs one",
-                         a.checkpoint));
-  prob::ProbSamConfig c;
-  const auto shape = model_option(a.model);
-  c.sam =
-      shape ? *shape : sam::infer_sam_config(state.with_prefix_removed("sam."), a.decoder_heads);
-  const auto& projector = state.at("fcomb.z_projector.0.weight");
-  c.latent_dim = projector.size(1);
-  c.projector_hidden = projector.size(0);
-  c.latent_net = a.latent_net;
-  c.latent_input_size = a.latent_input_size;
-  if (c.latent_net.empty()) {
-    PSAM_CHECK(state.contains("prior_net.encoder.0.weight"),
-               fmt::format("{}: the latent nets are of a kind predict cannot read off the weights "
-                           "(reference and embedding are supported)",
-                           a.checkpoint));
-    const auto& first = state.at("prior_net.encoder.0.weight");
-    c.latent_net = first.size(-1) == 1 ? "embedding" : "reference";
-  }
-  if (c.latent_net == "embedding" && state.contains("prior_net.encoder.0.weight"))
-    c.embedding_hidden_channels = state.at("prior_net.encoder.0.weight").size(0);
-  c.validate();
-  return c;
-}
 
 // values in [0,1] as a blue-green-red ramp, blended half and half with the image.
 at::Tensor heat_map(const at::Tensor& image, const at::Tensor& values) {
@@ -84,45 +53,33 @@ nlohmann::json spread(const std::vector<double>& x) {
 
 void run_predict_samples(const PredictArgs& a, Io io) {
   PSAM_CHECK(a.points.empty() && !a.box.empty(),
-             "psam predict --samples: Probabilistic SAM takes one --box prompt (no --point)");
+             "psam predict --samples: the sampling methods take one --box prompt (no --point)");
   nlohmann::json info = {
       {"image", a.image}, {"checkpoint", a.checkpoint}, {"samples", a.samples}, {"seed", a.seed}};
   const auto prompt = parse_prompt(a, info["prompt"]);
 
-  // The model state without the exported duplicate of the mask decoder (psam export --part full).
-  const auto found = sam::prob_sam_state(sam::read_model_state_dict(a.checkpoint), a.checkpoint);
-  PSAM_CHECK(found.has_value(),
-             fmt::format("{}: not a Probabilistic SAM checkpoint (its SAM weights are not under "
-                         "'sam.' beside the latent nets); --samples needs one",
-                         a.checkpoint));
-  const auto& state = *found;
-  const auto config = infer_config(state, a);
-  prob::ProbSam model(config);
-  io::load_state_dict(*model, state, "", a.checkpoint);
-  model->eval();
-  model->to(pick_device(a.device));
-  info["model"] = {{"latent_net", config.latent_net},
-                   {"latent_dim", config.latent_dim},
-                   {"latent_input_size", config.latent_input_size},
-                   {"sam", sam_config_to_json(config.sam)}};
+  const models::LoadedModel loaded =
+      models::load_model(a.checkpoint, model_flags(a), std::nullopt, pick_device(a.device));
+  models::Model& model = *loaded.model;
+  info["model"] = nlohmann::json::parse(models::model_config_json(model.config()));
+  info["model_config_stored"] = loaded.stored_config;
 
-  const auto image = read_input_image(a, info);
-  const std::array<int64_t, 2> original = {image.size(0), image.size(1)};
-  const sam::ResizeLongestSide transform(config.sam.img_size);
-  const auto resized = transform.apply_image(image.permute({2, 0, 1}).unsqueeze(0));
-  const std::array<int64_t, 2> input_size = {resized.size(2), resized.size(3)};
-  const auto device = model->sam->parameters().front().device();
+  // The image as the loader prepares store images, with the intensity mapping the model was
+  // trained with.
+  data::LoaderOptions options;
+  if (loaded.preprocessing)
+    data::read_intensity_json(*loaded.preprocessing, options, loaded.source.checkpoint);
+  const InputImage input = read_model_input(a, options, loaded.preprocessing.has_value(), info);
+  const at::Tensor& image = input.display;
+  model.prepare_loader(options, /*training=*/false);
+  const auto b = prompt.box[0];
+  const data::Box box{b[0].item<float>(), b[1].item<float>(), b[2].item<float>(),
+                      b[3].item<float>()};
+  const data::Batch batch = data::image_batch(input.pixels, input.intensity, box, options);
   torch::NoGradGuard no_grad;
-  const auto input = model->sam->preprocess(resized.to(device));
-  const auto box = transform.apply_boxes(prompt.box, original).to(device);
-  const int64_t low = 4 * config.sam.image_embedding_size();
-  torch::manual_seed(a.seed);
-  const auto drawn = model->sample(model->embed(input), input, box, a.samples, {low, low});
-  const auto logits =
-      model->sam
-          ->postprocess_masks(torch::cat({drawn.samples, drawn.prior_mean}), input_size, original)
-          .squeeze(1)
-          .cpu();
+  const auto drawn =
+      model.sample(batch, a.samples, at::make_generator<at::CPUGeneratorImpl>(a.seed));
+  const auto logits = torch::cat({drawn.logits, drawn.mean_logits.unsqueeze(0)}).cpu();
   const int64_t n = a.samples;
   const auto masks = logits.slice(0, 0, n) > 0;
   const auto probs = torch::sigmoid(logits.slice(0, 0, n));
@@ -140,6 +97,7 @@ void run_predict_samples(const PredictArgs& a, Io io) {
     areas.push_back(masks[i].sum().item<double>());
     info["masks"].push_back({{"file", name}, {"area", masks[i].sum().item<int64_t>()}});
   }
+  // The method's single best guess (the decoding at the prior mean for a latent model).
   const auto prior_mean = logits[n] > 0;
   images.emplace_back("prior_mean.png", prior_mean.to(torch::kUInt8) * 255);
   info["prior_mean"] = {{"file", "prior_mean.png"}, {"area", prior_mean.sum().item<int64_t>()}};
@@ -155,7 +113,7 @@ void run_predict_samples(const PredictArgs& a, Io io) {
   }
   info["area"] = spread(areas);
   info["pairwise_iou"] = spread(pairwise_iou(masks));
-  info["original_size"] = {original[0], original[1]};
+  info["original_size"] = {batch.size[0], batch.size[1]};
 
   // Everything is computed; only now does anything touch the output directory.
   const std::filesystem::path out(a.out);

@@ -14,12 +14,12 @@
 
 #include "cli.h"
 #include "config/config.h"
-#include "psam/data/embedding_cache.h"
-#include "psam/data/store.h"
+#include "psam/data/store/store.h"
 #include "psam/eval/evaluator.h"
 #include "psam/io/state_dict.h"
-#include "psam/train/model_config.h"
-#include "psam/train/prob_sam_task.h"
+#include "psam/models/embedding_cache.h"
+#include "psam/models/registry.h"
+#include "psam/train/model_task.h"
 #include "psam/train/trainer.h"
 #include "psam/util/device.h"
 #include "psam/util/error.h"
@@ -52,11 +52,12 @@ class InterruptHandler {
   void (*previous_)(int);
 };
 
-data::LoaderOptions loader_options(const config::Config& c, bool training) {
+// The data section's loader options in the frame the method asks for.
+data::LoaderOptions loader_options(const config::Config& c, const models::Model& model,
+                                   bool training) {
   data::LoaderOptions o = c.data.loader;
   o.seed = static_cast<uint64_t>(c.run.seed);
-  o.input_size = c.model.prob.sam.img_size;
-  o.resize_masks = true;  // the loss compares masks with logits in the input frame
+  model.prepare_loader(o, training);
   if (!training) {
     o.shuffle = false;
     o.drop_last = false;
@@ -65,24 +66,24 @@ data::LoaderOptions loader_options(const config::Config& c, bool training) {
   return o;
 }
 
+// The embedding cache of the method's frozen encoder, when the config asks for one.
 std::unique_ptr<data::EmbeddingCache> open_cache(const config::Config& c,
                                                  const data::DatasetStore& store,
-                                                 prob::ProbSamImpl& model) {
-  if (!c.train.embedding_cache || c.model.prob.trainable.image_encoder) return nullptr;
-  const sam::SamConfig& s = c.model.prob.sam;
-  data::EmbeddingCacheKey key;
-  key.dataset = store.fingerprint();
-  key.encoder = data::tensors_fingerprint(io::state_dict(*model.sam->image_encoder));
-  key.input_size = s.img_size;
-  key.intensity = data::intensity_key(c.data.loader);
+                                                 models::Model& model,
+                                                 const data::LoaderOptions& options) {
+  if (!c.train.embedding_cache) return nullptr;
   const std::string dir = c.train.embedding_cache_dir.empty()
                               ? c.run.out_dir + "/.embedding_cache"
                               : c.train.embedding_cache_dir;
-  const int64_t side = s.image_embedding_size();
-  auto cache = std::make_unique<data::EmbeddingCache>(
-      dir, key, store.size(), std::array<int64_t, 3>{s.prompt_embed_dim, side, side});
+  auto cache = models::open_embedding_cache(model, store, options, dir);
+  if (!cache) {
+    log::info(fmt::format("embedding cache: off ({} trains its image encoder or has none)",
+                          model.kind()));
+    return nullptr;
+  }
   log::info(fmt::format("embedding cache: {} ({} of {} images cached)", cache->path(),
                         cache->filled(), cache->count()));
+  model.set_embedding_cache(cache.get());
   return cache;
 }
 
@@ -110,7 +111,7 @@ int run_train(const TrainArgs& a, Io io) {
   if (c.run.name.empty()) c.run.name = fs::path(config_path).stem().string();
   PSAM_CHECK(!c.data.store.empty(), fmt::format("{}: data.store is not set", config_path));
   c.train.validate();
-  c.model.prob.validate();
+  c.model.validate();
 
   const std::string run_dir = a.resume.empty() ? c.run.out_dir + "/" + c.run.name : a.resume;
   const train::RunPaths paths(run_dir);
@@ -133,39 +134,29 @@ int run_train(const TrainArgs& a, Io io) {
   log::info(fmt::format("psam train {} -> {} on {}", config_path, run_dir, device.str()));
 
   auto store = std::make_shared<const data::DatasetStore>(data::DatasetStore::open(c.data.store));
+  const auto model = models::build_model(c.model, device);
   data::Loader train_loader(store, store->split_indices(c.data.train_split),
-                            loader_options(c, true));
+                            loader_options(c, *model, true));
   std::unique_ptr<data::Loader> val_loader;
   const auto& sets = store->splits().sets;
   const bool has_val = std::any_of(sets.begin(), sets.end(),
                                    [&](const auto& s) { return s.first == c.data.val_split; });
   if (c.train.val_every_epochs > 0 && has_val) {
     val_loader = std::make_unique<data::Loader>(store, store->split_indices(c.data.val_split),
-                                                loader_options(c, false));
+                                                loader_options(c, *model, false));
   } else if (c.train.val_every_epochs > 0) {
     log::warn(fmt::format("{} has no split '{}': no validation", c.data.store, c.data.val_split));
   }
-
-  prob::ProbSam model = train::build_model(c.model, device);
-  const auto cache = open_cache(c, *store, *model);
-  train::ProbSamTask task(model, c.loss, device, cache.get());
+  const auto cache = open_cache(c, *store, *model, train_loader.options());
+  train::ModelTask task(*model, c.loss);
   train::ValidationHook validation;
-
   if (c.train.val_metrics && val_loader) {
     validation = [&, val_indices = store->split_indices(c.data.val_split)](int64_t) {
       eval::EvalConfig e = c.eval;
       e.split = c.data.val_split;
-      e.preprocessing = loader_options(c, false);
+      e.preprocessing = loader_options(c, *model, false);
       e.figure_cases = 0;
-      eval::EmbeddingSource embeddings;
-      if (cache) {
-        embeddings = [&](int64_t index, const at::Tensor& image) {
-          return cache->get_or_compute({index}, [&](const std::vector<int64_t>&) {
-            return model->embed(image);
-          }).to(device);
-        };
-      }
-      const eval::EvalResult r = eval::evaluate(model, *store, val_indices, e, embeddings);
+      const eval::EvalResult r = eval::evaluate(*model, *store, val_indices, e);
       std::vector<std::pair<std::string, double>> metrics;
       for (const auto& s : r.stats) metrics.emplace_back("val/" + s.name, s.mean);
       return metrics;
@@ -177,6 +168,8 @@ int run_train(const TrainArgs& a, Io io) {
   options.config = c.train;
   options.run_dir = run_dir;
   options.config_hash = config::hash(c);
+  options.model_config = models::model_config_json(c.model);
+  options.preprocessing = data::intensity_json(c.data.loader);
   options.seed = static_cast<uint64_t>(c.run.seed);
   options.resume = !a.resume.empty();
   options.cuda = device.is_cuda();

@@ -1,4 +1,4 @@
-#include "mask_bytes.h"
+#include "data/mask_bytes.h"
 
 #include <torch/torch.h>
 

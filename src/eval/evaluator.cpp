@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Context.h>
 #include <fmt/format.h>
+#include <fmt/ostream.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -120,9 +121,8 @@ const MetricStat& EvalResult::stat(const std::string& name) const {
   fail(fmt::format("evaluation result: no metric '{}' (has: {})", name, known));
 }
 
-EvalResult evaluate(prob::ProbSam& model, const data::DatasetStore& store,
-                    const std::vector<int64_t>& indices, const EvalConfig& config,
-                    const EmbeddingSource& embeddings) {
+EvalResult evaluate(models::Model& model, const data::DatasetStore& store,
+                    const std::vector<int64_t>& indices, const EvalConfig& config) {
   config.validate();
   const auto start = Clock::now();
   const auto& info = store.info();
@@ -131,9 +131,10 @@ EvalResult evaluate(prob::ProbSam& model, const data::DatasetStore& store,
       fmt::format("eval.prompt_annotator {} is not in [0, {})", config.prompt_annotator,
                   info.annotators));
   EvalResult r = begin_result("model", store, config);
-  r.deterministic = model->deterministic();
+  r.deterministic = model.deterministic();
 
   data::LoaderOptions lo = config.preprocessing;
+  model.prepare_loader(lo, /*training=*/false);
   lo.batch_size = 1;
   lo.shuffle = false;
   lo.drop_last = false;
@@ -143,25 +144,26 @@ EvalResult evaluate(prob::ProbSam& model, const data::DatasetStore& store,
   // annotator's (kAnnotator), so it never needs all K.
   lo.annotators = data::AnnotatorMode::kFixed;
   lo.annotator = config.prompt == data::PromptSource::kAnnotator ? config.prompt_annotator : 0;
-  lo.raw_image = config.figure_cases > 0;
+  lo.raw_image = lo.raw_image || config.figure_cases > 0;
   lo.resize_masks = false;
   // The store outlives this call; the loader only borrows it.
   std::shared_ptr<const data::DatasetStore> borrowed(&store, [](const data::DatasetStore*) {});
   data::Loader loader(borrowed, selected(indices, config), lo);
 
-  const torch::Device device = model->parameters().front().device();
+  const torch::Device device = model.device();
   torch::NoGradGuard no_grad;
-  EvalModeGuard eval_mode(*model);
+  EvalModeGuard eval_mode(model.module());
   while (auto batch = loader.next()) {
     const int64_t index = batch->index[0];
-    const at::Tensor image = batch->image.to(device);
-    at::Tensor embedding = embeddings ? embeddings(index, image) : model->embed(image);
-    embedding = embedding.to(device, torch::kFloat);
-    const auto out = model->sample(embedding, image, batch->box.to(device), config.samples,
-                                   {info.height, info.width},
-                                   case_generator(device, case_seed(config.seed, index)));
-    const at::Tensor logits = out.samples.squeeze(1).to(torch::kCPU, torch::kFloat);
-    const at::Tensor samples = (logits > sam::SamImpl::mask_threshold).to(torch::kUInt8);
+    const auto out = model.sample(*batch, config.samples,
+                                  case_generator(device, case_seed(config.seed, index)));
+    const at::Tensor logits = out.logits.to(torch::kCPU, torch::kFloat);
+    PSAM_CHECK(logits.dim() == 3 && logits.size(0) == config.samples &&
+                   logits.size(1) == info.height && logits.size(2) == info.width,
+               fmt::format("evaluate: {} returned samples of shape {}, expected [{},{},{}]",
+                           model.kind(), fmt::streamed(logits.sizes()), config.samples,
+                           info.height, info.width));
+    const at::Tensor samples = (logits > 0).to(torch::kUInt8);
     const at::Tensor probs = logits.sigmoid();
     const at::Tensor annotators = store.masks()[index];
 

@@ -123,23 +123,10 @@ at::Tensor foreground_count(const at::Tensor& masks) {
 
 }  // namespace
 
-std::string to_string(IouConvention convention) {
-  switch (convention) {
-    case IouConvention::kPhiseg:
-      return "phiseg";
-    case IouConvention::kMose:
-      return "mose";
-    case IouConvention::kEmptyZero:
-      return "empty-zero";
-  }
-  fail("to_string: unknown IoU convention");
-}
+std::string to_string(IouConvention convention) { return name_of(convention); }
 
 IouConvention iou_convention_from_string(const std::string& name) {
-  for (auto c : {IouConvention::kPhiseg, IouConvention::kMose, IouConvention::kEmptyZero}) {
-    if (to_string(c) == name) return c;
-  }
-  fail(fmt::format("unknown IoU convention '{}': expected phiseg, mose or empty-zero", name));
+  return value_of<IouConvention>(name, "IoU convention");
 }
 
 at::Tensor iou_distance_matrix(const at::Tensor& a, const at::Tensor& b, IouConvention convention) {

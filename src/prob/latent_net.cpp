@@ -26,28 +26,16 @@ torch::Tensor resize(const torch::Tensor& x, int64_t h, int64_t w) {
 }  // namespace
 
 LatentNetKind latent_net_kind_from_string(const std::string& name) {
-  if (name == "reference") return LatentNetKind::kReference;
-  if (name == "axis_aligned") return LatentNetKind::kAxisAligned;
-  if (name == "embedding") return LatentNetKind::kEmbedding;
-  fail(fmt::format("latent net '{}': expected reference, axis_aligned or embedding", name));
+  return value_of<LatentNetKind>(name, "latent net");
 }
 
-std::string to_string(LatentNetKind kind) {
-  switch (kind) {
-    case LatentNetKind::kReference:
-      return "reference";
-    case LatentNetKind::kAxisAligned:
-      return "axis_aligned";
-    case LatentNetKind::kEmbedding:
-      return "embedding";
-  }
-  fail("latent net: unknown kind");
-}
+std::string to_string(LatentNetKind kind) { return name_of(kind); }
 
 void LatentNetOptions::validate() const {
   const auto check_positive = [](int64_t v, const char* name) {
     PSAM_CHECK(v >= 1, fmt::format("latent net: {} must be >= 1, got {}", name, v));
   };
+  PSAM_CHECK(kind != LatentNetKind::kNone, "latent net: kind none builds no net");
   check_positive(latent_dim, "latent_dim");
   check_positive(in_channels, "in_channels");
   PSAM_CHECK(input_size >= 0,

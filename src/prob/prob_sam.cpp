@@ -26,7 +26,7 @@ void set_requires_grad(torch::nn::Module& module, bool on) {
 LatentNetOptions ProbSamConfig::latent_options(bool posterior) const {
   PSAM_CHECK(!deterministic(), "ProbSamConfig: latent_net none has no latent nets");
   LatentNetOptions o;
-  o.kind = latent_net_kind_from_string(latent_net);
+  o.kind = latent_net;
   o.latent_dim = latent_dim;
   o.in_channels = o.kind == LatentNetKind::kEmbedding ? sam.prompt_embed_dim : sam.in_chans;
   o.posterior = posterior;
@@ -39,11 +39,6 @@ LatentNetOptions ProbSamConfig::latent_options(bool posterior) const {
 
 void ProbSamConfig::validate() const {
   sam.validate();
-  PSAM_CHECK(latent_net == "none" || latent_net == "reference" || latent_net == "axis_aligned" ||
-                 latent_net == "embedding",
-             fmt::format("ProbSamConfig: latent_net '{}': expected reference, axis_aligned, "
-                         "embedding or none",
-                         latent_net));
   PSAM_CHECK(projector_hidden >= 0,
              fmt::format("ProbSamConfig: projector_hidden must be >= 0 (0 = prompt width), got {}",
                          projector_hidden));
@@ -131,7 +126,7 @@ ProbSamOutput ProbSamImpl::forward(const ProbSamInputs& in,
                  in.target.size(1) == 1,
              fmt::format("ProbSam: target must be [{},1,H,W], got {}", B, shape_of(in.target)));
   PSAM_CHECK(!reads_pixels() || in.image.defined(),
-             fmt::format("ProbSam: the {} latent nets need the image", config_.latent_net));
+             fmt::format("ProbSam: the {} latent nets need the image", to_string(config_.latent_net)));
   ProbSamOutput out;
   if (!deterministic()) {
     out.posterior = posterior(in.image_embedding, in.image, in.target);
@@ -162,7 +157,7 @@ SampleOutput ProbSamImpl::sample(const torch::Tensor& image_embedding, const tor
     return out;
   }
   PSAM_CHECK(!reads_pixels() || image.defined(),
-             fmt::format("ProbSam: the {} latent nets need the image", config_.latent_net));
+             fmt::format("ProbSam: the {} latent nets need the image", to_string(config_.latent_net)));
   const auto p = prior(image_embedding, image);
   out.z = p.sample(n, std::move(generator)).squeeze(1);
   // The n codes and the prior mean go through one decoder call that shares the embedding.

@@ -123,6 +123,8 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
   root.insert("rng", rng);
   root.insert("train", train);
   root.insert("config_hash", c.config_hash);
+  if (!c.model_config.empty()) root.insert("model_config", c.model_config);
+  if (!c.preprocessing.empty()) root.insert("preprocessing", c.preprocessing);
   io::write_pth(path, c10::IValue(root));
 }
 
@@ -156,6 +158,8 @@ Checkpoint read_checkpoint(const std::string& path) {
   s.best.epoch = best.integer("epoch");
   s.best.stale = best.integer("stale");
   c.config_hash = root.string("config_hash");
+  if (root.has("model_config")) c.model_config = root.string("model_config");
+  if (root.has("preprocessing")) c.preprocessing = root.string("preprocessing");
   return c;
 }
 

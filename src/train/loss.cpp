@@ -24,12 +24,10 @@ void check_pair(const at::Tensor& logits, const at::Tensor& target, const char* 
 }  // namespace
 
 DiceMode dice_mode_from_string(const std::string& name) {
-  if (name == "batch") return DiceMode::kBatch;
-  if (name == "per_sample") return DiceMode::kPerSample;
-  fail(fmt::format("dice mode '{}': expected batch or per_sample", name));
+  return value_of<DiceMode>(name, "dice mode");
 }
 
-std::string to_string(DiceMode mode) { return mode == DiceMode::kBatch ? "batch" : "per_sample"; }
+std::string to_string(DiceMode mode) { return name_of(mode); }
 
 void LossConfig::validate() const {
   PSAM_CHECK(bce_weight >= 0, fmt::format("loss: bce_weight must be >= 0, got {}", bce_weight));

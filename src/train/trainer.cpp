@@ -324,6 +324,8 @@ class Loop {
     c.rng_train = generator_.get_state();
     if (at::hasCUDA()) c.rng_cuda = at::globalContext().defaultGenerator(at::kCUDA).get_state();
     c.config_hash = o_.config_hash;
+    c.model_config = o_.model_config;
+    c.preprocessing = o_.preprocessing;
     write_checkpoint(path, c);
   }
 

@@ -9,7 +9,7 @@
 
 #include "eval/golden_metrics.h"
 #include "psam/io/npy.h"
-#include "run_cli.h"
+#include "cli/run_cli.h"
 #include "support/testing.h"
 
 namespace psam::cli {

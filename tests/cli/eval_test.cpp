@@ -11,12 +11,12 @@
 
 #include "config/config.h"
 #include "eval/eval_fixture.h"
-#include "psam/data/loader.h"
+#include "psam/data/loader/loader.h"
 #include "psam/eval/evaluator.h"
 #include "psam/eval/metrics.h"
 #include "psam/io/pth.h"
 #include "psam/io/state_dict.h"
-#include "run_cli.h"
+#include "cli/run_cli.h"
 #include "support/testing.h"
 
 namespace psam::cli {

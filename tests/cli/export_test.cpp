@@ -15,7 +15,7 @@
 #include "psam/sam/checkpoint.h"
 #include "psam/sam/predictor.h"
 #include "psam/util/fs.h"
-#include "sam_json.h"
+#include "psam/sam/config_json.h"
 #include "support/golden.h"
 #include "support/golden_prob.h"
 #include "support/testing.h"
@@ -111,7 +111,7 @@ TEST_F(ExportCommand, SamPartLoadsInTorchWithWeightsOnlyAndEqualsTheSource) {
             support::run_python(hash + " " + out));
   EXPECT_EQ(c["weights"]["bytes"].get<int64_t>(), static_cast<int64_t>(fs::file_size(out)));
   EXPECT_EQ(c["weights"]["part"], "sam");
-  EXPECT_EQ(c["sam_config"], cli::sam_config_to_json(cli::read_sam_config_json(config_)));
+  EXPECT_EQ(c["sam_config"], sam::sam_config_to_json(sam::read_sam_config_json(config_)));
   EXPECT_EQ(c["source"]["run_dir"], "");
   EXPECT_FALSE(fs::exists(out + ".psam-partial"));
 }
@@ -147,7 +147,7 @@ print(len(out))
   const auto exported = io::read_tensors(out);
   ASSERT_EQ(exported.keys(), expected.keys());
   for (const auto& [name, t] : expected) EXPECT_TRUE(exported.at(name).equal(t)) << name;
-  EXPECT_EQ(card(out)["sam_config"], cli::sam_config_to_json(sam::vit_b()));
+  EXPECT_EQ(card(out)["sam_config"], sam::sam_config_to_json(sam::vit_b()));
 }
 
 // The safetensors file read by a few lines of plain Python (header JSON + raw little-endian
@@ -176,7 +176,7 @@ print(json.dumps(meta))
   EXPECT_EQ(meta["psam_part"], "sam");
   EXPECT_EQ(meta["psam_version"], PSAM_VERSION);
   const auto config = nlohmann::json::parse(meta["config"].get<std::string>());
-  EXPECT_EQ(cli::sam_config_from_json(config, "metadata"), cli::read_sam_config_json(config_));
+  EXPECT_EQ(sam::sam_config_from_json(config, "metadata"), sam::read_sam_config_json(config_));
   EXPECT_EQ(card(out)["weights"]["format"], "safetensors");
 }
 
@@ -186,7 +186,7 @@ TEST_F(ExportCommand, ReimportedWeightsPredictIdentically) {
   const auto pth = tmp_.file("re.pth"), st = tmp_.file("re.safetensors");
   ASSERT_EQ(run({"export", golden_, "--out", pth, "--model", config_}), 0) << err_.str();
   ASSERT_EQ(run({"export", golden_, "--out", st, "--model", config_}), 0) << err_.str();
-  const auto config = cli::read_sam_config_json(config_);
+  const auto config = sam::read_sam_config_json(config_);
   const auto ref = io::read_tensors(io_);
   const auto predict = [&](const std::string& weights) {
     auto model = sam::load_sam(io::read_tensors(weights), config, 0, weights).model;
@@ -274,7 +274,9 @@ TEST_F(ExportCommand, FailuresGiveOneLineAndWriteNothing) {
   expect_nothing_written("vit_b");
   // A plain SAM has no latent nets for --part full.
   EXPECT_NE(run({"export", golden_, "--out", out, "--part", "full"}), 0);
-  EXPECT_NE(err_.str().find("not a Probabilistic SAM state dict"), std::string::npos) << err_.str();
+  EXPECT_NE(err_.str().find("--part full: " + golden_ + " (prob_sam) exports psam, sam"),
+            std::string::npos)
+      << err_.str();
   expect_nothing_written("full");
   // An empty directory is no run.
   fs::create_directories(tmp_.path() + "/empty_run");

@@ -8,7 +8,7 @@
 #include "psam/io/npy.h"
 #include "psam/io/pth.h"
 #include "psam/io/safetensors.h"
-#include "run_cli.h"
+#include "cli/run_cli.h"
 
 namespace {
 

@@ -1,6 +1,7 @@
-// psam predict --samples on the golden tiny Probabilistic SAM: every file is written and agrees
-// with the summary and with the math of the maps (entropy of the mean, the variance bound), the
-// seed reproduces the samples, and bad input writes nothing.
+// psam predict --samples on the golden tiny Probabilistic SAM (a checkpoint without a stored model
+// config, so its shape is read off the tensors): every file is written and agrees with the
+// summary and with the math of the maps (entropy of the mean, the variance bound), the seed
+// reproduces the samples, and bad input writes nothing.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -129,7 +130,9 @@ TEST_F(PredictSamples, TheSeedReproducesTheSamplesAndAnotherSeedChangesThem) {
 TEST_F(PredictSamples, ReadsAFullExport) {
   const auto full = tmp_.file("full.pth");
   std::ostringstream out, err;
-  ASSERT_EQ(cli::run({"export", checkpoint_, "--out", full, "--part", "full"}, {out, err}), 0)
+  ASSERT_EQ(cli::run({"export", checkpoint_, "--out", full, "--part", "full", "--decoder-heads", "4"},
+                     {out, err}),
+            0)
       << err.str();
   ASSERT_EQ(predict(checkpoint_, tmp_.file("a"), 5), 0) << err_.str();
   ASSERT_EQ(predict(full, tmp_.file("b"), 5), 0) << err_.str();
@@ -137,14 +140,26 @@ TEST_F(PredictSamples, ReadsAFullExport) {
                   .equal(io::read_npy(tmp_.file("b") + "/variance.npy")));
 }
 
+// Official SAM weights store no model config: they load as the deterministic SAM of the shape
+// their tensors show, so every sample is the same mask.
+TEST_F(PredictSamples, OfficialSamWeightsSampleTheDeterministicSam) {
+  const auto dir = tmp_.file("sam");
+  ASSERT_EQ(predict(golden_sam_, dir, 0), 0) << err_.str();
+  const auto info = nlohmann::json::parse(read_file(dir + "/summary.json"));
+  EXPECT_EQ(info["model"]["latent_net"], "none");
+  EXPECT_FALSE(info["model_config_stored"].get<bool>());
+  EXPECT_EQ(info["pairwise_iou"]["min"].get<double>(), 1.0);
+  EXPECT_EQ(io::read_npy(dir + "/variance.npy").max().item<float>(), 0.0f);
+}
+
 TEST_F(PredictSamples, BadCheckpointsGiveOneLineAndWriteNothing) {
   const auto dir = tmp_.file("never");
-  EXPECT_NE(predict(golden_sam_, dir, 0), 0);
-  EXPECT_NE(err_.str().find("not a Probabilistic SAM checkpoint"), std::string::npos) << err_.str();
-  EXPECT_EQ(lines(err_.str()), 1) << err_.str();
   const auto bytes = read_file(checkpoint_);
   const auto corrupt = tmp_.write("corrupt.pt", bytes.substr(0, bytes.size() - 100));
   EXPECT_NE(predict(corrupt, dir, 0), 0);
+  EXPECT_EQ(lines(err_.str()), 1) << err_.str();
+  const auto text = tmp_.write("text.pt", "not a checkpoint");
+  EXPECT_NE(predict(text, dir, 0), 0);
   EXPECT_EQ(lines(err_.str()), 1) << err_.str();
   EXPECT_FALSE(fs::exists(dir));
 }

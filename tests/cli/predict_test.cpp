@@ -12,7 +12,7 @@
 #include "psam/io/state_dict.h"
 #include "psam/sam/predictor.h"
 #include "psam/util/fs.h"
-#include "sam_json.h"
+#include "psam/sam/config_json.h"
 #include "support/golden.h"
 #include "support/testing.h"
 
@@ -60,7 +60,7 @@ TEST_F(PredictCommand, WritesMasksOverlayAndIousOfTheLibraryPredictor) {
     args.push_back(a);
   ASSERT_EQ(run(args), 0) << err_.str();
 
-  auto model = sam::build_sam(cli::read_sam_config_json(config_));
+  auto model = sam::build_sam(sam::read_sam_config_json(config_));
   io::load_state_dict(*model, io::read_tensors(checkpoint_));
   model->eval();
   sam::SamPredictor predictor(model);
@@ -94,7 +94,7 @@ TEST_F(PredictCommand, InfersTheModelShapeFromTheCheckpoint) {
   a.insert(a.end(), {"--model", config_});
   // The tiny model's decoder has 4 heads, which no tensor shape shows.
   b.insert(b.end(), {"--decoder-heads",
-                     std::to_string(cli::read_sam_config_json(config_).decoder_num_heads)});
+                     std::to_string(sam::read_sam_config_json(config_).decoder_num_heads)});
   ASSERT_EQ(run(a), 0) << err_.str();
   ASSERT_EQ(run(b), 0) << err_.str();
   const auto ja = nlohmann::json::parse(read_file(with_json + "/prediction.json"));

@@ -10,9 +10,9 @@
 #include "psam/train/checkpoint.h"
 #include "psam/util/fs.h"
 #include "psam/util/hash.h"
-#include "run_cli.h"
+#include "cli/run_cli.h"
 #include "support/testing.h"
-#include "../train/train_fixture.h"
+#include "train/train_fixture.h"
 
 namespace psam::cli {
 namespace {

@@ -6,10 +6,13 @@
 #include <vector>
 
 #include "config/binder.h"
+#include "psam/util/names.h"
 
 namespace psam::config::test {
 
 enum class Mode { kFast, kSlow };
+inline constexpr NameTable<Mode, 2> kModeNames = {{{Mode::kFast, "fast"}, {Mode::kSlow, "slow"}}};
+constexpr const auto& enum_names(Mode) { return kModeNames; }
 
 struct Inner {
   int depth = 2;
@@ -74,7 +77,7 @@ inline void bind(Binder& b, Sample& c) {
   b.field("momentum", c.momentum);
   b.field("note", c.note);
   b.choice("attention", c.attention, {"math", "sdpa"}, "attention kernel");
-  b.choice("mode", c.mode, {{"fast", Mode::kFast}, {"slow", Mode::kSlow}});
+  b.choice("mode", c.mode);
   b.section("inner", c.inner, "a nested section");
 }
 

@@ -1,15 +1,13 @@
 // Helpers for the data-layer tests on top of support/testing.h: the shared reference folders,
-// paths in a temporary directory, and the CLI run in-process.
+// paths in a temporary directory.
 #pragma once
 
 #include <cstdlib>
 #include <filesystem>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "cli.h"
-#include "psam/data/store.h"
+#include "psam/data/store/store.h"
 #include "support/testing.h"
 
 namespace psam::test {
@@ -42,17 +40,6 @@ inline data::DatasetInfo hu_info(int64_t n, int64_t k, int64_t h, int64_t w) {
   info.height = h;
   info.width = w;
   return info;
-}
-
-struct CliResult {
-  int rc;
-  std::string out, err;
-};
-
-inline CliResult run_cli(const std::vector<std::string>& args) {
-  std::ostringstream out, err;
-  const int rc = psam::cli::run(args, {out, err});
-  return {rc, out.str(), err.str()};
 }
 
 }  // namespace psam::test

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "data/synthetic_dicom.h"
-#include "psam/data/lidc_xml.h"
+#include "psam/data/importers/lidc_xml.h"
 
 namespace psam::testing {
 

@@ -3,8 +3,8 @@
 
 #include <string>
 
-#include "psam/data/splits.h"
-#include "psam/data/synthetic.h"
+#include "psam/data/store/splits.h"
+#include "psam/data/synthetic/synthetic.h"
 #include "support/tiny_prob_sam.h"
 
 namespace psam::test {

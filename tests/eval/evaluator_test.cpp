@@ -11,6 +11,9 @@
 #include <sstream>
 
 #include "eval/eval_fixture.h"
+#include "psam/models/embedding_cache.h"
+#include "psam/models/prob_sam/prob_sam_model.h"
+#include "psam/sam/sam.h"
 #include "psam/eval/report.h"
 #include "psam/io/image.h"
 #include "psam/util/error.h"
@@ -41,13 +44,15 @@ class EvaluatorTest : public ::testing::Test {
     return c;
   }
 
-  static prob::ProbSam model(const std::string& latent_net) {
+  static std::unique_ptr<models::ProbSamModel> model(const std::string& latent_net) {
     torch::manual_seed(3);
-    prob::ProbSam m(test::tiny_prob_sam_config(latent_net));
+    models::ModelConfig config;
+    config.prob = test::tiny_prob_sam_config(latent_net);
+    auto m = std::make_unique<models::ProbSamModel>(config);
     // Fresh decoders give nearly constant logits; larger output weights make the samples differ
     // from each other and from the annotators, so the metrics are not all degenerate.
     torch::NoGradGuard no_grad;
-    for (auto& p : m->sam->mask_decoder->named_parameters())
+    for (auto& p : m->net()->sam->mask_decoder->named_parameters())
       if (p.key().find("output_hypernetworks_mlps") != std::string::npos) p.value().mul_(8);
     return m;
   }
@@ -76,19 +81,21 @@ TEST_F(EvaluatorTest, MetricsEqualTheLibraryOnTheSameSamples) {
   auto m = model("embedding");
   const auto indices = s.split_indices("test");
   ASSERT_GE(indices.size(), 3u);
-  const EvalResult r = evaluate(m, s, indices, config());
+  const EvalResult r = evaluate(*m, s, indices, config());
   ASSERT_EQ(r.cases.size(), indices.size());
   EXPECT_EQ(r.source, "model");
   EXPECT_FALSE(r.deterministic);
-  EXPECT_TRUE(m->is_training());  // the mode is restored
+  EXPECT_TRUE(m->module().is_training());  // the mode is restored
 
   data::LoaderOptions lo;
   lo.input_size = 64;
   lo.shuffle = false;
+  lo.raw_image = true;
   lo.annotators = data::AnnotatorMode::kFixed;
   data::Loader loader(std::make_shared<data::DatasetStore>(store()), indices, lo);
   torch::NoGradGuard no_grad;
-  m->eval();
+  prob::ProbSam& net = m->net();
+  net->eval();
   double diversity = 0;
   std::vector<double> geds;
   for (size_t c = 0; c < indices.size(); ++c) {
@@ -97,9 +104,10 @@ TEST_F(EvaluatorTest, MetricsEqualTheLibraryOnTheSameSamples) {
     const int64_t index = indices[c];
     EXPECT_EQ(r.cases[c].index, index);
     EXPECT_EQ(r.cases[c].id, s.meta()[index].id);
-    const auto out = m->sample(m->embed(batch->image), batch->image, batch->box, 8, {32, 32},
-                               at::make_generator<at::CPUGeneratorImpl>(case_seed(5, index)));
-    const at::Tensor logits = out.samples.squeeze(1);
+    // Samples in the 64 x 64 frame, back to the 32 x 32 store image the official way.
+    const auto out = net->sample(net->embed(batch->image), batch->image, batch->box, 8, {64, 64},
+                                 at::make_generator<at::CPUGeneratorImpl>(case_seed(5, index)));
+    const at::Tensor logits = sam::frame_to_image(out.samples, 64, {32, 32}).squeeze(1);
     const CaseMetrics expected = evaluate_case((logits > 0).to(torch::kUInt8), s.masks()[index],
                                                logits.sigmoid(), MetricOptions{});
     expect_same_metrics(r.cases[c].metrics, expected);
@@ -125,13 +133,13 @@ TEST_F(EvaluatorTest, CasesDoNotDependOnWhichOthersAreEvaluated) {
   const auto s = store();
   auto m = model("reference");
   const auto indices = s.split_indices("test");
-  const EvalResult all = evaluate(m, s, indices, config());
+  const EvalResult all = evaluate(*m, s, indices, config());
   EvalConfig first = config();
   first.max_cases = 1;
-  const EvalResult one = evaluate(m, s, {indices[0]}, first);
+  const EvalResult one = evaluate(*m, s, {indices[0]}, first);
   ASSERT_EQ(one.cases.size(), 1u);
   expect_same_metrics(one.cases[0].metrics, all.cases[0].metrics);
-  const EvalResult tail = evaluate(m, s, {indices.begin() + 1, indices.end()}, config());
+  const EvalResult tail = evaluate(*m, s, {indices.begin() + 1, indices.end()}, config());
   expect_same_metrics(tail.cases[0].metrics, all.cases[1].metrics);
 }
 
@@ -141,7 +149,7 @@ TEST_F(EvaluatorTest, DeterministicModelIsScoredAsItsOneMask) {
   const auto s = store();
   auto m = model("none");
   const auto indices = s.split_indices("test");
-  const EvalResult r = evaluate(m, s, indices, config());
+  const EvalResult r = evaluate(*m, s, indices, config());
   EXPECT_TRUE(r.deterministic);
   for (const auto& c : r.cases) {
     EXPECT_EQ(c.metrics.diversity, 0.0);
@@ -176,18 +184,22 @@ TEST_F(EvaluatorTest, OracleScoresTheStoredDraws) {
   EXPECT_EQ(evaluate_oracle(s, indices, c).samples, 8);
 }
 
-TEST_F(EvaluatorTest, EmbeddingSourceReplacesTheEncoder) {
+// An attached embedding cache feeds the evaluation: it fills on first use, and its float16
+// embeddings give nearly the encoder's samples.
+TEST_F(EvaluatorTest, EmbeddingCacheReplacesTheEncoder) {
   const auto s = store();
   auto m = model("embedding");
   const auto indices = s.split_indices("test");
-  std::vector<int64_t> asked;
-  const EmbeddingSource source = [&](int64_t index, const at::Tensor& image) {
-    asked.push_back(index);
-    return m->embed(image).to(torch::kHalf);  // as a cache stores them
-  };
-  const EvalResult cached = evaluate(m, s, indices, config(), source);
-  EXPECT_EQ(asked, indices);
-  const EvalResult direct = evaluate(m, s, indices, config());
+  data::LoaderOptions pixels = config().preprocessing;
+  m->prepare_loader(pixels, false);
+  const auto cache = models::open_embedding_cache(*m, s, pixels, dir_->file("cache"));
+  ASSERT_NE(cache, nullptr);
+  m->set_embedding_cache(cache.get());
+  const EvalResult cached = evaluate(*m, s, indices, config());
+  for (int64_t index : indices) EXPECT_TRUE(cache->has(index)) << index;
+  EXPECT_EQ(cache->filled(), static_cast<int64_t>(indices.size()));
+  m->set_embedding_cache(nullptr);
+  const EvalResult direct = evaluate(*m, s, indices, config());
   for (size_t k = 0; k < indices.size(); ++k)
     EXPECT_NEAR(cached.cases[k].metrics.ged, direct.cases[k].metrics.ged, 0.05);
 }
@@ -198,14 +210,14 @@ TEST_F(EvaluatorTest, BadConfigsAreOneLineErrors) {
   const auto indices = s.split_indices("test");
   EvalConfig c = config();
   c.samples = 0;
-  EXPECT_THROW(evaluate(m, s, indices, c), Error);
+  EXPECT_THROW(evaluate(*m, s, indices, c), Error);
   c = config();
   c.prompt = data::PromptSource::kAnnotator;
   c.prompt_annotator = 4;
-  EXPECT_THROW(evaluate(m, s, indices, c), Error);
-  EXPECT_THROW(evaluate(m, s, {}, config()), Error);
+  EXPECT_THROW(evaluate(*m, s, indices, c), Error);
+  EXPECT_THROW(evaluate(*m, s, {}, config()), Error);
   c.prompt_annotator = 2;  // a valid annotator prompt works
-  EXPECT_EQ(evaluate(m, s, indices, c).cases.size(), indices.size());
+  EXPECT_EQ(evaluate(*m, s, indices, c).cases.size(), indices.size());
 }
 
 TEST_F(EvaluatorTest, ReportFilesHoldTheResult) {
@@ -213,7 +225,7 @@ TEST_F(EvaluatorTest, ReportFilesHoldTheResult) {
   auto m = model("embedding");
   EvalConfig c = config();
   c.figure_cases = 2;
-  const EvalResult r = evaluate(m, s, s.split_indices("test"), c);
+  const EvalResult r = evaluate(*m, s, s.split_indices("test"), c);
   ASSERT_EQ(r.figures.size(), 2u);
   const std::string out = dir_->file("report");
   write_eval_report(r, out, {{"checkpoint", "x.pt"}});

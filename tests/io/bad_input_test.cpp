@@ -10,7 +10,7 @@
 
 #include "io/io_testing.h"
 #include "psam/io/npy.h"
-#include "psam/io/pickle.h"
+#include "psam/io/pickle/pickle.h"
 #include "psam/io/pth.h"
 #include "psam/io/safetensors.h"
 #include "psam/util/error.h"

@@ -13,7 +13,7 @@
 
 #include "data/lidc_test_util.h"
 #include "data/synthetic_dicom.h"
-#include "psam/data/lidc_xml.h"
+#include "psam/data/importers/lidc_xml.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
 

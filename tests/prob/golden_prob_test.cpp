@@ -12,7 +12,7 @@
 #include "psam/io/state_dict.h"
 #include "psam/prob/prob_sam.h"
 #include "psam/train/loss.h"
-#include "sam_json.h"
+#include "psam/sam/config_json.h"
 #include "support/golden.h"
 
 namespace psam {
@@ -29,10 +29,10 @@ class GoldenProb : public ::testing::Test {
     if (!std::filesystem::exists(weights))
       GTEST_SKIP() << "golden file " << weights << " not found";
     prob::ProbSamConfig config;
-    config.sam = cli::read_sam_config_json(config_path);
+    config.sam = sam::read_sam_config_json(config_path);
     std::ifstream config_file(config_path);
     config.latent_dim = nlohmann::json::parse(config_file).at("latent").get<int64_t>();
-    config.latent_net = "reference";
+    config.latent_net = prob::LatentNetKind::kReference;
     model_ = prob::ProbSam(config);
     const auto sam_weights = set->file("sam", ".pth");
     io::load_state_dict(*model_->sam, io::read_tensors(sam_weights), "", sam_weights);

@@ -198,7 +198,9 @@ TEST(ProbSam, InputErrorsNameWhatIsMissing) {
   auto in = batch(model, 1);
   in.image = torch::Tensor();
   EXPECT_THROW(model->forward(in), Error);  // the reference nets read pixels
-  auto bad = tiny_config("gaussian");
+  EXPECT_THROW(latent_net_kind_from_string("gaussian"), Error);
+  auto bad = tiny_config("reference");
+  bad.latent_dim = 0;
   EXPECT_THROW(ProbSam{bad}, Error);
   ProbSam embedding_model(tiny_config("embedding"));
   auto in2 = batch(embedding_model, 1);

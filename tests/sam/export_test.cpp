@@ -9,7 +9,7 @@
 #include "psam/sam/checkpoint.h"
 #include "psam/sam/export.h"
 #include "psam/util/error.h"
-#include "sam_json.h"
+#include "psam/sam/config_json.h"
 #include "support/golden.h"
 #include "support/golden_prob.h"
 #include "support/testing.h"
@@ -25,7 +25,7 @@ class SamExport : public ::testing::Test {
     if (!set_) GTEST_SKIP() << why;
     golden_path_ = set_->file("sam", ".pth");
     prob_path_ = set_->file("probsam", ".pth");
-    config_ = cli::read_sam_config_json(set_->file("config", ".json"));
+    config_ = sam::read_sam_config_json(set_->file("config", ".json"));
     golden_ = io::read_tensors(golden_path_);
   }
 

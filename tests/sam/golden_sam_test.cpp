@@ -9,7 +9,7 @@
 #include "psam/io/state_dict.h"
 #include "psam/sam/predictor.h"
 #include "psam/sam/sam.h"
-#include "sam_json.h"
+#include "psam/sam/config_json.h"
 #include "support/golden.h"
 
 namespace psam {
@@ -25,7 +25,7 @@ class GoldenSam : public ::testing::Test {
     if (!set) GTEST_SKIP() << why;
     io_path_ = set->file("io", ".pth");
     const auto weights = set->file("sam", ".pth");
-    model_ = sam::build_sam(cli::read_sam_config_json(set->file("config", ".json")));
+    model_ = sam::build_sam(sam::read_sam_config_json(set->file("config", ".json")));
     io::load_state_dict(*model_, io::read_tensors(weights), "", weights);
     model_->eval();
     ref_ = io::read_tensors(io_path_);

@@ -6,7 +6,7 @@
 #include "psam/io/pth.h"
 #include "psam/io/state_dict.h"
 #include "psam/util/error.h"
-#include "sam_json.h"
+#include "psam/sam/config_json.h"
 #include "support/golden.h"
 #include "support/testing.h"
 
@@ -50,7 +50,7 @@ TEST(ImageEncoderViT, MatchesPythonReferenceWithPaddedWindows) {
                           cfg_path + " --out " + dump_path;
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
 
-  const auto config = cli::read_sam_config_json(cfg_path);  // grid 11: windows pad 11 -> 12
+  const auto config = sam::read_sam_config_json(cfg_path);  // grid 11: windows pad 11 -> 12
   sam::ImageEncoderViT encoder(config);
   const auto ref = io::read_tensors(dump_path);
   io::load_state_dict(*encoder, ref, "image_encoder.", dump_path);

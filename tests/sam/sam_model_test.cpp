@@ -9,7 +9,7 @@
 #include "psam/io/state_dict.h"
 #include "psam/sam/sam.h"
 #include "psam/util/error.h"
-#include "sam_json.h"
+#include "psam/sam/config_json.h"
 #include "support/golden.h"
 
 namespace psam {
@@ -109,14 +109,14 @@ TEST(SamConfig, InferredFromGoldenCheckpoint) {
   std::string why;
   const auto set = support::find_golden_set(&why);
   if (!set) GTEST_SKIP() << why;
-  const auto expected = cli::read_sam_config_json(set->file("config", ".json"));
+  const auto expected = sam::read_sam_config_json(set->file("config", ".json"));
   EXPECT_EQ(
       sam::infer_sam_config(io::read_tensors(set->file("sam", ".pth")), expected.decoder_num_heads),
       expected);
 }
 
 TEST(SamJson, ReadsTheGoldenSchemaAndRejectsBadValues) {
-  const auto c = cli::sam_config_from_json(
+  const auto c = sam::sam_config_from_json(
       nlohmann::json::parse(R"({"img_size": 128, "patch": 16, "embed_dim": 64, "depth": 4,
         "heads": 4, "global_idx": [1, 3], "window": 4, "prompt_dim": 32, "dec_heads": 4,
         "dec_mlp": 64, "iou_hidden": 32, "mask_in_chans": 16, "seed": 1, "latent": 6,
@@ -129,12 +129,12 @@ TEST(SamJson, ReadsTheGoldenSchemaAndRejectsBadValues) {
   EXPECT_EQ(c.iou_head_hidden_dim, 32);
   EXPECT_EQ(c.decoder_depth, 2);
   try {
-    cli::sam_config_from_json(nlohmann::json::parse(R"({"heads": "four"})"), "bad.json");
+    sam::sam_config_from_json(nlohmann::json::parse(R"({"heads": "four"})"), "bad.json");
     FAIL() << "no throw";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("bad.json: key 'heads'"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(cli::sam_config_from_json(nlohmann::json::parse(R"({"window": -1})"), "w.json"),
+  EXPECT_THROW(sam::sam_config_from_json(nlohmann::json::parse(R"({"window": -1})"), "w.json"),
                Error);
 }
 

@@ -21,7 +21,7 @@ inline prob::ProbSamConfig tiny_prob_sam_config(const std::string& latent_net) {
   c.sam.decoder_mlp_dim = 32;
   c.sam.iou_head_hidden_dim = 16;
   c.sam.mask_in_chans = 4;
-  c.latent_net = latent_net;
+  c.latent_net = prob::latent_net_kind_from_string(latent_net);
   c.latent_input_size = 32;
   c.embedding_hidden_channels = 8;
   c.axis_aligned_filters = {4, 8};

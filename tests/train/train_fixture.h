@@ -5,10 +5,10 @@
 #include <memory>
 #include <string>
 
-#include "psam/data/loader.h"
-#include "psam/data/store.h"
-#include "psam/data/synthetic.h"
-#include "psam/train/model_config.h"
+#include "psam/data/loader/loader.h"
+#include "psam/data/store/store.h"
+#include "psam/data/synthetic/synthetic.h"
+#include "psam/models/model_config.h"
 #include "psam/train/train_config.h"
 
 namespace psam::test {
@@ -31,10 +31,10 @@ inline sam::SamConfig tiny_sam() {
   return s;
 }
 
-inline train::ModelConfig tiny_model(const std::string& latent_net = "reference") {
-  train::ModelConfig m;
+inline models::ModelConfig tiny_model(const std::string& latent_net = "reference") {
+  models::ModelConfig m;
   m.prob.sam = tiny_sam();
-  m.prob.latent_net = latent_net;
+  m.prob.latent_net = prob::latent_net_kind_from_string(latent_net);
   m.prob.latent_dim = 3;
   return m;
 }

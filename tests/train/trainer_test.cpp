@@ -10,7 +10,8 @@
 #include "psam/io/npy.h"
 #include "psam/io/state_dict.h"
 #include "psam/train/checkpoint.h"
-#include "psam/train/prob_sam_task.h"
+#include "psam/models/registry.h"
+#include "psam/train/model_task.h"
 #include "psam/train/trainer.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
@@ -35,8 +36,8 @@ Outcome train_once(const std::string& store_dir, const std::string& run_dir, Tra
   data::Loader train_loader(store, store->split_indices("train"), test::tiny_loader_options(true));
   data::Loader val_loader(store, store->split_indices("val"), test::tiny_loader_options(false));
   torch::manual_seed(1);
-  ProbSamTask task(build_model(test::tiny_model(latent_net), torch::kCPU), LossConfig{},
-                   torch::kCPU);
+  const auto model = models::build_model(test::tiny_model(latent_net), torch::kCPU);
+  ModelTask task(*model, LossConfig{});
   options.run_dir = run_dir;
   options.seed = 7;
   options.config_hash = "test";
@@ -101,7 +102,8 @@ TEST_F(TrainerTest, ResumeIsBitExact) {
   }
   // The runs really trained: the weights moved from their initial values.
   torch::manual_seed(1);
-  const auto fresh = io::state_dict(*build_model(test::tiny_model(), torch::kCPU));
+  const auto fresh =
+      io::state_dict(models::build_model(test::tiny_model(), torch::kCPU)->module());
   EXPECT_FALSE(torch::equal(fresh.at("sam.mask_decoder.mask_tokens.weight"),
                             full.last.model.at("sam.mask_decoder.mask_tokens.weight")));
 }

@@ -6,8 +6,8 @@
 #include <chrono>
 #include <iostream>
 
-#include "psam/data/dicom_series.h"
-#include "psam/data/lidc_stats.h"
+#include "psam/data/importers/dicom_series.h"
+#include "psam/data/synthetic/lidc_stats.h"
 #include "psam/io/dicom.h"
 #include "psam/util/error.h"
 #include "psam/util/log.h"

@@ -14,8 +14,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "psam/data/loader.h"
-#include "psam/data/synthetic.h"
+#include "psam/data/loader/loader.h"
+#include "psam/data/synthetic/synthetic.h"
 #include "psam/util/allocator.h"
 #include "psam/util/threads.h"
 

@@ -52,7 +52,7 @@ double median_ms(const std::function<void()>& fn, int iters, torch::Device devic
 psam::prob::ProbSamConfig config(int64_t latent_input_size) {
   psam::prob::ProbSamConfig c;
   c.sam = psam::sam::vit_b();
-  c.latent_net = "reference";
+  c.latent_net = psam::prob::LatentNetKind::kReference;
   c.latent_input_size = latent_input_size;
   return c;
 }

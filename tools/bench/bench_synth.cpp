@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "psam/data/synthetic.h"
+#include "psam/data/synthetic/synthetic.h"
 #include "psam/util/allocator.h"
 #include "psam/util/threads.h"
 

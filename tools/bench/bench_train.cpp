@@ -15,11 +15,13 @@
 
 #include <CLI/CLI.hpp>
 
-#include "psam/data/embedding_cache.h"
-#include "psam/data/synthetic.h"
-#include "psam/train/model_config.h"
+#include "psam/data/loader/embedding_cache.h"
+#include "psam/data/synthetic/synthetic.h"
+#include "psam/models/embedding_cache.h"
+#include "psam/models/prob_sam/prob_sam_model.h"
+#include "psam/models/registry.h"
+#include "psam/train/model_task.h"
 #include "psam/train/optimizer.h"
-#include "psam/train/prob_sam_task.h"
 #include "psam/util/allocator.h"
 #include "psam/util/threads.h"
 
@@ -40,7 +42,7 @@ double now() {
 }
 
 // Seconds per step of `steps` optimiser steps (after one warm-up step) on the loader's batches.
-double time_steps(train::ProbSamTask& task, data::Loader& loader, int steps) {
+double time_steps(train::ModelTask& task, data::Loader& loader, int steps) {
   train::TrainConfig config;
   train::AdamOptimizer optimizer(task.trainable_parameters(), config);
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(0);
@@ -57,7 +59,7 @@ double time_steps(train::ProbSamTask& task, data::Loader& loader, int steps) {
 }
 
 void bench(const Args& a, c10::Device device, const std::string& dir) {
-  train::ModelConfig m;
+  models::ModelConfig m;
   if (a.model == "tiny") {
     m.prob.sam.img_size = 128;
     m.prob.sam.patch_size = 8;
@@ -70,31 +72,34 @@ void bench(const Args& a, c10::Device device, const std::string& dir) {
   } else {
     m.prob.sam = sam::preset(a.model);
   }
-  m.prob.latent_net = a.latent;
+  m.prob.latent_net = prob::latent_net_kind_from_string(a.latent);
   torch::manual_seed(0);
-  prob::ProbSam model = train::build_model(m, device);
+  const auto model = models::build_model(m, device);
   const auto store =
       std::make_shared<const data::DatasetStore>(data::DatasetStore::open(dir + "/store"));
   data::LoaderOptions o;
-  o.input_size = m.prob.sam.img_size;
-  o.resize_masks = true;
+  model->prepare_loader(o, /*training=*/true);
   const auto indices = store->split_indices("train");
-  const int64_t side = m.prob.sam.image_embedding_size();
 
   data::Loader plain_loader(store, indices, o);
-  train::ProbSamTask plain(model, train::LossConfig{}, device);
-  const double uncached = time_steps(plain, plain_loader, a.steps);
+  train::ModelTask task(*model, train::LossConfig{});
+  const double uncached = time_steps(task, plain_loader, a.steps);
 
   fs::remove_all(dir + "/cache");
-  data::EmbeddingCache cache(dir + "/cache", {"bench", a.model, m.prob.sam.img_size, "auto"},
-                             store->size(), {m.prob.sam.prompt_embed_dim, side, side});
-  train::ProbSamTask cached(model, train::LossConfig{}, device, &cache);
+  const auto cache = models::open_embedding_cache(*model, *store, o, dir + "/cache");
+  auto& net = static_cast<models::ProbSamModel&>(*model).net();
   data::Loader fill_loader(store, indices, o);
   const double fill_start = now();
-  while (auto batch = fill_loader.next()) cached.embeddings(*batch);
+  while (auto batch = fill_loader.next()) {
+    torch::NoGradGuard no_grad;
+    cache->get_or_compute(batch->index, [&](const std::vector<int64_t>& rows) {
+      return net->embed(batch->image.index_select(0, torch::tensor(rows)).to(device));
+    });
+  }
   const double fill = (now() - fill_start) / static_cast<double>(indices.size());
+  model->set_embedding_cache(cache.get());
   data::Loader cached_loader(store, indices, o);
-  const double with_cache = time_steps(cached, cached_loader, a.steps);
+  const double with_cache = time_steps(task, cached_loader, a.steps);
 
   std::printf("%s %s@%ld latent=%s threads=%d: uncached %.3f steps/s (%.2f s/step), cached %.3f "
               "steps/s (%.3f s/step), speed-up %.1fx; filling the cache %.2f s/image\n",

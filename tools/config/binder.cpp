@@ -202,6 +202,27 @@ struct Codec<std::optional<T>> {
   }
 };
 
+template <class T, size_t N>
+struct Codec<std::array<T, N>> {
+  static std::string type() { return "list of " + std::to_string(N) + " " + Codec<T>::type(); }
+  static std::string expected() {
+    return "a list of " + std::to_string(N) + " " + Codec<T>::type() + " values";
+  }
+  static std::array<T, N> decode(const YAML::Node& node, const Where& where) {
+    if (!node.IsSequence() || node.size() != N) mismatch(where, expected(), node);
+    std::array<T, N> values;
+    for (size_t i = 0; i < N; ++i) {
+      values[i] = config::decode<T>(node[i], {where.origin, fmt::format("{}[{}]", where.path, i)});
+    }
+    return values;
+  }
+  static void encode(YAML::Emitter& out, const std::array<T, N>& values) {
+    out << YAML::Flow << YAML::BeginSeq;
+    for (const T& value : values) Codec<T>::encode(out, value);
+    out << YAML::EndSeq;
+  }
+};
+
 template <class T>
 T decode_field(const YAML::Node& node, const Where& where) {
   if constexpr (detail::kScalar<T>) {
@@ -313,6 +334,7 @@ FieldRef Binder::add(std::string_view key, T& value, std::string_view help) {
   return FieldRef(field);
 }
 
+using DoubleTriple = std::array<double, 3>;
 #define PSAM_CONFIG_FIELD_TYPE(T) \
   template FieldRef Binder::add<T>(std::string_view, T&, std::string_view);
 PSAM_CONFIG_FIELD_TYPE(bool)
@@ -331,6 +353,7 @@ PSAM_CONFIG_FIELD_TYPE(std::optional<int64_t>)
 PSAM_CONFIG_FIELD_TYPE(std::optional<float>)
 PSAM_CONFIG_FIELD_TYPE(std::optional<double>)
 PSAM_CONFIG_FIELD_TYPE(std::optional<std::string>)
+PSAM_CONFIG_FIELD_TYPE(DoubleTriple)
 #undef PSAM_CONFIG_FIELD_TYPE
 
 FieldRef Binder::choice(std::string_view key, std::string& value, std::vector<std::string> allowed,

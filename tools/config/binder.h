@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <array>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -25,6 +26,7 @@
 
 #include "psam/util/fs.h"
 #include "psam/util/hash.h"
+#include "psam/util/names.h"
 
 namespace psam::config {
 
@@ -42,6 +44,8 @@ template <class T>
 inline constexpr bool kSupported<std::vector<T>> = kScalar<T> && !std::is_same_v<T, bool>;
 template <class T>
 inline constexpr bool kSupported<std::optional<T>> = kScalar<T> && !std::is_same_v<T, bool>;
+template <>
+inline constexpr bool kSupported<std::array<double, 3>> = true;
 }  // namespace detail
 
 // Returned by field() and choice() to add constraints.
@@ -59,8 +63,8 @@ class Binder {
  public:
   explicit Binder(detail::Section& section) : section_(&section) {}
 
-  // T: bool, int, int64_t, float, double, std::string, or a std::vector or std::optional of
-  // one of them (no bool). An optional accepts null (`~`) in YAML and writes null when empty.
+  // T: bool, int, int64_t, float, double, std::string, a std::vector or std::optional of one of
+  // them (no bool), or std::array<double, 3> (e.g. per-channel pixel statistics). An optional accepts null (`~`) in YAML and writes null when empty.
   template <class T>
   FieldRef field(std::string_view key, T& value, std::string_view help = {}) {
     static_assert(detail::kSupported<T>,
@@ -73,24 +77,23 @@ class Binder {
   FieldRef choice(std::string_view key, std::string& value, std::vector<std::string> allowed,
                   std::string_view help = {});
 
-  // An enum written as names: choice("device", c.device, {{"cpu", Device::kCpu}, ...}).
+  // An enum, written as the names of its name table (psam/util/names.h).
   template <class E>
-  FieldRef choice(std::string_view key, E& value, std::vector<std::pair<std::string, E>> options,
-                  std::string_view help = {}) {
+  FieldRef choice(std::string_view key, E& value, std::string_view help = {}) {
     static_assert(std::is_enum_v<E>, "config::Binder::choice: use a std::string or an enum");
-    std::vector<std::string> names;
-    for (const auto& option : options) names.push_back(option.first);
-    auto get = [&value, options]() -> int {
-      for (size_t i = 0; i < options.size(); ++i) {
-        if (options[i].second == value) return static_cast<int>(i);
+    const auto& table = enum_names(E{});
+    auto get = [&value, &table]() -> int {
+      for (size_t i = 0; i < table.size(); ++i) {
+        if (table[i].value == value) return static_cast<int>(i);
       }
       return -1;
     };
-    auto set = [&value, options](int i) { value = options[i].second; };
-    return add_choice(key, std::move(names), get, set, help);
+    auto set = [&value, &table](int i) { value = table[i].value; };
+    return add_choice(key, names_of<E>(), get, set, help);
   }
 
-  // A nested struct under `key`, described by its own bind(Binder&, T&).
+  // A nested struct under `key`, described by its own bind(Binder&, T&) or, for library structs,
+  // by the describe(B&, T&) template next to their definition.
   template <class T>
   void section(std::string_view key, T& value, std::string_view help = {}) {
     Binder inner = add_section(key, help);
@@ -107,6 +110,13 @@ class Binder {
 
   detail::Section* section_;
 };
+
+// A library struct with a describe(B&, T&) template (found by argument-dependent lookup) binds
+// through it, so its field names and help are written once for YAML and for JSON checkpoints.
+template <class T>
+auto bind(Binder& b, T& value) -> decltype(describe(b, value), void()) {
+  describe(b, value);
+}
 
 // The description of one root struct, bound to it by reference: loading writes into it.
 class Schema {

@@ -3,17 +3,12 @@
 namespace psam::config {
 
 void bind(Binder& b, RunOptions& c) {
-  using Device = RunOptions::Device;
-  using Precision = RunOptions::Precision;
   b.field("name", c.name, "run name; empty: the config file's name");
   b.field("out_dir", c.out_dir, "runs are written to out_dir/name");
   b.field("seed", c.seed, "seed for every random generator");
   b.field("threads", c.threads, "CPU threads for libtorch; 0 = every core");
-  b.choice("device", c.device,
-           {{"auto", Device::kAuto}, {"cpu", Device::kCpu}, {"cuda", Device::kCuda}},
-           "where to compute; auto = CUDA when present");
-  b.choice("precision", c.precision, {{"fp32", Precision::kFp32}, {"bf16", Precision::kBf16}},
-           "bf16 = bf16 autocast on CUDA");
+  b.choice("device", c.device, "where to compute; auto = CUDA when present");
+  b.choice("precision", c.precision, "bf16 = bf16 autocast on CUDA");
 }
 
 void bind(Binder& b, Config& c) {

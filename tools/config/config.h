@@ -8,10 +8,10 @@
 #pragma once
 
 #include "config/binder.h"
-#include "psam/data/data_config.h"
+#include "psam/data/loader/data_config.h"
 #include "psam/eval/eval_config.h"
 #include "psam/train/loss.h"
-#include "psam/train/model_config.h"
+#include "psam/models/model_config.h"
 #include "psam/train/train_config.h"
 #include "psam/util/run_options.h"
 
@@ -19,7 +19,7 @@ namespace psam::config {
 
 struct Config {
   RunOptions run;
-  train::ModelConfig model;
+  models::ModelConfig model;
   data::DataConfig data;
   train::LossConfig loss;
   train::TrainConfig train;
@@ -27,9 +27,8 @@ struct Config {
 };
 
 void bind(Binder& b, RunOptions& c);
-void bind(Binder& b, sam::SamConfig& c);
-void bind(Binder& b, prob::TrainableParts& c);
-void bind(Binder& b, train::ModelConfig& c);
+// model: models::ModelConfig and its parts bind through their describe() templates
+// (binder.h), which the JSON of stored model configs shares.
 void bind(Binder& b, data::LoaderOptions& c);
 void bind(Binder& b, data::DataConfig& c);
 void bind(Binder& b, train::LossConfig& c);

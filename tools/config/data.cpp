@@ -1,35 +1,25 @@
 // Binding of the `data:` section.
-#include "psam/data/data_config.h"
+#include "psam/data/loader/data_config.h"
 
 #include "config/config.h"
 
 namespace psam::config {
 
 void bind(Binder& b, data::LoaderOptions& c) {
-  using data::AnnotatorMode;
-  using data::IntensityMapping;
-  using data::PromptSource;
   b.field("batch_size", c.batch_size, "samples per batch");
   b.field("workers", c.workers, "threads making batches; 0 = in the training thread");
   b.field("prefetch", c.prefetch, "batches made ahead per worker");
   b.field("shuffle", c.shuffle, "shuffle the training split each epoch (by run.seed)");
   b.field("drop_last", c.drop_last, "drop a last incomplete batch");
   b.choice("annotators", c.annotators,
-           {{"random_one", AnnotatorMode::kRandomOne}, {"all", AnnotatorMode::kAll},
-            {"fixed", AnnotatorMode::kFixed}},
            "training target: one random annotator per step (reference), all, or a fixed one");
   b.field("annotator", c.annotator, "the annotator for annotators: fixed");
   b.choice("intensity", c.intensity,
-           {{"auto", IntensityMapping::kAuto}, {"window", IntensityMapping::kWindow},
-            {"minmax", IntensityMapping::kMinMax}},
            "image values to [0, 1]: auto by the store's intensity, HU window, per-image min-max");
   b.field("window_center", c.window_center, "HU window level");
   b.field("window_width", c.window_width, "HU window width");
   b.field("box_jitter", c.box_jitter, "box sides move by up to this fraction of the box size");
-  b.choice("prompt", c.prompt,
-           {{"union", PromptSource::kUnion}, {"majority", PromptSource::kMajority},
-            {"annotator", PromptSource::kAnnotator}},
-           "mask the box prompt is taken from");
+  b.choice("prompt", c.prompt, "mask the box prompt is taken from");
 }
 
 void bind(Binder& b, data::DataConfig& c) {

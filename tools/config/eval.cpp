@@ -6,23 +6,13 @@
 namespace psam::config {
 
 void bind(Binder& b, eval::EvalConfig& c) {
-  using data::PromptSource;
-  using eval::IouConvention;
-  const std::vector<std::pair<std::string, IouConvention>> conventions = {
-      {"phiseg", IouConvention::kPhiseg},
-      {"mose", IouConvention::kMose},
-      {"empty-zero", IouConvention::kEmptyZero}};
   b.field("samples", c.samples, "latent samples N per case (a multiple of K for HM-IoU)");
   b.field("split", c.split, "store split psam eval scores by default");
-  b.choice("ged_convention", c.metrics.ged_convention, conventions,
+  b.choice("ged_convention", c.metrics.ged_convention,
            "IoU of empty masks in GED and diversity (docs/metrics.md)");
-  b.choice("hm_iou_convention", c.metrics.hm_iou_convention, conventions,
+  b.choice("hm_iou_convention", c.metrics.hm_iou_convention,
            "IoU convention of HM-IoU");
-  b.choice("prompt", c.prompt,
-           {{"union", PromptSource::kUnion},
-            {"majority", PromptSource::kMajority},
-            {"annotator", PromptSource::kAnnotator}},
-           "mask the prompt box is taken from");
+  b.choice("prompt", c.prompt, "mask the prompt box is taken from");
   b.field("prompt_annotator", c.prompt_annotator, "the annotator of prompt: annotator");
   b.field("bootstrap_resamples", c.bootstrap_resamples, "bootstrap replicates of each mean");
   b.field("bootstrap_level", c.bootstrap_level, "coverage of the bootstrap intervals");

@@ -7,19 +7,13 @@
 namespace psam::config {
 
 void bind(Binder& b, train::TrainConfig& c) {
-  using train::MetricMode;
-  using train::OptimizerKind;
-  using train::ScheduleKind;
-  b.choice("optimizer", c.optimizer, {{"adam", OptimizerKind::kAdam}, {"adamw", OptimizerKind::kAdamW}},
+  b.choice("optimizer", c.optimizer,
            "adam: weight decay as L2 on the gradient; adamw: decoupled weight decay");
   b.field("lr", c.lr, "peak learning rate");
   b.field("weight_decay", c.weight_decay, "weight decay");
   b.field("betas", c.betas, "Adam's (beta1, beta2)");
   b.field("eps", c.eps, "Adam's epsilon");
-  b.choice("schedule", c.schedule,
-           {{"constant", ScheduleKind::kConstant}, {"step", ScheduleKind::kStep},
-            {"cosine", ScheduleKind::kCosine}},
-           "learning-rate schedule after the warm-up");
+  b.choice("schedule", c.schedule, "learning-rate schedule after the warm-up");
   b.field("warmup_steps", c.warmup_steps, "linear warm-up from 0 over this many steps");
   b.field("step_size", c.step_size, "step schedule: steps between decays");
   b.field("gamma", c.gamma, "step schedule: decay factor");
@@ -31,8 +25,7 @@ void bind(Binder& b, train::TrainConfig& c) {
   b.field("val_metrics", c.val_metrics,
           "validation also computes the evaluator's metrics (val/ged, val/dsc, ...)");
   b.field("best_metric", c.best_metric, "validation metric that picks best.pt, e.g. val/loss");
-  b.choice("best_mode", c.best_mode, {{"min", MetricMode::kMin}, {"max", MetricMode::kMax}},
-           "whether a lower or higher best_metric is better");
+  b.choice("best_mode", c.best_mode, "whether a lower or higher best_metric is better");
   b.field("early_stop_patience", c.early_stop_patience,
           "validations without improvement before stopping; 0 = off");
   b.field("log_every_steps", c.log_every_steps, "metrics.jsonl line every N steps");
@@ -49,10 +42,9 @@ void bind(Binder& b, train::TrainConfig& c) {
 }
 
 void bind(Binder& b, train::LossConfig& c) {
-  using train::DiceMode;
   b.field("bce_weight", c.bce_weight, "weight of the binary cross-entropy");
   b.field("dice_weight", c.dice_weight, "weight of the Dice loss");
-  b.choice("dice_mode", c.dice_mode, {{"batch", DiceMode::kBatch}, {"per_sample", DiceMode::kPerSample}},
+  b.choice("dice_mode", c.dice_mode,
            "batch: one ratio over the batch (reference); per_sample: mean of per-sample ratios");
   b.field("dice_smooth", c.dice_smooth, "added to the Dice numerator and denominator");
   b.field("beta", c.beta, "KL weight after the warm-up");

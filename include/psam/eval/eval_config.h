@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "psam/data/boxes.h"
-#include "psam/data/loader.h"
+#include "psam/data/loader/boxes.h"
+#include "psam/data/loader/loader.h"
 #include "psam/eval/bootstrap.h"
 #include "psam/eval/metrics.h"
 

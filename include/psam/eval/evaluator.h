@@ -1,44 +1,41 @@
-// Evaluation of a (Probabilistic) SAM on a set of store samples: per case one image embedding,
-// one box prompt from the annotators, N latent samples decoded in one batched decoder call,
-// and psam's ambiguity metrics (psam/eval/metrics.h) against the K annotators; then the means
-// over cases with percentile-bootstrap 95% intervals. The same code scores the store's oracle
-// draws (oracle_masks.npy of a synthetic store) as if they were samples: the best achievable
-// numbers on that benchmark.
+// Evaluation of any registered method (psam/models/model.h) on a set of store samples: per case
+// one box prompt from the annotators, N samples drawn in one call of the method, and psam's
+// ambiguity metrics (psam/eval/metrics.h) against the K annotators; then the means over cases
+// with percentile-bootstrap 95% intervals. The same code scores the store's oracle draws
+// (oracle_masks.npy of a synthetic store) as if they were samples: the best achievable numbers
+// on that benchmark.
 //
 // Per case:
-//   - image and box: the data loader's preprocessing (psam/data/loader.h) with
-//     EvalConfig::preprocessing, which must match the training run's data options;
-//   - samples: model->sample(embedding, image, box, N, store H x W) with a CPU generator seeded
-//     by case_seed(config.seed, store index), so a case's samples do not depend on which other
-//     cases are evaluated or in what order; binarised at logit > 0 (Sam::mask_threshold);
-//     NCC uses their sigmoid probabilities;
-//   - a deterministic model (latent_net "none") gives one mask; it is scored repeated N times,
-//     which leaves GED, diversity (0), DSC and IoU exactly as for the single mask and makes
-//     HM-IoU defined (then the mean IoU of the mask with the annotators).
+//   - image and box: the data loader's preprocessing (psam/data/loader/loader.h) with
+//     EvalConfig::preprocessing, which must match the training run's data options, and the
+//     frame the method asks for (Model::prepare_loader);
+//   - samples: model.sample(case, N, generator) at the store's H x W, with a CPU generator
+//     seeded by case_seed(config.seed, store index), so a case's samples do not depend on which
+//     other cases are evaluated or in what order; binarised at logit > 0; NCC uses their
+//     sigmoid probabilities;
+//   - a deterministic method gives N equal masks, which leaves GED, diversity (0), DSC and IoU
+//     exactly as for the single mask and makes HM-IoU defined (then the mean IoU of the mask
+//     with the annotators).
+// A method with an embedding cache attached (Model::set_embedding_cache) uses it here too.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
-#include "psam/data/boxes.h"
-#include "psam/data/store.h"
+#include "psam/data/loader/boxes.h"
+#include "psam/data/store/store.h"
 #include "psam/eval/bootstrap.h"
 #include "psam/eval/eval_config.h"
 #include "psam/eval/metrics.h"
-#include "psam/prob/prob_sam.h"
+#include "psam/models/model.h"
 
 namespace psam::eval {
 
 // The seed of the sampling generator for the case at store index `index`.
 uint64_t case_seed(int64_t seed, int64_t index);
-
-// Where image embeddings come from: (store index, SAM-normalised image [1,3,S,S] on the model's
-// device) -> [1,C,h,w]. Empty: model->embed(image). The embedding cache plugs in here.
-using EmbeddingSource = std::function<at::Tensor(int64_t index, const at::Tensor& image)>;
 
 struct CaseResult {
   int64_t index = 0;  // store index
@@ -87,9 +84,8 @@ struct EvalResult {
 // Evaluates `model` (put in eval mode for the call, its mode restored after; no autograd) on
 // the store samples `indices` (e.g. store.split_indices(config.split)). Runs on the model's
 // device.
-EvalResult evaluate(prob::ProbSam& model, const data::DatasetStore& store,
-                    const std::vector<int64_t>& indices, const EvalConfig& config,
-                    const EmbeddingSource& embeddings = {});
+EvalResult evaluate(models::Model& model, const data::DatasetStore& store,
+                    const std::vector<int64_t>& indices, const EvalConfig& config);
 
 // Scores the store's oracle draws as samples: the first min(config.samples, M) of the M draws
 // (probabilities are not known, so NCC is NaN). psam::Error if the store has no oracle_masks.npy.

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "psam/util/names.h"
+
 namespace psam::eval {
 
 // How IoU(A,B), and so the distance d(A,B) = 1 - IoU(A,B), treats pairs with empty masks.
@@ -27,6 +29,12 @@ enum class IouConvention {
 constexpr double kMoseIouEpsilon = 1e-8;  // MoSE's smoothing of IoU
 constexpr double kNccEpsilon = 1e-8;      // PHiSeg's epsilon inside the log of the cross-entropy
 
+inline constexpr NameTable<IouConvention, 3> kIouConventionNames = {{
+    {IouConvention::kPhiseg, "phiseg"},
+    {IouConvention::kMose, "mose"},
+    {IouConvention::kEmptyZero, "empty-zero"},
+}};
+constexpr const auto& enum_names(IouConvention) { return kIouConventionNames; }
 std::string to_string(IouConvention convention);  // "phiseg" | "mose" | "empty-zero"
 // psam::Error naming the accepted values on anything else.
 IouConvention iou_convention_from_string(const std::string& name);

@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "psam/io/pickle.h"
+#include "psam/io/pickle/pickle.h"
 #include "psam/io/tensor_dict.h"
 
 namespace psam::io {

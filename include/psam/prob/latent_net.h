@@ -19,11 +19,20 @@
 #include <vector>
 
 #include "psam/prob/gaussian.h"
+#include "psam/util/names.h"
 
 namespace psam::prob {
 
-enum class LatentNetKind { kReference, kAxisAligned, kEmbedding };
-// reference | axis_aligned | embedding; psam::Error for any other name.
+// kNone: no latent nets (the deterministic SAM of ProbSamConfig); never a net's own kind.
+enum class LatentNetKind { kReference, kAxisAligned, kEmbedding, kNone };
+inline constexpr NameTable<LatentNetKind, 4> kLatentNetNames = {{
+    {LatentNetKind::kReference, "reference"},
+    {LatentNetKind::kAxisAligned, "axis_aligned"},
+    {LatentNetKind::kEmbedding, "embedding"},
+    {LatentNetKind::kNone, "none"},
+}};
+constexpr const auto& enum_names(LatentNetKind) { return kLatentNetNames; }
+// reference | axis_aligned | embedding | none; psam::Error for any other name.
 LatentNetKind latent_net_kind_from_string(const std::string& name);
 std::string to_string(LatentNetKind kind);
 

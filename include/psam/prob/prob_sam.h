@@ -3,7 +3,7 @@
 // is ADDED to every sparse prompt token before the mask decoder, so one image and one box give
 // many plausible masks. Training draws z from the posterior, inference from the prior.
 //
-// The same class is also the deterministic SAM baseline (latent_net = "none"): no latent nets,
+// The same class is also the deterministic SAM baseline (latent_net none): no latent nets,
 // no projector, no KL, so both run through the same training and evaluation code.
 //
 // Module tree and state-dict names (the reference's, so checkpoints move without renaming):
@@ -51,8 +51,8 @@ struct ProbSamConfig {
   sam::SamConfig sam;
   // Dimension L of z (the reference: 6).
   int64_t latent_dim = 6;
-  // reference | axis_aligned | embedding | none (deterministic SAM).
-  std::string latent_net = "reference";
+  // The prior/posterior nets; kNone gives the deterministic SAM.
+  LatentNetKind latent_net = LatentNetKind::kReference;
   // Pixel latent nets (reference, axis_aligned): the image and mask are resized to this size
   // first; 0 = as given (the reference runs them at SAM's full input, e.g. 1024).
   int64_t latent_input_size = 0;
@@ -65,7 +65,7 @@ struct ProbSamConfig {
   int64_t embedding_hidden_channels = 64;
   TrainableParts trainable;
 
-  bool deterministic() const { return latent_net == "none"; }
+  bool deterministic() const { return latent_net == LatentNetKind::kNone; }
   // The options of the prior (posterior = false) or posterior latent net. Not for "none".
   LatentNetOptions latent_options(bool posterior) const;
   // psam::Error naming the first invalid field.
@@ -84,7 +84,7 @@ class FcombImpl : public torch::nn::Module {
 TORCH_MODULE(Fcomb);
 
 // One training (or validation) batch. Prompt boxes come from the data layer
-// (psam/data/boxes.h: boxes_from_masks, jitter_box, PromptSource).
+// (psam/data/loader/boxes.h: boxes_from_masks, jitter_box, PromptSource).
 struct ProbSamInputs {
   torch::Tensor image_embedding;  // [B,C,h,w]: embed(image) or the embedding cache
   // [B,3,S,S] SAM-normalised input. Needed by the pixel latent nets (reference, axis_aligned);

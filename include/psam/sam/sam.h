@@ -44,4 +44,12 @@ TORCH_MODULE(Sam);
 // A model of the given shape with freshly initialised weights (load a checkpoint after).
 Sam build_sam(const SamConfig& config);
 
+// The one rule that takes mask logits from SAM's frame back to an image, for every method and
+// command (the official Sam.postprocess_masks): logits [B,M,h,w] covering the img_size x img_size
+// frame are upsampled to the frame, cropped to the resized image (ResizeLongestSide of
+// original_size to img_size: the frame without its bottom/right padding) and resized to
+// original_size (H, W). Bilinear, align_corners = false.
+torch::Tensor frame_to_image(const torch::Tensor& masks, int64_t img_size,
+                             std::array<int64_t, 2> original_size);
+
 }  // namespace psam::sam

@@ -12,6 +12,9 @@
 //   train        {"nonfinite_in_a_row", "epoch_batches", "epoch_sums": {term: sum},
 //                 "best": {"metric", "value", "epoch", "stale"}}
 //   config_hash  SHA-256 of the run's config.yaml
+//   model_config the resolved model section as JSON (models::model_config_json), so any tool
+//                rebuilds the model from the checkpoint alone
+//   preprocessing  the data's intensity mapping as JSON (data::intensity_json)
 //
 // Files appear atomically (temporary + rename): an interrupted or failed write leaves the
 // previous file as it was.
@@ -25,7 +28,7 @@
 #include <utility>
 #include <vector>
 
-#include "psam/data/loader.h"
+#include "psam/data/loader/loader.h"
 #include "psam/io/tensor_dict.h"
 
 namespace psam::train {
@@ -58,6 +61,8 @@ struct Checkpoint {
   TrainState state;
   at::Tensor rng_cpu, rng_train, rng_cuda;  // rng_cuda undefined without CUDA
   std::string config_hash;
+  std::string model_config;   // empty: not stored (checkpoints of older versions)
+  std::string preprocessing;  // empty: not stored
 };
 
 void write_checkpoint(const std::string& path, const Checkpoint& checkpoint);

@@ -7,8 +7,11 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "psam/prob/gaussian.h"
+#include "psam/util/names.h"
 
 namespace psam::train {
 
@@ -18,6 +21,11 @@ enum class DiceMode {
   // One ratio per sample, averaged over the batch (small lesions weigh as much as large ones).
   kPerSample,
 };
+inline constexpr NameTable<DiceMode, 2> kDiceModeNames = {{
+    {DiceMode::kBatch, "batch"},
+    {DiceMode::kPerSample, "per_sample"},
+}};
+constexpr const auto& enum_names(DiceMode) { return kDiceModeNames; }
 DiceMode dice_mode_from_string(const std::string& name);  // batch | per_sample
 std::string to_string(DiceMode mode);
 
@@ -31,6 +39,12 @@ struct LossConfig {
   int64_t kl_warmup_steps = 0;
 
   void validate() const;  // psam::Error naming the first invalid field
+};
+
+// What a training step minimises, and the terms it logs.
+struct StepLoss {
+  at::Tensor total;                                        // scalar that is minimised
+  std::vector<std::pair<std::string, at::Tensor>> terms;  // scalars to log, e.g. bce, dice, kl
 };
 
 struct LossTerms {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "psam/util/names.h"
+
 namespace psam::train {
 
 enum class OptimizerKind { kAdam, kAdamW };
@@ -16,6 +18,23 @@ enum class ScheduleKind {
   kCosine,    // cosine from lr to min_lr over the run's total steps
 };
 enum class MetricMode { kMin, kMax };
+
+inline constexpr NameTable<OptimizerKind, 2> kOptimizerNames = {{
+    {OptimizerKind::kAdam, "adam"},
+    {OptimizerKind::kAdamW, "adamw"},
+}};
+constexpr const auto& enum_names(OptimizerKind) { return kOptimizerNames; }
+inline constexpr NameTable<ScheduleKind, 3> kScheduleNames = {{
+    {ScheduleKind::kConstant, "constant"},
+    {ScheduleKind::kStep, "step"},
+    {ScheduleKind::kCosine, "cosine"},
+}};
+constexpr const auto& enum_names(ScheduleKind) { return kScheduleNames; }
+inline constexpr NameTable<MetricMode, 2> kMetricModeNames = {{
+    {MetricMode::kMin, "min"},
+    {MetricMode::kMax, "max"},
+}};
+constexpr const auto& enum_names(MetricMode) { return kMetricModeNames; }
 
 struct TrainConfig {
   OptimizerKind optimizer = OptimizerKind::kAdam;

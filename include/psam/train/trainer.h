@@ -22,18 +22,14 @@
 #include <utility>
 #include <vector>
 
-#include "psam/data/loader.h"
+#include "psam/data/loader/loader.h"
 #include "psam/train/checkpoint.h"
+#include "psam/train/loss.h"
 #include "psam/train/optimizer.h"
 #include "psam/train/train_config.h"
 #include "psam/util/progress.h"
 
 namespace psam::train {
-
-struct StepLoss {
-  at::Tensor total;                                        // scalar that is minimised
-  std::vector<std::pair<std::string, at::Tensor>> terms;  // scalars to log, e.g. bce, dice, kl
-};
 
 class TrainTask {
  public:
@@ -66,6 +62,10 @@ struct TrainerOptions {
   // Exists; the caller has written config.yaml there (and may log::add_file its train.log).
   std::string run_dir;
   std::string config_hash;  // of that config.yaml, recorded in every checkpoint
+  // Stored in every checkpoint so tools rebuild the model from it (Checkpoint::model_config,
+  // Checkpoint::preprocessing); empty = not stored.
+  std::string model_config;
+  std::string preprocessing;
   uint64_t seed = 0;
   bool resume = false;  // continue from run_dir/checkpoints/last.pt
   bool bf16 = false;    // bf16 autocast around the loss (CUDA only; ignored on CPU)

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "psam/util/names.h"
+
 namespace psam {
 
 struct RunOptions {
@@ -18,5 +20,17 @@ struct RunOptions {
   Device device = Device::kAuto;
   Precision precision = Precision::kFp32;
 };
+
+inline constexpr NameTable<RunOptions::Device, 3> kDeviceNames = {{
+    {RunOptions::Device::kAuto, "auto"},
+    {RunOptions::Device::kCpu, "cpu"},
+    {RunOptions::Device::kCuda, "cuda"},
+}};
+constexpr const auto& enum_names(RunOptions::Device) { return kDeviceNames; }
+inline constexpr NameTable<RunOptions::Precision, 2> kPrecisionNames = {{
+    {RunOptions::Precision::kFp32, "fp32"},
+    {RunOptions::Precision::kBf16, "bf16"},
+}};
+constexpr const auto& enum_names(RunOptions::Precision) { return kPrecisionNames; }
 
 }  // namespace psam

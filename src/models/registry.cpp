@@ -1,0 +1,50 @@
+#include "psam/models/registry.h"
+
+#include <fmt/format.h>
+
+#include "psam/models/load.h"
+#include "psam/models/prob_sam/prob_sam_model.h"
+#include "psam/util/names.h"
+
+namespace psam::models {
+namespace {
+
+template <class M>
+std::unique_ptr<Model> make(const ModelConfig& config) {
+  return std::make_unique<M>(config);
+}
+
+}  // namespace
+
+const std::vector<ModelEntry>& registry() {
+  static const std::vector<ModelEntry> entries = {
+      {"prob_sam",
+       "Probabilistic SAM: a latent z from prior/posterior nets added to the prompt tokens "
+       "(latent_net none: the deterministic SAM)",
+       make<ProbSamModel>},
+  };
+  return entries;
+}
+
+const ModelEntry& registry_entry(const std::string& kind) {
+  for (const auto& entry : registry()) {
+    if (kind == entry.kind) return entry;
+  }
+  fail(fmt::format("model.kind '{}': expected {}", kind, join_alternatives(model_kinds())));
+}
+
+std::vector<std::string> model_kinds() {
+  std::vector<std::string> kinds;
+  for (const auto& entry : registry()) kinds.emplace_back(entry.kind);
+  return kinds;
+}
+
+std::unique_ptr<Model> build_model(const ModelConfig& config, const c10::Device& device) {
+  config.validate();
+  std::unique_ptr<Model> model = registry_entry(config.kind).make(config);
+  if (!config.init_from.empty()) init_from(*model, config.init_from);
+  model->to(device);
+  return model;
+}
+
+}  // namespace psam::models

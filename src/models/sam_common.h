@@ -1,0 +1,44 @@
+// Pieces the SAM-based methods share: the input frame, image embeddings through the embedding
+// cache, the cacheable encoder's key, and small checks.
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/util/Optional.h>
+
+#include <functional>
+#include <string>
+
+#include "psam/data/loader/loader.h"
+#include "psam/io/tensor_dict.h"
+#include "psam/models/model.h"
+#include "psam/sam/sam.h"
+
+namespace psam::data {
+class EmbeddingCache;
+}
+
+namespace psam::models {
+
+// The loader's frame for a SAM of `sam`'s shape: its input size and pixel statistics.
+void set_sam_frame(data::LoaderOptions& options, const sam::SamConfig& sam);
+
+// The batch's image embeddings [B,C,h,w] on `device`: from `cache` for store images (float16-
+// rounded values; missing rows computed by `encode` and stored first), else encode(images).
+at::Tensor sam_embeddings(const data::Batch& batch, data::EmbeddingCache* cache,
+                          const c10::Device& device,
+                          const std::function<at::Tensor(const at::Tensor&)>& encode);
+
+// The cache key parts of a frozen SAM image encoder.
+CacheableEncoder sam_cacheable_encoder(sam::SamImpl& sam);
+
+// The CPU generator drives CPU runs; on other devices their default generator does.
+c10::optional<at::Generator> cpu_generator(const c10::Device& device, at::Generator generator);
+
+// psam::Error unless the batch holds exactly one case.
+void check_one_case(const data::Batch& batch, const std::string& method);
+
+bool has_prefix(const io::TensorDict& tensors, const std::string& prefix);
+
+}  // namespace psam::models

@@ -1,5 +1,4 @@
-// Paths to ../shared/realdata for the LIDC and DICOM tests, the extracted XML archive, and a
-// self-deleting temporary folder.
+// Paths to ../shared/realdata for the LIDC and DICOM tests and the extracted XML archive.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,8 +6,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
+
+#include "support/testing.h"
 
 namespace psam::testing {
 
@@ -30,26 +30,7 @@ inline std::string lidc_example(const std::string& name) {
                    << " (not in a fresh clone; present in CI)";                       \
   } while (0)
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = std::filesystem::temp_directory_path() /
-            ("psam_test_" + std::to_string(rd()) + std::to_string(rd()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string path() const { return path_.string(); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using support::TempDir;
 
 inline void write_text(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;

@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Entry {
+struct PngEntry {
   fs::path folder;            // ROOT or ROOT/<split>
   std::string split;          // "" without split folders
   std::string patient, stem;  // stem: "z-<z>_c<crop>"
@@ -51,9 +51,9 @@ std::vector<std::pair<std::string, fs::path>> source_folders(const fs::path& roo
 }
 
 // Every images/<patient>/z-<z>_c<crop>.png, sorted by split folder, patient, z, crop.
-std::vector<Entry> list_images(const fs::path& root) {
+std::vector<PngEntry> list_images(const fs::path& root) {
   static const std::regex name(R"(z-(-?[0-9]+(?:\.[0-9]+)?)_c([0-9]+)\.png)");
-  std::vector<Entry> out;
+  std::vector<PngEntry> out;
   for (const auto& [split, folder] : source_folders(root)) {
     for (const auto& patient : fs::directory_iterator(folder / "images")) {
       if (!patient.is_directory()) continue;
@@ -68,7 +68,7 @@ std::vector<Entry> list_images(const fs::path& root) {
   }
   PSAM_CHECK(!out.empty(),
              fmt::format("{}: no images/<patient>/z-<z>_c<crop>.png files found", root.string()));
-  std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) {
+  std::sort(out.begin(), out.end(), [](const PngEntry& a, const PngEntry& b) {
     return std::tie(a.split, a.patient, a.z, a.crop_index) <
            std::tie(b.split, b.patient, b.z, b.crop_index);
   });
@@ -76,15 +76,15 @@ std::vector<Entry> list_images(const fs::path& root) {
 }
 
 // The split folders as splits.json: by patient when no patient is in two folders, else by image.
-Splits folder_splits(const std::vector<Entry>& entries) {
+Splits folder_splits(const std::vector<PngEntry>& entries) {
   std::map<std::string, std::set<std::string>> folders_of_patient;
-  for (const Entry& e : entries) folders_of_patient[e.patient].insert(e.split);
+  for (const PngEntry& e : entries) folders_of_patient[e.patient].insert(e.split);
   int64_t crossing = 0;
   for (const auto& [patient, folders] : folders_of_patient) crossing += folders.size() > 1;
   Splits splits;
   splits.unit = crossing == 0 ? "patient" : "image";
   std::map<std::string, std::set<std::string>> sets;
-  for (const Entry& e : entries) sets[e.split].insert(crossing == 0 ? e.patient : e.id());
+  for (const PngEntry& e : entries) sets[e.split].insert(crossing == 0 ? e.patient : e.id());
   // train, val, test first, as users expect them; other folder names after, alphabetically.
   for (const char* name : {"train", "val", "test"}) {
     auto it = sets.find(name);
@@ -122,7 +122,7 @@ at::Tensor centre_crop(const at::Tensor& t, int64_t side, const fs::path& path) 
   return t.slice(-2, y, y + side).slice(-1, x, x + side);
 }
 
-int64_t count_readers(const Entry& e) {
+int64_t count_readers(const PngEntry& e) {
   int64_t k = 0;
   while (fs::exists(e.mask(k))) ++k;
   return k;
@@ -134,8 +134,8 @@ LidcPngImportResult import_lidc_png(const std::string& root_dir, const std::stri
                                     const LidcPngImportOptions& options) {
   PSAM_CHECK(options.crop >= 0, "crop must be >= 0");
   const fs::path root(root_dir);
-  const std::vector<Entry> entries = list_images(root);
-  const Entry& first = entries.front();
+  const std::vector<PngEntry> entries = list_images(root);
+  const PngEntry& first = entries.front();
   const int64_t k = count_readers(first);
   PSAM_CHECK(k > 0, first.mask(0).string() + ": missing (no reader masks for the first crop)");
   const at::Tensor probe = centre_crop(read_grey(first.image()), options.crop, first.image());
@@ -155,7 +155,7 @@ LidcPngImportResult import_lidc_png(const std::string& root_dir, const std::stri
        options.crop}}.dump();
   DatasetWriter writer(out_dir, info, 0, options.overwrite);
   std::set<std::string> patients;
-  for (const Entry& e : entries) {
+  for (const PngEntry& e : entries) {
     const at::Tensor image = centre_crop(read_grey(e.image()), options.crop, e.image());
     PSAM_CHECK(image.size(0) == info.height && image.size(1) == info.width,
                fmt::format("{}: {}x{}, but the first crop is {}x{}", e.image().string(),

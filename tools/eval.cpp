@@ -12,6 +12,8 @@
 #include "cli.h"
 #include "config/config.h"
 #include "psam/data/store/store.h"
+#include "psam/dist/group.h"
+#include "psam/dist/launch.h"
 #include "psam/eval/evaluator.h"
 #include "psam/eval/report.h"
 #include "psam/io/pth.h"
@@ -98,11 +100,11 @@ EvalPlan plan(const EvalArgs& a) {
 // The model the plan names, rebuilt from its stored config (a config file's model section is
 // only the fallback for checkpoints that store none); the evaluation's pixel mapping becomes
 // the one the model was trained with.
-models::LoadedModel load(EvalPlan& p) {
+models::LoadedModel load(EvalPlan& p, const c10::Device& device) {
   const std::optional<models::ModelConfig> fallback =
       p.config_path.empty() ? std::nullopt : std::optional<models::ModelConfig>(p.config.model);
   models::LoadedModel loaded =
-      models::load_model(p.model_path, {}, fallback, resolve_device(p.config.run.device));
+      models::load_model(p.model_path, {}, fallback, device);
   if (loaded.stored_config && fallback) {
     const auto differences =
         models::model_config_differences(loaded.model->config(), p.config.model);
@@ -159,13 +161,23 @@ void run_eval(const EvalArgs& a, Io io) {
     return;
   }
   EvalPlan p = plan(a);
+  // Launched as several processes (torchrun, srun, env vars), the cases are shared out and rank 0
+  // writes the report.
+  p.config.dist.validate();
+  const dist::Launch launch =
+      dist::launch_from_environment(p.config.dist.master_addr, p.config.dist.master_port);
+  c10::Device device = resolve_device(p.config.run.device);
+  if (device.is_cuda() && launch.world_size > 1) device = c10::Device(c10::kCUDA, launch.local_rank);
+  const auto group =
+      dist::init_group(launch, {p.config.dist.backend, device.is_cuda(), p.config.dist.timeout_s});
+  if (!group->is_main()) log::set_console_level("warn");
   const auto store = data::DatasetStore::open(p.config.data.store);
   const std::vector<int64_t> indices = store.split_indices(p.config.eval.split);
   PSAM_CHECK(!a.oracle || store.has_oracle(),
              fmt::format("--oracle: {} has no oracle_masks.npy (only synthetic stores have oracle "
                          "draws)",
                          store.dir()));
-  const models::LoadedModel loaded = load(p);
+  const models::LoadedModel loaded = load(p, device);
   models::Model& model = *loaded.model;
   const auto& e = p.config.eval;
 
@@ -179,7 +191,8 @@ void run_eval(const EvalArgs& a, Io io) {
       {"store", store.dir()},
       {"store_fingerprint", store.fingerprint()},
   };
-  const eval::EvalResult result = eval::evaluate(model, store, indices, e);
+  const eval::EvalResult result = eval::evaluate(model, store, indices, e, group.get());
+  if (!group->is_main()) return;
   std::vector<std::pair<std::string, nlohmann::json>> rows = {
       {model.deterministic() ? "deterministic" : "probabilistic",
        eval::eval_summary_json(result, identity)}};

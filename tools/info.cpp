@@ -1,6 +1,9 @@
 #include "info.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
@@ -10,6 +13,7 @@
 #include "psam/io/dtype.h"
 #include "psam/io/format.h"
 #include "psam/io/npy.h"
+#include "psam/dist/group.h"
 #include "psam/models/registry.h"
 #include "psam/io/pickle/pickle.h"
 #include "psam/io/pth.h"
@@ -216,6 +220,7 @@ void add_info_command(CLI::App& app, Io io, int& rc) {
     bool json = false;
     bool stats = false;
     bool models = false;
+    bool build = false;
   };
   auto opts = std::make_shared<Options>();
   auto* sub = app.add_subcommand(
@@ -226,8 +231,18 @@ void add_info_command(CLI::App& app, Io io, int& rc) {
   sub->add_flag("--json", opts->json, "machine-readable JSON output");
   sub->add_flag("--stats", opts->stats, "add min / max / mean of every tensor");
   sub->add_flag("--models", opts->models, "list the registered methods and exit");
+  sub->add_flag("--build", opts->build,
+                "what this binary was built with (LibTorch, CUDA, distributed backends) and exit");
   sub->callback([opts, io, &rc] {
     rc = 0;
+    if (opts->build) {
+      const auto backends = dist::available_backends();
+      io.out << fmt::format("psam {}\nlibtorch {}\ncuda: {}\ndistributed backends: {}\n",
+                            PSAM_VERSION, TORCH_VERSION,
+                            torch::cuda::is_available() ? "available" : "not available",
+                            backends.empty() ? "none" : fmt::format("{}", fmt::join(backends, ", ")));
+      return;
+    }
     if (opts->models) {
       for (const auto& entry : models::registry())
         io.out << fmt::format("{:<16} {}\n", entry.kind, entry.summary);

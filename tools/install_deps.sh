@@ -8,6 +8,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread
   libopencv-dev libdcmtk-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev libpugixml-dev
+  libgloo-dev  # headers of c10d's Gloo backend (data-parallel training on CPU)
   python3-torch python3-numpy python3-pil
   python3-protobuf  # tests decode TensorBoard event files with protobuf's own parser
 )

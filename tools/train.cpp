@@ -9,12 +9,15 @@
 #include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <ostream>
 
 #include "cli.h"
 #include "config/config.h"
 #include "psam/data/store/store.h"
+#include "psam/dist/group.h"
+#include "psam/dist/launch.h"
 #include "psam/eval/evaluator.h"
 #include "psam/io/state_dict.h"
 #include "psam/models/embedding_cache.h"
@@ -52,11 +55,13 @@ class InterruptHandler {
   void (*previous_)(int);
 };
 
-// The data section's loader options in the frame the method asks for.
+// The data section's loader options in the frame the method asks for, this rank's shard.
 data::LoaderOptions loader_options(const config::Config& c, const models::Model& model,
-                                   bool training) {
+                                   const dist::Group& group, bool training) {
   data::LoaderOptions o = c.data.loader;
   o.seed = static_cast<uint64_t>(c.run.seed);
+  o.shard_rank = group.rank();
+  o.shard_count = group.size();
   model.prepare_loader(o, training);
   if (!training) {
     o.shuffle = false;
@@ -112,6 +117,15 @@ int run_train(const TrainArgs& a, Io io) {
   PSAM_CHECK(!c.data.store.empty(), fmt::format("{}: data.store is not set", config_path));
   c.train.validate();
   c.model.validate();
+  c.dist.validate();
+
+  // The job's processes meet first, so no rank looks at the run directory before all are in.
+  const dist::Launch launch = dist::launch_from_environment(c.dist.master_addr, c.dist.master_port);
+  c10::Device device = resolve_device(c.run.device);
+  if (device.is_cuda() && launch.world_size > 1) device = c10::Device(c10::kCUDA, launch.local_rank);
+  const auto group = dist::init_group(launch, {c.dist.backend, device.is_cuda(), c.dist.timeout_s});
+  const bool main = group->is_main();
+  if (!main) log::set_console_level("warn");
 
   const std::string run_dir = a.resume.empty() ? c.run.out_dir + "/" + c.run.name : a.resume;
   const train::RunPaths paths(run_dir);
@@ -121,42 +135,48 @@ int run_train(const TrainArgs& a, Io io) {
                            "choose another run.name",
                            run_dir, run_dir));
   }
-  fs::create_directories(paths.checkpoints);
-  config::write(c, paths.config);
-  log::add_file(paths.log);
+  group->barrier();  // every rank has checked before rank 0 writes
+  if (main) {
+    fs::create_directories(paths.checkpoints);
+    config::write(c, paths.config);
+    log::add_file(paths.log);
+  }
   struct CloseLog {
     ~CloseLog() { log::close_files(); }
   } close_log;
 
   set_num_threads(c.run.threads);
-  const c10::Device device = resolve_device(c.run.device);
   torch::manual_seed(static_cast<uint64_t>(c.run.seed));
   log::info(fmt::format("psam train {} -> {} on {}", config_path, run_dir, device.str()));
 
   auto store = std::make_shared<const data::DatasetStore>(data::DatasetStore::open(c.data.store));
   const auto model = models::build_model(c.model, device);
   data::Loader train_loader(store, store->split_indices(c.data.train_split),
-                            loader_options(c, *model, true));
+                            loader_options(c, *model, *group, true));
   std::unique_ptr<data::Loader> val_loader;
   const auto& sets = store->splits().sets;
   const bool has_val = std::any_of(sets.begin(), sets.end(),
                                    [&](const auto& s) { return s.first == c.data.val_split; });
   if (c.train.val_every_epochs > 0 && has_val) {
     val_loader = std::make_unique<data::Loader>(store, store->split_indices(c.data.val_split),
-                                                loader_options(c, *model, false));
+                                                loader_options(c, *model, *group, false));
   } else if (c.train.val_every_epochs > 0) {
     log::warn(fmt::format("{} has no split '{}': no validation", c.data.store, c.data.val_split));
   }
-  const auto cache = open_cache(c, *store, *model, train_loader.options());
+  // Rank 0 creates the cache; every rank then fills the rows of the images it owns.
+  std::unique_ptr<data::EmbeddingCache> cache;
+  if (main) cache = open_cache(c, *store, *model, train_loader.options());
+  group->barrier();
+  if (!main) cache = open_cache(c, *store, *model, train_loader.options());
   train::ModelTask task(*model, c.loss);
   train::ValidationHook validation;
   if (c.train.val_metrics && val_loader) {
     validation = [&, val_indices = store->split_indices(c.data.val_split)](int64_t) {
       eval::EvalConfig e = c.eval;
       e.split = c.data.val_split;
-      e.preprocessing = loader_options(c, *model, false);
+      e.preprocessing = loader_options(c, *model, *group, false);
       e.figure_cases = 0;
-      const eval::EvalResult r = eval::evaluate(*model, *store, val_indices, e);
+      const eval::EvalResult r = eval::evaluate(*model, *store, val_indices, e, group.get());
       std::vector<std::pair<std::string, double>> metrics;
       for (const auto& s : r.stats) metrics.emplace_back("val/" + s.name, s.mean);
       return metrics;
@@ -176,15 +196,23 @@ int run_train(const TrainArgs& a, Io io) {
   options.bf16 = c.run.precision == RunOptions::Precision::kBf16;
   options.interrupt = &g_interrupt;
   options.validation = validation;
+  options.group = group.get();
+  options.bucket_bytes = static_cast<int64_t>(c.dist.bucket_mb * (1 << 20));
+  if (!main) {
+    options.progress.tty = false;
+    options.progress.log_every_s = std::numeric_limits<double>::infinity();
+  }
   const train::TrainResult result = train::train(task, train_loader, val_loader.get(), options);
 
-  io.out << fmt::format("{}: {} after {} steps ({} epochs)", run_dir, train::to_string(result.status),
-                        result.steps, result.epochs);
-  if (!std::isnan(result.best.value)) {
-    io.out << fmt::format("; best {} = {:.6g} (epoch {})", result.best.metric, result.best.value,
-                          result.best.epoch);
+  if (main) {
+    io.out << fmt::format("{}: {} after {} steps ({} epochs)", run_dir,
+                          train::to_string(result.status), result.steps, result.epochs);
+    if (!std::isnan(result.best.value)) {
+      io.out << fmt::format("; best {} = {:.6g} (epoch {})", result.best.metric,
+                            result.best.value, result.best.epoch);
+    }
+    io.out << "\n";
   }
-  io.out << "\n";
   if (result.status == train::TrainStatus::kNonFinite) {
     io.err << "psam: error: training stopped after repeated non-finite losses; see "
            << paths.log << "\n";

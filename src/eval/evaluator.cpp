@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <algorithm>
 #include <mutex>
 
 #include "psam/util/error.h"
@@ -87,6 +88,55 @@ class EvalModeGuard {
   bool was_training_;
 };
 
+// The cases this rank evaluates: all of them in one process; with several ranks, rank 0 takes
+// the figure cases and the others are dealt out in turn. `cases` is sorted.
+std::vector<int64_t> share_of(const std::vector<int64_t>& cases, int64_t figure_cases,
+                              const dist::Group* group) {
+  if (group == nullptr || group->size() == 1) return cases;
+  std::vector<int64_t> mine;
+  const auto figures = std::min<int64_t>(figure_cases, static_cast<int64_t>(cases.size()));
+  for (int64_t k = 0; k < static_cast<int64_t>(cases.size()); ++k) {
+    const int owner = k < figures ? 0 : static_cast<int>((k - figures) % group->size());
+    if (owner == group->rank()) mine.push_back(cases[k]);
+  }
+  return mine;
+}
+
+// Every rank's case results on every rank, in the order of `cases`: each rank writes its rows
+// of one table (8 scalars, whether NCC per annotator is known, then its K values) and a sum
+// across ranks fills it in.
+void gather_cases(EvalResult& r, const std::vector<int64_t>& cases,
+                  const data::DatasetStore& store, dist::Group& group) {
+  const int64_t k = store.info().annotators, width = 9 + k;
+  at::Tensor table = at::zeros({static_cast<int64_t>(cases.size()), width}, at::kDouble);
+  for (const auto& c : r.cases) {
+    const int64_t row =
+        std::lower_bound(cases.begin(), cases.end(), c.index) - cases.begin();
+    const auto scalars = c.metrics.scalars();
+    for (size_t j = 0; j < scalars.size(); ++j) table[row][static_cast<int64_t>(j)] = scalars[j].second;
+    if (!c.metrics.ncc_per_annotator.empty()) {
+      table[row][8] = 1;
+      for (int64_t a = 0; a < k; ++a) table[row][9 + a] = c.metrics.ncc_per_annotator[a];
+    }
+  }
+  group.allreduce_sum(table);
+  r.cases.clear();
+  const auto t = table.accessor<double, 2>();
+  for (size_t row = 0; row < cases.size(); ++row) {
+    CaseResult c;
+    c.index = cases[row];
+    c.id = store.meta()[c.index].id;
+    CaseMetrics& m = c.metrics;
+    double* fields[] = {&m.ged, &m.hm_iou, &m.ncc, &m.diversity, &m.dsc, &m.iou,
+                        &m.dsc_annotator_mean, &m.iou_annotator_mean};
+    for (int j = 0; j < 8; ++j) *fields[j] = t[row][j];
+    if (t[row][8] > 0) {
+      for (int64_t a = 0; a < k; ++a) m.ncc_per_annotator.push_back(t[row][9 + a]);
+    }
+    r.cases.push_back(std::move(c));
+  }
+}
+
 CaseFigure make_figure(const data::Batch& batch, const at::Tensor& annotators,
                        const at::Tensor& samples, const at::Tensor& probs) {
   CaseFigure f;
@@ -122,7 +172,8 @@ const MetricStat& EvalResult::stat(const std::string& name) const {
 }
 
 EvalResult evaluate(models::Model& model, const data::DatasetStore& store,
-                    const std::vector<int64_t>& indices, const EvalConfig& config) {
+                    const std::vector<int64_t>& indices, const EvalConfig& config,
+                    dist::Group* group) {
   config.validate();
   const auto start = Clock::now();
   const auto& info = store.info();
@@ -148,7 +199,11 @@ EvalResult evaluate(models::Model& model, const data::DatasetStore& store,
   lo.resize_masks = false;
   // The store outlives this call; the loader only borrows it.
   std::shared_ptr<const data::DatasetStore> borrowed(&store, [](const data::DatasetStore*) {});
-  data::Loader loader(borrowed, selected(indices, config), lo);
+  // The loader visits its samples in store order; the results come in that order.
+  std::vector<int64_t> cases = selected(indices, config);
+  std::sort(cases.begin(), cases.end());
+  const std::vector<int64_t> mine = share_of(cases, config.figure_cases, group);
+  data::Loader loader(borrowed, mine, lo);
 
   const torch::Device device = model.device();
   torch::NoGradGuard no_grad;
@@ -175,6 +230,7 @@ EvalResult evaluate(models::Model& model, const data::DatasetStore& store,
     if (static_cast<int64_t>(r.figures.size()) < config.figure_cases)
       r.figures.push_back(make_figure(*batch, annotators, samples, probs));
   }
+  if (group != nullptr && group->size() > 1) gather_cases(r, cases, store, *group);
   finish(r, start);
   return r;
 }

@@ -58,6 +58,16 @@ class Reader {
     PSAM_CHECK(v.isTensor(), fmt::format("{}: '{}' should be a tensor", path_, name(key)));
     return v.toTensor();
   }
+  std::vector<at::Tensor> tensor_list(const std::string& key) const {
+    const auto& v = get(key);
+    PSAM_CHECK(v.isList(), fmt::format("{}: '{}' should be a list of tensors", path_, name(key)));
+    std::vector<at::Tensor> out;
+    for (const auto& item : v.toListRef()) {
+      PSAM_CHECK(item.isTensor(), fmt::format("{}: '{}' should hold tensors", path_, name(key)));
+      out.push_back(item.toTensor());
+    }
+    return out;
+  }
   io::TensorDict tensors(const std::string& key) const {
     io::TensorDict out;
     for (const auto& entry : child(key).dict_) {
@@ -100,6 +110,10 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
   rng.insert("cpu", c.rng_cpu);
   rng.insert("train", c.rng_train);
   if (c.rng_cuda.defined()) rng.insert("cuda", c.rng_cuda);
+  if (!c.rng_train_ranks.empty()) {
+    rng.insert("cpu_ranks", c10::List<at::Tensor>(c.rng_cpu_ranks));
+    rng.insert("train_ranks", c10::List<at::Tensor>(c.rng_train_ranks));
+  }
   Dict sums = new_dict();
   for (const auto& [term, sum] : s.epoch_sums) sums.insert(term, sum);
   Dict best = new_dict();
@@ -148,6 +162,10 @@ Checkpoint read_checkpoint(const std::string& path) {
   c.rng_cpu = rng.tensor("cpu");
   c.rng_train = rng.tensor("train");
   if (rng.has("cuda")) c.rng_cuda = rng.tensor("cuda");
+  if (rng.has("train_ranks")) {
+    c.rng_cpu_ranks = rng.tensor_list("cpu_ranks");
+    c.rng_train_ranks = rng.tensor_list("train_ranks");
+  }
   const Reader train = root.child("train");
   s.nonfinite_in_a_row = train.integer("nonfinite_in_a_row");
   s.epoch_batches = train.integer("epoch_batches");

@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "autocast.h"
+#include "psam/dist/gradient_sync.h"
 #include "psam/io/state_dict.h"
 #include "psam/train/schedule.h"
 #include "psam/train/tensorboard.h"
@@ -86,6 +87,39 @@ void set_generator_state(at::Generator generator, const at::Tensor& state) {
   generator.set_state(state);
 }
 
+// A generator stream of its own for each rank (rank 0 keeps the single-process stream).
+constexpr uint64_t kRankStream = 0x72616e6b00000000ULL;
+
+// The weighted sum over ranks of this rank's loss terms (weight = its share of the global
+// batch): the global batch's means. A rank without samples adds zeros; rank 0 always has
+// samples, so its term names are the ones logged.
+Terms global_terms(dist::Group& group, const StepLoss* loss, double weight, Terms names) {
+  at::Tensor values = at::zeros({static_cast<int64_t>(names.size())}, at::kDouble);
+  if (loss != nullptr) {
+    values[0] = loss->total.item<double>() * weight;
+    for (size_t k = 0; k < loss->terms.size() && k + 1 < names.size(); ++k)
+      values[static_cast<int64_t>(k) + 1] = loss->terms[k].second.item<double>() * weight;
+  }
+  group.allreduce_sum(values);
+  for (size_t k = 0; k < names.size(); ++k) names[k].second = values[static_cast<int64_t>(k)].item<double>();
+  return names;
+}
+
+// The names of the logged terms ("loss" first), as rank 0 has them, on every rank.
+Terms term_names(dist::Group& group, const StepLoss* loss, Terms known) {
+  if (loss != nullptr) {
+    known = {{"loss", 0.0}};
+    for (const auto& [name, value] : loss->terms) known.emplace_back(name, 0.0);
+  }
+  if (group.size() == 1) return known;
+  // Ranks without samples in this batch learn rank 0's count; the names they already know
+  // from earlier batches (every rank logs nothing, so only the count must agree).
+  at::Tensor count = at::full({1}, static_cast<int64_t>(known.size()), at::kLong);
+  group.broadcast(count, 0);
+  known.resize(static_cast<size_t>(count.item<int64_t>()), {"", 0.0});
+  return known;
+}
+
 const TrainConfig& validated(const TrainConfig& config) {
   config.validate();
   return config;
@@ -101,14 +135,25 @@ class Loop {
         c_(validated(options.config)),
         paths_(options.run_dir),
         optimizer_(task.trainable_parameters(), options.config),
-        generator_(at::make_generator<at::CPUGeneratorImpl>(options.seed)) {
-    fs::create_directories(paths_.checkpoints);
+        single_(options.group == nullptr ? dist::single_process_group() : nullptr),
+        group_(options.group != nullptr ? *options.group : *single_),
+        generator_(at::make_generator<at::CPUGeneratorImpl>(
+            options.seed ^ (group_.rank() == 0 ? 0 : kRankStream + group_.rank()))) {
+    if (group_.is_main()) fs::create_directories(paths_.checkpoints);
+    if (group_.size() > 1) {
+      broadcast_weights();
+      sync_ = std::make_unique<dist::GradientSync>(group_, task.trainable_parameters(),
+                                                   options.bucket_bytes);
+      log::info(fmt::format("train: rank {} of {}, gradients averaged in {} buckets",
+                            group_.rank(), group_.size(), sync_->buckets()));
+    }
     const int64_t per_epoch = train_.batches_per_epoch();
     PSAM_CHECK(per_epoch > 0, "train: the training split gives no batch");
     total_steps_ = per_epoch * c_.epochs;
     if (c_.max_steps > 0) total_steps_ = std::min(total_steps_, c_.max_steps);
     state_.best.metric = c_.best_metric;
     if (o_.resume) restore();
+    if (!group_.is_main()) return;
     metrics_.open(paths_.metrics, std::ios::app);
     PSAM_CHECK(metrics_.good(), fmt::format("cannot write {}", paths_.metrics));
     if (c_.tensorboard) tb_ = std::make_unique<SummaryWriter>(paths_.tensorboard);
@@ -134,7 +179,8 @@ class Loop {
           progress.finish();
           return finish(result, TrainStatus::kNonFinite);
         }
-        if (interrupted()) {
+        // Every rank stops at the same step when any of them is asked to.
+        if (group_.any(interrupted())) {
           save(paths_.last);
           progress.finish();
           log::info(fmt::format("train: interrupted at step {}; resume with --resume {}",
@@ -175,15 +221,22 @@ class Loop {
   bool step(const data::Batch& batch, TrainResult& result) {
     optimizer_.set_lr(scheduled_lr(c_, state_.step, total_steps_));
     optimizer_.zero_grad();
-    StepLoss loss;
-    {
+    // A rank's share of the global batch weighs its gradient and terms (1 in one process).
+    const auto samples = static_cast<double>(batch.index.size());
+    const double weight = batch.global_count > 0 ? samples / batch.global_count : 1.0;
+    std::optional<StepLoss> loss;
+    if (samples > 0) {
       CudaBf16Autocast autocast(o_.bf16 && o_.cuda);
       loss = task_.loss(batch, state_.step, generator_);
     }
-    double total = loss.total.item<double>();
+    double total = loss ? loss->total.item<double>() : 0.0;
+    // Every rank skips the step when the loss is not finite on any of them.
+    if (group_.any(!std::isfinite(total))) total = std::nan("");
     double norm = std::nan("");
     if (std::isfinite(total)) {
-      loss.total.backward();
+      if (sync_) sync_->begin(weight);
+      if (loss) loss->total.backward();
+      if (sync_) sync_->finish();
       norm = c_.grad_clip > 0 ? clip_grad_norm(optimizer_.parameters(), c_.grad_clip)
                               : grad_norm(optimizer_.parameters());
     }
@@ -194,6 +247,7 @@ class Loop {
       log::warn(fmt::format("train: step {} skipped: non-finite {} ({}) on samples {}",
                             state_.step, std::isfinite(total) ? "gradient" : "loss",
                             std::isfinite(total) ? norm : total, fmt::join(batch.ids, ",")));
+      // The ids are this rank's; rank 0 records its own.
       write_line({{"kind", "nonfinite"}, {"epoch", state_.epoch}, {"step", state_.step},
                   {"ids", batch.ids}});
       if (state_.nonfinite_in_a_row > c_.max_nonfinite_steps) {
@@ -208,9 +262,8 @@ class Loop {
     optimizer_.step();
     state_.nonfinite_in_a_row = 0;
     ++state_.step;
-    last_terms_.clear();
-    last_terms_.emplace_back("loss", total);
-    for (const auto& [name, value] : loss.terms) last_terms_.emplace_back(name, value.item<double>());
+    term_names_ = term_names(group_, loss ? &*loss : nullptr, term_names_);
+    last_terms_ = global_terms(group_, loss ? &*loss : nullptr, weight, term_names_);
     for (const auto& [name, value] : last_terms_) add_term(state_.epoch_sums, name, value);
     ++state_.epoch_batches;
     if (state_.step % c_.log_every_steps == 0) {
@@ -265,10 +318,14 @@ class Loop {
       Terms sums;
       int64_t batches = 0;
       val_->seek({0, 0});
+      Terms names;
       while (auto batch = val_->next()) {
-        const StepLoss loss = task_.loss(*batch, state_.step, generator);
-        add_term(sums, "loss", loss.total.item<double>());
-        for (const auto& [name, value] : loss.terms) add_term(sums, name, value.item<double>());
+        std::optional<StepLoss> loss;
+        if (!batch->index.empty()) loss = task_.loss(*batch, state_.step, generator);
+        const double weight = static_cast<double>(batch->index.size()) / batch->global_count;
+        names = term_names(group_, loss ? &*loss : nullptr, names);
+        for (const auto& [name, value] : global_terms(group_, loss ? &*loss : nullptr, weight, names))
+          add_term(sums, name, value);
         ++batches;
       }
       for (const auto& [name, sum] : sums) metrics.emplace_back("val/" + name, sum / batches);
@@ -305,6 +362,7 @@ class Loop {
   }
 
   void prune_epoch_checkpoints(int64_t epoch) {
+    if (!group_.is_main()) return;
     for (int64_t e = epoch - c_.keep_epoch_checkpoints; e >= 1; --e) {
       const std::string path = paths_.epoch_checkpoint(e);
       if (!fs::exists(path)) break;
@@ -312,8 +370,18 @@ class Loop {
     }
   }
 
+  // Every rank's model and optimiser are the same, so rank 0 writes; every rank's generators
+  // differ, so they are gathered first (all ranks call save at the same points).
   void save(const std::string& path) {
+    std::vector<at::Tensor> cpu_ranks, train_ranks;
+    if (group_.size() > 1) {
+      cpu_ranks = group_.allgather(at::detail::getDefaultCPUGenerator().get_state());
+      train_ranks = group_.allgather(generator_.get_state());
+    }
+    if (!group_.is_main()) return;
     Checkpoint c;
+    c.rng_cpu_ranks = cpu_ranks;
+    c.rng_train_ranks = train_ranks;
     c.model = io::state_dict(task_.module());
     c.optimizer_kind = c_.optimizer == OptimizerKind::kAdamW ? "adamw" : "adam";
     c.optimizer = optimizer_.state_dict();
@@ -347,14 +415,41 @@ class Loop {
     optimizer_.load_state_dict(c.optimizer);
     state_ = c.state;
     state_.best.metric = c_.best_metric;
-    set_generator_state(at::detail::getDefaultCPUGenerator(), c.rng_cpu);
-    generator_.set_state(c.rng_train);
+    restore_generators(c);
     if (c.rng_cuda.defined() && at::hasCUDA()) {
       set_generator_state(at::globalContext().defaultGenerator(at::kCUDA), c.rng_cuda);
     }
-    truncate_metrics(paths_.metrics, state_.step);
+    if (group_.is_main()) truncate_metrics(paths_.metrics, state_.step);
     log::info(fmt::format("resume: {} at epoch {}, step {}", paths_.last, state_.epoch + 1,
                           state_.step));
+  }
+
+  void restore_generators(const Checkpoint& c) {
+    const int64_t saved_world =
+        c.rng_train_ranks.empty() ? 1 : static_cast<int64_t>(c.rng_train_ranks.size());
+    if (saved_world != group_.size() && group_.is_main()) {
+      log::warn(fmt::format("resume: {} was written by {} process(es), this run has {}: the "
+                            "weights and optimiser continue, the data order and random draws "
+                            "do not continue exactly",
+                            paths_.last, saved_world, group_.size()));
+    }
+    const int rank = group_.rank();
+    if (rank == 0 || rank >= saved_world) {
+      if (rank == 0) {
+        set_generator_state(at::detail::getDefaultCPUGenerator(), c.rng_cpu);
+        generator_.set_state(c.rng_train);
+      }
+      return;
+    }
+    set_generator_state(at::detail::getDefaultCPUGenerator(), c.rng_cpu_ranks[rank]);
+    generator_.set_state(c.rng_train_ranks[rank]);
+  }
+
+  // Rank 0's initial weights and buffers on every rank.
+  void broadcast_weights() {
+    at::NoGradGuard no_grad;
+    for (auto& p : task_.module().parameters()) group_.broadcast(p, 0);
+    for (auto& b : task_.module().buffers()) group_.broadcast(b, 0);
   }
 
   std::string schedule_name() const {
@@ -367,6 +462,7 @@ class Loop {
   }
 
   void write_line(const nlohmann::json& line) {
+    if (!group_.is_main()) return;
     metrics_ << line.dump() << "\n";
     metrics_.flush();
   }
@@ -397,7 +493,11 @@ class Loop {
   TrainConfig c_;
   RunPaths paths_;
   AdamOptimizer optimizer_;
+  std::unique_ptr<dist::Group> single_;  // the group of one process when options.group is null
+  dist::Group& group_;
   at::Generator generator_;
+  std::unique_ptr<dist::GradientSync> sync_;
+  Terms term_names_;
   int64_t total_steps_ = 0;
   TrainState state_;
   Terms last_terms_;

@@ -11,6 +11,14 @@ void bind(Binder& b, RunOptions& c) {
   b.choice("precision", c.precision, "bf16 = bf16 autocast on CUDA");
 }
 
+void bind(Binder& b, dist::DistConfig& c) {
+  b.choice("backend", c.backend, "auto = NCCL for CUDA when built with it, else Gloo");
+  b.field("timeout_s", c.timeout_s, "rendezvous and collective timeout in seconds");
+  b.field("master_addr", c.master_addr, "rendezvous host when MASTER_ADDR is not set (Slurm)");
+  b.field("master_port", c.master_port, "rendezvous port when MASTER_PORT is not set; 0 = 29500");
+  b.field("bucket_mb", c.bucket_mb, "gradient bucket size in MiB");
+}
+
 void bind(Binder& b, Config& c) {
   b.section("run", c.run, "run-level options");
   b.section("model", c.model, "model shape, latent nets and initial weights");
@@ -18,6 +26,7 @@ void bind(Binder& b, Config& c) {
   b.section("loss", c.loss, "training loss");
   b.section("train", c.train, "optimiser, schedule, validation and checkpoints");
   b.section("eval", c.eval, "evaluation (psam eval, validation)");
+  b.section("dist", c.dist, "data-parallel processes (launched by torchrun, srun or env vars)");
 }
 
 }  // namespace psam::config

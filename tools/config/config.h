@@ -9,6 +9,7 @@
 
 #include "config/binder.h"
 #include "psam/data/loader/data_config.h"
+#include "psam/dist/dist_config.h"
 #include "psam/eval/eval_config.h"
 #include "psam/train/loss.h"
 #include "psam/models/model_config.h"
@@ -24,6 +25,7 @@ struct Config {
   train::LossConfig loss;
   train::TrainConfig train;
   eval::EvalConfig eval;
+  dist::DistConfig dist;
 };
 
 void bind(Binder& b, RunOptions& c);
@@ -34,6 +36,7 @@ void bind(Binder& b, data::DataConfig& c);
 void bind(Binder& b, train::LossConfig& c);
 void bind(Binder& b, train::TrainConfig& c);
 void bind(Binder& b, eval::EvalConfig& c);  // config/eval.cpp
+void bind(Binder& b, dist::DistConfig& c);
 void bind(Binder& b, Config& c);
 
 }  // namespace psam::config

@@ -27,6 +27,7 @@
 
 #include "psam/data/loader/boxes.h"
 #include "psam/data/store/store.h"
+#include "psam/dist/group.h"
 #include "psam/eval/bootstrap.h"
 #include "psam/eval/eval_config.h"
 #include "psam/eval/metrics.h"
@@ -83,9 +84,12 @@ struct EvalResult {
 
 // Evaluates `model` (put in eval mode for the call, its mode restored after; no autograd) on
 // the store samples `indices` (e.g. store.split_indices(config.split)). Runs on the model's
-// device.
+// device. With a group of several ranks (every rank calls it alike) the cases are shared out
+// (rank 0 takes the figure cases) and the results gathered: every rank returns the result one
+// process would, figures on rank 0 only.
 EvalResult evaluate(models::Model& model, const data::DatasetStore& store,
-                    const std::vector<int64_t>& indices, const EvalConfig& config);
+                    const std::vector<int64_t>& indices, const EvalConfig& config,
+                    dist::Group* group = nullptr);
 
 // Scores the store's oracle draws as samples: the first min(config.samples, M) of the M draws
 // (probabilities are not known, so NCC is NaN). psam::Error if the store has no oracle_masks.npy.

@@ -8,7 +8,8 @@
 //   epoch, step  epoch in progress (0-based) and optimiser steps done
 //   loader       {"epoch", "batch"}: the next batch of the training stream
 //   rng          {"cpu": default CPU generator state, "train": the trainer's generator state,
-//                 "cuda": default CUDA generator state (only when CUDA is present)}
+//                 "cuda": default CUDA generator state (only when CUDA is present),
+//                 "cpu_ranks", "train_ranks": lists of every rank's states (several ranks only)}
 //   train        {"nonfinite_in_a_row", "epoch_batches", "epoch_sums": {term: sum},
 //                 "best": {"metric", "value", "epoch", "stale"}}
 //   config_hash  SHA-256 of the run's config.yaml
@@ -60,6 +61,9 @@ struct Checkpoint {
   double lr = 0;
   TrainState state;
   at::Tensor rng_cpu, rng_train, rng_cuda;  // rng_cuda undefined without CUDA
+  // Data-parallel runs: every rank's CPU and training generator states, by rank (rank 0's are
+  // also rng_cpu / rng_train); empty for one process.
+  std::vector<at::Tensor> rng_cpu_ranks, rng_train_ranks;
   std::string config_hash;
   std::string model_config;   // empty: not stored (checkpoints of older versions)
   std::string preprocessing;  // empty: not stored

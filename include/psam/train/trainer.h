@@ -6,7 +6,8 @@
 // Probabilistic SAM, the deterministic baseline, or anything else.
 //
 // Reproducibility: with the same seed, thread count and device, an uninterrupted run and a run
-// stopped at any step and resumed end with bit-identical weights on CPU. The loss's randomness
+// stopped at any step and resumed end with bit-identical weights on CPU (also with several
+// ranks, resumed at the same world size). The loss's randomness
 // must come from the generator passed to TrainTask::loss (checkpointed with the run); validation
 // uses a generator of its own, so validating does not change the training stream.
 #pragma once
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "psam/data/loader/loader.h"
+#include "psam/dist/group.h"
 #include "psam/train/checkpoint.h"
 #include "psam/train/loss.h"
 #include "psam/train/optimizer.h"
@@ -77,6 +79,11 @@ struct TrainerOptions {
   const std::atomic<bool>* interrupt = nullptr;
   ValidationHook validation;
   ProgressOptions progress;
+  // Data-parallel training (psam/dist): null = one process. Every rank calls train() with loaders
+  // sharded by rank (LoaderOptions::shard_rank / shard_count) and the same options; rank 0
+  // alone writes checkpoints, metrics.jsonl and TensorBoard files.
+  dist::Group* group = nullptr;
+  int64_t bucket_bytes = 25 << 20;  // gradient buckets of a data-parallel run
 };
 
 enum class TrainStatus {

@@ -137,6 +137,7 @@ Batch image_batch(const at::Tensor& image, Intensity intensity, const Box& box,
   const int64_t channels = image.dim() == 3 ? image.size(2) : 1;
   Batch batch;
   batch.size = {h, w};
+  batch.global_count = 1;
   batch.index = {-1};
   batch.ids = {"image"};
   batch.image = torch::empty({1, 3, s, s}, torch::kFloat);
@@ -189,6 +190,8 @@ Loader::Loader(std::shared_ptr<const DatasetStore> store, std::vector<int64_t> i
              "loader: the HU window applies to HU stores; " + store_->dir() + " holds '" +
                  to_string(info.intensity) + "' images (use auto or minmax)");
   PSAM_CHECK(o.box_jitter >= 0 && o.box_jitter <= 1, "loader: box jitter must be in [0, 1]");
+  PSAM_CHECK(o.shard_count >= 1 && o.shard_rank >= 0 && o.shard_rank < o.shard_count,
+             fmt::format("loader: shard {} of {} does not exist", o.shard_rank, o.shard_count));
   std::sort(indices_.begin(), indices_.end());
 
   pipeline_ = std::make_unique<Pipeline>();
@@ -232,7 +235,7 @@ Loader::~Loader() {
 }
 
 int64_t Loader::batches_per_epoch() const {
-  const int64_t n = size(), b = options_.batch_size;
+  const int64_t n = size(), b = options_.batch_size * options_.shard_count;
   return options_.drop_last ? n / b : (n + b - 1) / b;
 }
 
@@ -311,10 +314,13 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
   const int64_t s = o.input_size;
   const auto [nh, nw] = longest_side_shape(h, w, s);
   const std::vector<int64_t> order = epoch_order(position.epoch);
-  const int64_t first = position.batch * o.batch_size;
-  const int64_t count = std::min<int64_t>(o.batch_size, static_cast<int64_t>(order.size()) - first);
-  PSAM_CHECK(count > 0,
+  const int64_t global_first = position.batch * o.batch_size * o.shard_count;
+  const int64_t global_count = std::min<int64_t>(o.batch_size * o.shard_count,
+                                                 static_cast<int64_t>(order.size()) - global_first);
+  PSAM_CHECK(global_count > 0,
              fmt::format("loader: epoch {} has no batch {}", position.epoch, position.batch));
+  const int64_t first = global_first + std::min(global_count, o.shard_rank * o.batch_size);
+  const int64_t count = std::min(o.batch_size, global_first + global_count - first);
   const int64_t kept = o.annotators == AnnotatorMode::kAll ? k : 1;
   const int64_t mh = o.resize_masks ? s : h, mw = o.resize_masks ? s : w;
 
@@ -333,6 +339,7 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
   float* raw_out = o.raw_image ? batch.raw_image.data_ptr<float>() : nullptr;
   std::vector<uint8_t> prompt(hw);
   batch.size = {h, w};
+  batch.global_count = global_count;
 
   for (int64_t b = 0; b < count; ++b) {
     const int64_t i = order[first + b];

@@ -75,6 +75,12 @@ struct LoaderOptions {
   PromptSource prompt = PromptSource::kUnion;
   bool raw_image = false;     // also yield the [0,1] image at store size (for the latent nets)
   bool resize_masks = false;  // masks in the input frame (nearest) instead of store size
+  // Data parallelism: a batch position names a global batch of batch_size * shard_count samples
+  // of the epoch's order, and this process makes its shard_rank-th slice of batch_size (the
+  // last global batch may leave a slice short or empty). Every sample once per epoch; one
+  // process with batch_size * shard_count sees the same samples in the same steps.
+  int64_t shard_rank = 0;
+  int64_t shard_count = 1;
 };
 
 struct LoaderPosition {
@@ -89,6 +95,7 @@ struct Batch {
   at::Tensor box;              // float [B,4] (x0,y0,x1,y1), pixels of the S frame
   at::Tensor annotator;        // int64 [B]: the annotator of masks[:,0] (-1 for kAll)
   std::array<int64_t, 2> size{};  // H, W: the images' own size (the store's)
+  int64_t global_count = 0;  // samples of the global batch across every shard (= B unsharded)
   std::vector<int64_t> index;  // store indices (-1 for an image outside any store)
   std::vector<std::string> ids;  // sample ids
   LoaderPosition position;       // where this batch sits in the stream

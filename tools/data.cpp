@@ -43,6 +43,8 @@ void add_synth(CLI::App& data, Io io, int& rc) {
   cmd->add_option("--n", o->count, "number of samples")->capture_default_str();
   cmd->add_option("--seed", o->seed, "random seed")->capture_default_str();
   cmd->add_option("--size", o->size, "patch side in pixels")->capture_default_str();
+  cmd->add_option("--height", o->height, "rows of non-square patches (0 = --size)");
+  cmd->add_option("--width", o->width, "columns of non-square patches (0 = --size)");
   cmd->add_option("--annotators", o->annotators, "annotator masks per sample")
       ->capture_default_str();
   cmd->add_option("--oracle", o->oracle_draws, "extra draws in oracle_masks.npy (0: none)")
@@ -84,7 +86,8 @@ void add_synth(CLI::App& data, Io io, int& rc) {
     o->require_marked = !*marked_optional;
     const data::AnnotatorStats stats =
         data::generate_synthetic(output->dir, *o, output->split.options(), output->force);
-    io.out << fmt::format("wrote {} synthetic samples to {}\n", o->count, output->dir);
+    io.out << fmt::format("wrote {} synthetic samples of {}x{} to {}\n", o->count, o->rows(),
+                          o->cols(), output->dir);
     print_stats(io.out, stats);
     rc = 0;
   });

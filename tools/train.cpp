@@ -112,6 +112,10 @@ int run_train(const TrainArgs& a, Io io) {
   PSAM_CHECK(!c.data.store.empty(), fmt::format("{}: data.store is not set", config_path));
   c.train.validate();
   c.model.validate();
+  PSAM_CHECK(models::registry_entry(c.model.kind).learns,
+             fmt::format("model.kind {} learns nothing from data, so there is nothing to train; "
+                         "evaluate it directly: psam eval --kind {} --store DIR",
+                         c.model.kind, c.model.kind));
 
   const std::string run_dir = a.resume.empty() ? c.run.out_dir + "/" + c.run.name : a.resume;
   const train::RunPaths paths(run_dir);

@@ -52,12 +52,14 @@ class InterruptHandler {
   void (*previous_)(int);
 };
 
-// The data section's loader options in the frame the method asks for.
+// The data section's loader options in the frame the method asks for. The training and the
+// validation loader both feed the method's loss, so both are prepared for it (e.g. masks in
+// SAM's frame); the validation one is not shuffled or jittered.
 data::LoaderOptions loader_options(const config::Config& c, const models::Model& model,
                                    bool training) {
   data::LoaderOptions o = c.data.loader;
   o.seed = static_cast<uint64_t>(c.run.seed);
-  model.prepare_loader(o, training);
+  model.prepare_loader(o, /*training=*/true);
   if (!training) {
     o.shuffle = false;
     o.drop_last = false;

@@ -207,9 +207,7 @@ void add_import_folder(CLI::App& data, Io io, int& rc) {
   image->add_to(cmd, "centre crop HxW (or SxS for S), before --resize");
   cmd->callback([=, &rc] {
     data::FolderImportOptions options = *o;
-    image->apply(options);
-    options.split = output->split.options();
-    options.overwrite = output->force;
+    image->apply(*output, options);
     print_report(io.out, data::import_folder(*root, output->dir, options), output->dir);
     rc = 0;
   });
@@ -235,9 +233,7 @@ void add_import_refuge(CLI::App& data, Io io, int& rc) {
   image->add_to(cmd, "crop HxW (or SxS) around the optic disc centre, before --resize");
   cmd->callback([=, &rc] {
     data::RefugeImportOptions options = *o;
-    image->apply(options);
-    options.split = output->split.options();
-    options.overwrite = output->force;
+    image->apply(*output, options);
     options.keep_folder_split = !*resplit;
     print_report(io.out, data::import_refuge(*root, output->dir, options), output->dir);
     rc = 0;

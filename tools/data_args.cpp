@@ -59,7 +59,9 @@ data::ImageSize parse_size(const std::string& text, const char* option) {
 
 }  // namespace
 
-void ImageImportArgs::apply(data::ImageImportOptions& o) const {
+void ImageImportArgs::apply(const StoreOutput& output, data::ImageImportOptions& o) const {
+  o.split = output.split.options();
+  o.overwrite = output.force;
   o.threshold = threshold;
   o.missing = value_of<data::MissingMask>(missing, "--missing-mask");
   if (!crop.empty()) o.crop = parse_size(crop, "--crop");

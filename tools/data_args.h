@@ -58,8 +58,9 @@ struct ImageImportArgs {
     cmd->add_option("--resize", resize, "resize every image (and mask) to HxW, or SxS for S");
   }
 
-  // Fills the image options of `o` (throws psam::Error on a malformed size).
-  void apply(data::ImageImportOptions& o) const;
+  // Fills the image options of `o` and the output's split and --force (throws psam::Error on a
+  // malformed size).
+  void apply(const StoreOutput& output, data::ImageImportOptions& o) const;
 };
 
 }  // namespace psam::cli

@@ -9,11 +9,13 @@
 #include "cli.h"
 #include "data_args.h"
 #include "data_lidc.h"
-#include "psam/data/synthetic/annotator_stats.h"
-#include "psam/data/store/check.h"
+#include "psam/data/importers/import_folder.h"
 #include "psam/data/importers/import_knegt.h"
 #include "psam/data/importers/import_lidc_png.h"
+#include "psam/data/importers/import_refuge.h"
+#include "psam/data/store/check.h"
 #include "psam/data/store/splits.h"
+#include "psam/data/synthetic/annotator_stats.h"
 #include "psam/data/synthetic/synthetic.h"
 #include "psam/util/error.h"
 
@@ -43,6 +45,8 @@ void add_synth(CLI::App& data, Io io, int& rc) {
   cmd->add_option("--n", o->count, "number of samples")->capture_default_str();
   cmd->add_option("--seed", o->seed, "random seed")->capture_default_str();
   cmd->add_option("--size", o->size, "patch side in pixels")->capture_default_str();
+  cmd->add_option("--height", o->height, "rows of non-square patches (0 = --size)");
+  cmd->add_option("--width", o->width, "columns of non-square patches (0 = --size)");
   cmd->add_option("--annotators", o->annotators, "annotator masks per sample")
       ->capture_default_str();
   cmd->add_option("--oracle", o->oracle_draws, "extra draws in oracle_masks.npy (0: none)")
@@ -84,7 +88,8 @@ void add_synth(CLI::App& data, Io io, int& rc) {
     o->require_marked = !*marked_optional;
     const data::AnnotatorStats stats =
         data::generate_synthetic(output->dir, *o, output->split.options(), output->force);
-    io.out << fmt::format("wrote {} synthetic samples to {}\n", o->count, output->dir);
+    io.out << fmt::format("wrote {} synthetic samples of {}x{} to {}\n", o->count, o->rows(),
+                          o->cols(), output->dir);
     print_stats(io.out, stats);
     rc = 0;
   });
@@ -174,6 +179,67 @@ void add_import_lidc_png(CLI::App& data, Io io, int& rc) {
   });
 }
 
+void print_report(std::ostream& out, const data::ImageImportReport& r, const std::string& dir) {
+  const auto lines = data::report_lines(r);
+  out << fmt::format("wrote {} to {}\n", lines.front(), dir);
+  for (size_t i = 1; i < lines.size(); ++i) out << lines[i] << "\n";
+}
+
+void add_import_folder(CLI::App& data, Io io, int& rc) {
+  auto* cmd = data.add_subcommand("import-folder",
+                                  "Import a folder of images and one folder of masks per rater");
+  auto root = std::make_shared<std::string>();
+  auto output = std::make_shared<StoreOutput>();
+  auto image = std::make_shared<ImageImportArgs>();
+  auto o = std::make_shared<data::FolderImportOptions>();
+  cmd->add_option("ROOT", *root, "the dataset folder")->required();
+  output->add_to(cmd);
+  cmd->add_option("--images", o->images,
+                  "image files, a path pattern below ROOT with {stem} (the sample id), * and ?")
+      ->capture_default_str();
+  cmd->add_option("--masks", o->masks, "mask files, a path pattern with {rater} and {stem}")
+      ->capture_default_str();
+  cmd->add_option("--raters", o->raters, "the raters in store order (default: every one found)")
+      ->delimiter(',');
+  cmd->add_option("--patient-regex", o->patient_regex,
+                  "patient id = the first group (else the match) of this regex in the stem; "
+                  "default: one patient per image");
+  image->add_to(cmd, "centre crop HxW (or SxS for S), before --resize");
+  cmd->callback([=, &rc] {
+    data::FolderImportOptions options = *o;
+    image->apply(*output, options);
+    print_report(io.out, data::import_folder(*root, output->dir, options), output->dir);
+    rc = 0;
+  });
+}
+
+void add_import_refuge(CLI::App& data, Io io, int& rc) {
+  auto* cmd = data.add_subcommand(
+      "import-refuge", "Import REFUGE2 multi-rater (Training-400/, Test-400/ case folders)");
+  auto root = std::make_shared<std::string>();
+  auto output = std::make_shared<StoreOutput>();
+  auto image = std::make_shared<ImageImportArgs>();
+  auto o = std::make_shared<data::RefugeImportOptions>();
+  auto resplit = std::make_shared<bool>(false);
+  cmd->add_option("ROOT", *root,
+                  "the folder holding Training-400/ (and Validation-400/, Test-400/)")
+      ->required();
+  output->add_to(cmd);
+  cmd->add_option("--target", o->target, "the structure to store: cup or disc")
+      ->check(CLI::IsMember({"cup", "disc"}))
+      ->capture_default_str();
+  cmd->add_flag("--resplit", *resplit,
+                "ignore the set folders and split by --split-by/--fractions");
+  image->add_to(cmd, "crop HxW (or SxS) around the optic disc centre, before --resize");
+  cmd->callback([=, &rc] {
+    data::RefugeImportOptions options = *o;
+    image->apply(*output, options);
+    options.keep_folder_split = !*resplit;
+    print_report(io.out, data::import_refuge(*root, output->dir, options), output->dir);
+    rc = 0;
+  });
+}
+
 }  // namespace
 
 void add_data_command(CLI::App& app, Io io, int& rc) {
@@ -184,6 +250,8 @@ void add_data_command(CLI::App& app, Io io, int& rc) {
   add_split(*data, io, rc);
   add_import_knegt(*data, io, rc);
   add_import_lidc_png(*data, io, rc);
+  add_import_folder(*data, io, rc);
+  add_import_refuge(*data, io, rc);
   add_lidc_data_commands(*data, io, rc);
 }
 

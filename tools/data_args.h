@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "psam/data/importers/image_import.h"
 #include "psam/data/store/splits.h"
 
 namespace psam::cli {
@@ -37,6 +38,29 @@ struct StoreOutput {
     cmd->add_flag("--force", force, "replace OUT if it exists");
     split.add_to(cmd);
   }
+};
+
+// --threshold / --missing-mask / --crop / --resize of the image-file importers.
+struct ImageImportArgs {
+  double threshold = 0.5;
+  std::string missing = "skip";
+  std::string crop, resize;
+
+  void add_to(CLI::App* cmd, const std::string& crop_help) {
+    cmd->add_option("--threshold", threshold,
+                    "masks: inside above this share of the file's full scale (0.5: > 127 of 255)")
+        ->capture_default_str();
+    cmd->add_option("--missing-mask", missing,
+                    "an image some rater has no mask for: skip it, use an empty mask, or error")
+        ->check(CLI::IsMember({"skip", "empty", "error"}))
+        ->capture_default_str();
+    cmd->add_option("--crop", crop, crop_help);
+    cmd->add_option("--resize", resize, "resize every image (and mask) to HxW, or SxS for S");
+  }
+
+  // Fills the image options of `o` and the output's split and --force (throws psam::Error on a
+  // malformed size).
+  void apply(const StoreOutput& output, data::ImageImportOptions& o) const;
 };
 
 }  // namespace psam::cli

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "config/config.h"
+#include "psam/data/loader/embedding_cache.h"
 #include "psam/data/store/store.h"
 #include "psam/dist/group.h"
 #include "psam/dist/launch.h"
@@ -18,12 +19,12 @@
 #include "psam/eval/report.h"
 #include "psam/io/pth.h"
 #include "psam/io/state_dict.h"
-#include "psam/data/loader/embedding_cache.h"
 #include "psam/models/load.h"
-#include "psam/util/log.h"
+#include "psam/models/registry.h"
 #include "psam/util/device.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
+#include "psam/util/log.h"
 
 namespace psam::cli {
 namespace {
@@ -33,6 +34,7 @@ namespace fs = std::filesystem;
 struct EvalArgs {
   std::string run;
   std::string checkpoint;
+  std::string kind;  // a method that learns nothing, run without weights
   std::string config;
   std::string store;
   std::string split;
@@ -49,15 +51,20 @@ struct EvalArgs {
 struct EvalPlan {
   config::Config config;
   std::string config_path;  // empty: no config file (a checkpoint with --store)
-  std::string model_path;   // the run directory or checkpoint
+  std::string model_path;   // the run directory or checkpoint; empty with --kind
   std::string out;
 };
 
 EvalPlan plan(const EvalArgs& a) {
-  PSAM_CHECK(a.run.empty() != a.checkpoint.empty(),
-             "psam eval: give either --run RUN_DIR or --checkpoint FILE");
+  PSAM_CHECK(!a.run.empty() + !a.checkpoint.empty() + !a.kind.empty() == 1,
+             "psam eval: give one of --run RUN_DIR, --checkpoint FILE or --kind KIND");
   EvalPlan p;
-  if (!a.run.empty()) {
+  if (!a.kind.empty()) {
+    PSAM_CHECK(!a.config.empty() || !a.store.empty(),
+               "psam eval: --kind needs the data: --config CONFIG (its data and eval sections) "
+               "or --store DIR");
+    p.config_path = a.config;
+  } else if (!a.run.empty()) {
     PSAM_CHECK(fs::is_directory(a.run), fmt::format("--run {}: not a directory", a.run));
     PSAM_CHECK(a.config.empty(), "psam eval: --run takes its own config.yaml; drop --config");
     p.config_path = (fs::path(a.run) / "config.yaml").string();
@@ -87,6 +94,8 @@ EvalPlan plan(const EvalArgs& a) {
 
   if (!a.out.empty()) {
     p.out = a.out;
+  } else if (!a.kind.empty()) {
+    p.out = (fs::path(p.config.run.out_dir) / a.kind / "eval" / e.split).string();
   } else {
     // A run's reports go under the run; a loose checkpoint's beside it (or beside its
     // checkpoints/ folder).
@@ -100,7 +109,12 @@ EvalPlan plan(const EvalArgs& a) {
 // The model the plan names, rebuilt from its stored config (a config file's model section is
 // only the fallback for checkpoints that store none); the evaluation's pixel mapping becomes
 // the one the model was trained with.
-models::LoadedModel load(EvalPlan& p, const c10::Device& device) {
+models::LoadedModel load(EvalPlan& p, const std::string& kind, const c10::Device& device) {
+  if (!kind.empty()) {
+    models::LoadedModel fixed;
+    fixed.model = models::build_unlearned(kind, device);
+    return fixed;
+  }
   const std::optional<models::ModelConfig> fallback =
       p.config_path.empty() ? std::nullopt : std::optional<models::ModelConfig>(p.config.model);
   models::LoadedModel loaded =
@@ -177,7 +191,7 @@ void run_eval(const EvalArgs& a, Io io) {
              fmt::format("--oracle: {} has no oracle_masks.npy (only synthetic stores have oracle "
                          "draws)",
                          store.dir()));
-  const models::LoadedModel loaded = load(p, device);
+  const models::LoadedModel loaded = load(p, a.kind, device);
   models::Model& model = *loaded.model;
   const auto& e = p.config.eval;
 
@@ -224,9 +238,13 @@ void add_eval_command(CLI::App& app, Io io, int& rc) {
   sub->add_option("--run", a->run, "run directory (its config.yaml and best.pt, else last.pt)");
   sub->add_option("--checkpoint", a->checkpoint,
                   "a psam checkpoint or export (the model is rebuilt from its stored config)");
-  sub->add_option("--config", a->config,
-                  "with --checkpoint: a YAML config for the data and eval sections (and the "
-                  "model of a checkpoint that stores none)");
+  sub->add_option("--kind", a->kind,
+                  "a method that learns nothing (e.g. box_ellipse, the prompt-only baseline), "
+                  "run without weights");
+  sub->add_option(
+      "--config", a->config,
+      "with --checkpoint or --kind: a YAML config for the data and eval sections (and the "
+      "model of a checkpoint that stores none)");
   sub->add_option("--store", a->store, "dataset store to evaluate on (default: data.store)");
   sub->add_option("--split", a->split, "store split to evaluate (default: eval.split, test)");
   // Ranges are checked by EvalConfig::validate, which names the option in one line.

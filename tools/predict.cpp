@@ -190,6 +190,10 @@ torch::Device pick_device(const std::string& name) {
 namespace {
 
 void run_predict(const PredictArgs& a, Io io) {
+  PSAM_CHECK(a.checkpoint.empty() != a.kind.empty(),
+             "psam predict: give either --checkpoint FILE or --kind KIND");
+  PSAM_CHECK(a.kind.empty() || a.samples > 0,
+             "psam predict: --kind runs a method through its sampling path; give --samples N");
   if (a.samples > 0) return run_predict_samples(a, io);
   nlohmann::json info = {{"image", a.image}, {"checkpoint", a.checkpoint}};
   const auto prompt = parse_prompt(a, info["prompt"]);
@@ -253,8 +257,10 @@ void add_predict_command(CLI::App& app, Io io, int& rc) {
                          "overlay.png and prediction.json (predicted IoUs); with --samples, N "
                          "Probabilistic SAM samples and uncertainty maps");
   sub->add_option("--checkpoint", a->checkpoint, "SAM weights (.pth or .safetensors)")
-      ->required()
       ->check(CLI::ExistingFile);
+  sub->add_option("--kind", a->kind,
+                  "instead of --checkpoint, with --samples: a method that learns nothing (e.g. "
+                  "box_ellipse)");
   sub->add_option("--image", a->image, "PNG/JPEG image or DICOM slice")
       ->required()
       ->check(CLI::ExistingFile);

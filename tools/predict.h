@@ -20,6 +20,7 @@ namespace psam::cli {
 
 struct PredictArgs {
   std::string checkpoint, image, out, model, box, window;
+  std::string kind;  // a method that learns nothing (--samples path, no checkpoint)
   std::vector<std::string> points;
   std::optional<int64_t> decoder_heads;  // default 8 (official SAM) when inferring
   bool single_mask = false;

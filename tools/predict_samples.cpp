@@ -9,10 +9,11 @@
 #include <ostream>
 
 #include "predict.h"
+#include "psam/data/loader/loader.h"
 #include "psam/io/image.h"
 #include "psam/io/npy.h"
-#include "psam/data/loader/loader.h"
 #include "psam/models/load.h"
+#include "psam/models/registry.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
 
@@ -58,8 +59,13 @@ void run_predict_samples(const PredictArgs& a, Io io) {
       {"image", a.image}, {"checkpoint", a.checkpoint}, {"samples", a.samples}, {"seed", a.seed}};
   const auto prompt = parse_prompt(a, info["prompt"]);
 
-  const models::LoadedModel loaded =
-      models::load_model(a.checkpoint, model_flags(a), std::nullopt, pick_device(a.device));
+  models::LoadedModel loaded;
+  if (a.kind.empty()) {
+    loaded = models::load_model(a.checkpoint, model_flags(a), std::nullopt, pick_device(a.device));
+  } else {
+    loaded.model = models::build_unlearned(a.kind, pick_device(a.device));
+    info["kind"] = a.kind;
+  }
   models::Model& model = *loaded.model;
   info["model"] = nlohmann::json::parse(models::model_config_json(model.config()));
   info["model_config_stored"] = loaded.stored_config;

@@ -55,14 +55,16 @@ class InterruptHandler {
   void (*previous_)(int);
 };
 
-// The data section's loader options in the frame the method asks for, this rank's shard.
+// The data section's loader options in the frame the method asks for, this rank's shard. The
+// training and the validation loader both feed the method's loss, so both are prepared for it
+// (e.g. masks in SAM's frame); the validation one is not shuffled or jittered.
 data::LoaderOptions loader_options(const config::Config& c, const models::Model& model,
                                    const dist::Group& group, bool training) {
   data::LoaderOptions o = c.data.loader;
   o.seed = static_cast<uint64_t>(c.run.seed);
   o.shard_rank = group.rank();
   o.shard_count = group.size();
-  model.prepare_loader(o, training);
+  model.prepare_loader(o, /*training=*/true);
   if (!training) {
     o.shuffle = false;
     o.drop_last = false;
@@ -118,6 +120,10 @@ int run_train(const TrainArgs& a, Io io) {
   c.train.validate();
   c.model.validate();
   c.dist.validate();
+  PSAM_CHECK(models::registry_entry(c.model.kind).learns,
+             fmt::format("model.kind {} learns nothing from data, so there is nothing to train; "
+                         "evaluate it directly: psam eval --kind {} --store DIR",
+                         c.model.kind, c.model.kind));
 
   // The job's processes meet first, so no rank looks at the run directory before all are in.
   const dist::Launch launch = dist::launch_from_environment(c.dist.master_addr, c.dist.master_port);

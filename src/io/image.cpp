@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "psam/io/dtype.h"
@@ -17,7 +18,7 @@ namespace psam::io {
 
 #ifdef PSAM_HAVE_OPENCV
 
-at::Tensor read_image_rgb(const std::string& path) {
+at::Tensor read_image(const std::string& path) {
   const std::string bytes = read_file(path);
   cv::Mat image;
   try {
@@ -27,26 +28,39 @@ at::Tensor read_image_rgb(const std::string& path) {
     fail(path + ": cannot decode image: " + e.what());
   }
   PSAM_CHECK(!image.empty(), path + ": not an image OpenCV can decode");
-  PSAM_CHECK(image.depth() == CV_8U,
-             path + ": only 8-bit images are read (this one has deeper samples; convert it)");
-  cv::Mat rgb;
+  PSAM_CHECK(image.depth() == CV_8U || image.depth() == CV_16U,
+             path + ": only 8-bit and 16-bit integer images are read (convert this one)");
+  cv::Mat pixels;
   switch (image.channels()) {
     case 1:
-      cv::cvtColor(image, rgb, cv::COLOR_GRAY2RGB);
+      pixels = image;
+      break;
+    case 2:  // grey + alpha
+      cv::extractChannel(image, pixels, 0);
       break;
     case 3:
-      cv::cvtColor(image, rgb, cv::COLOR_BGR2RGB);
+      cv::cvtColor(image, pixels, cv::COLOR_BGR2RGB);
       break;
     case 4:
-      cv::cvtColor(image, rgb, cv::COLOR_BGRA2RGB);
+      cv::cvtColor(image, pixels, cv::COLOR_BGRA2RGB);
       break;
     default:
-      fail(fmt::format("{}: {} channels (expected 1, 3 or 4)", path, image.channels()));
+      fail(fmt::format("{}: {} channels (expected 1, 2, 3 or 4)", path, image.channels()));
   }
-  at::Tensor out = at::empty({rgb.rows, rgb.cols, 3}, at::kByte);
-  for (int r = 0; r < rgb.rows; ++r)
-    std::memcpy(out[r].data_ptr(), rgb.ptr(r), static_cast<size_t>(rgb.cols) * 3);
+  const int64_t c = pixels.channels();
+  if (pixels.depth() == CV_16U) pixels.convertTo(pixels, CV_32S);
+  const at::ScalarType type = pixels.depth() == CV_8U ? at::kByte : at::kInt;
+  at::Tensor out = at::empty({pixels.rows, pixels.cols, c}, type);
+  const size_t row_bytes = static_cast<size_t>(pixels.cols) * c * pixels.elemSize1();
+  for (int r = 0; r < pixels.rows; ++r) std::memcpy(out[r].data_ptr(), pixels.ptr(r), row_bytes);
   return out;
+}
+
+at::Tensor read_image_rgb(const std::string& path) {
+  const at::Tensor image = read_image(path);
+  PSAM_CHECK(image.scalar_type() == at::kByte,
+             path + ": only 8-bit images are read here (this one has 16-bit samples; convert it)");
+  return image.size(2) == 3 ? image : image.expand({-1, -1, 3}).contiguous();
 }
 
 void write_image(const std::string& path, const at::Tensor& image) {
@@ -79,6 +93,10 @@ void write_image(const std::string& path, const at::Tensor& image) {
 }
 
 #else
+
+at::Tensor read_image(const std::string& path) {
+  fail(path + ": psam was built without OpenCV (PSAM_WITH_OPENCV=OFF), so images cannot be read");
+}
 
 at::Tensor read_image_rgb(const std::string& path) {
   fail(path + ": psam was built without OpenCV (PSAM_WITH_OPENCV=OFF), so images cannot be read");

@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include "psam/models/box_ellipse/box_ellipse_model.h"
 #include "psam/models/load.h"
 #include "psam/models/prob_sam/prob_sam_model.h"
+#include "psam/util/error.h"
 #include "psam/util/names.h"
 
 namespace psam::models {
@@ -22,6 +24,10 @@ const std::vector<ModelEntry>& registry() {
        "Probabilistic SAM: a latent z from prior/posterior nets added to the prompt tokens "
        "(latent_net none: the deterministic SAM)",
        make<ProbSamModel>},
+      {"box_ellipse",
+       "the ellipse inscribed in the prompt box, at image size: the prompt-only baseline (learns "
+       "nothing)",
+       make<BoxEllipseModel>, /*learns=*/false},
   };
   return entries;
 }
@@ -45,6 +51,16 @@ std::unique_ptr<Model> build_model(const ModelConfig& config, const c10::Device&
   if (!config.init_from.empty()) init_from(*model, config.init_from);
   model->to(device);
   return model;
+}
+
+std::unique_ptr<Model> build_unlearned(const std::string& kind, const c10::Device& device) {
+  const ModelEntry& entry = registry_entry(kind);
+  PSAM_CHECK(!entry.learns, fmt::format("model.kind {} learns its weights from data: give a "
+                                        "trained checkpoint (--run or --checkpoint)",
+                                        kind));
+  ModelConfig config;
+  config.kind = kind;
+  return build_model(config, device);
 }
 
 }  // namespace psam::models

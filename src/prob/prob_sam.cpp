@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
-#include <torch/nn/functional/upsampling.h>
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/linear.h>
 
@@ -134,7 +133,7 @@ ProbSamOutput ProbSamImpl::forward(const ProbSamInputs& in,
     out.z = out.posterior.rsample(std::move(generator));
   }
   out.low_res_logits = decode(in.image_embedding, in.boxes, out.z, sam::EmbeddingBatching::kPaired);
-  out.logits = resize_logits(out.low_res_logits, {in.target.size(2), in.target.size(3)});
+  out.logits = sam::resize_logits(out.low_res_logits, {in.target.size(2), in.target.size(3)});
   return out;
 }
 
@@ -150,8 +149,8 @@ SampleOutput ProbSamImpl::sample(const torch::Tensor& image_embedding, const tor
              fmt::format("ProbSam: sample takes one box [1,4], got {}", shape_of(box)));
   SampleOutput out;
   if (deterministic()) {
-    const auto logits =
-        resize_logits(decode(image_embedding, box, {}, sam::EmbeddingBatching::kPaired), out_hw);
+    const auto logits = sam::resize_logits(
+        decode(image_embedding, box, {}, sam::EmbeddingBatching::kPaired), out_hw);
     out.samples = logits.expand({n, -1, -1, -1});
     out.prior_mean = logits;
     return out;
@@ -162,7 +161,7 @@ SampleOutput ProbSamImpl::sample(const torch::Tensor& image_embedding, const tor
   out.z = p.sample(n, std::move(generator)).squeeze(1);
   // The n codes and the prior mean go through one decoder call that shares the embedding.
   const auto codes = torch::cat({out.z, p.mu()}, 0);
-  const auto logits = resize_logits(
+  const auto logits = sam::resize_logits(
       decode(image_embedding, box.expand({n + 1, 4}), codes, sam::EmbeddingBatching::kShared),
       out_hw);
   out.samples = logits.slice(0, 0, n);
@@ -175,15 +174,6 @@ std::vector<torch::Tensor> ProbSamImpl::trainable_parameters() const {
   for (const auto& p : parameters())
     if (p.requires_grad()) out.push_back(p);
   return out;
-}
-
-torch::Tensor resize_logits(const torch::Tensor& logits, std::array<int64_t, 2> size) {
-  namespace F = torch::nn::functional;
-  if (logits.size(2) == size[0] && logits.size(3) == size[1]) return logits;
-  return F::interpolate(logits, F::InterpolateFuncOptions()
-                                    .size(std::vector<int64_t>{size[0], size[1]})
-                                    .mode(torch::kBilinear)
-                                    .align_corners(false));
 }
 
 }  // namespace psam::prob

@@ -45,20 +45,21 @@ namespace {
 
 torch::Tensor postprocess(const torch::Tensor& masks, int64_t img_size,
                           std::array<int64_t, 2> input_size, std::array<int64_t, 2> original_size) {
-  namespace F = torch::nn::functional;
-  const auto bilinear = [](const torch::Tensor& t, std::array<int64_t, 2> size) {
-    if (t.size(2) == size[0] && t.size(3) == size[1]) return t;
-    return F::interpolate(t, F::InterpolateFuncOptions()
-                                 .size(std::vector<int64_t>{size[0], size[1]})
-                                 .mode(torch::kBilinear)
-                                 .align_corners(false));
-  };
-  auto up = bilinear(masks, {img_size, img_size});
+  auto up = resize_logits(masks, {img_size, img_size});
   up = up.slice(2, 0, input_size[0]).slice(3, 0, input_size[1]);
-  return bilinear(up, original_size);
+  return resize_logits(up, original_size);
 }
 
 }  // namespace
+
+torch::Tensor resize_logits(const torch::Tensor& logits, std::array<int64_t, 2> size) {
+  namespace F = torch::nn::functional;
+  if (logits.size(2) == size[0] && logits.size(3) == size[1]) return logits;
+  return F::interpolate(logits, F::InterpolateFuncOptions()
+                                    .size(std::vector<int64_t>{size[0], size[1]})
+                                    .mode(torch::kBilinear)
+                                    .align_corners(false));
+}
 
 torch::Tensor SamImpl::postprocess_masks(const torch::Tensor& masks,
                                          std::array<int64_t, 2> input_size,

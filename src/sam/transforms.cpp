@@ -14,6 +14,13 @@ std::array<int64_t, 2> ResizeLongestSide::get_preprocess_shape(int64_t old_h, in
   return {static_cast<int64_t>(old_h * scale + 0.5), static_cast<int64_t>(old_w * scale + 0.5)};
 }
 
+std::array<double, 2> ResizeLongestSide::coord_scale(std::array<int64_t, 2> original_size,
+                                                     int64_t long_side_length) {
+  const auto [old_h, old_w] = original_size;
+  const auto [new_h, new_w] = get_preprocess_shape(old_h, old_w, long_side_length);
+  return {static_cast<double>(new_w) / old_w, static_cast<double>(new_h) / old_h};
+}
+
 at::Tensor ResizeLongestSide::apply_image(const at::Tensor& image) const {
   namespace F = torch::nn::functional;
   PSAM_CHECK(image.dim() == 4 && image.size(2) > 0 && image.size(3) > 0,
@@ -33,12 +40,11 @@ at::Tensor ResizeLongestSide::apply_coords(const at::Tensor& coords,
   PSAM_CHECK(coords.dim() >= 1 && coords.size(-1) == 2,
              fmt::format("ResizeLongestSide: coordinates must be [...,2], got {}",
                          fmt::streamed(coords.sizes())));
-  const auto [old_h, old_w] = original_size;
-  const auto [new_h, new_w] = get_preprocess_shape(old_h, old_w, target_length_);
+  const auto [sx, sy] = coord_scale(original_size, target_length_);
   // In double, as the official numpy path, then back to the caller's float type.
   const auto c = coords.to(torch::kDouble);
-  const auto x = c.select(-1, 0) * (static_cast<double>(new_w) / old_w);
-  const auto y = c.select(-1, 1) * (static_cast<double>(new_h) / old_h);
+  const auto x = c.select(-1, 0) * sx;
+  const auto y = c.select(-1, 1) * sy;
   const auto out_type = coords.is_floating_point() ? coords.scalar_type() : torch::kFloat;
   return torch::stack({x, y}, -1).to(out_type);
 }

@@ -104,6 +104,46 @@ TEST(Image, ErrorsAreClear) {
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 1);
 }
 
+// read_image keeps what the file stores: 16-bit values (PNG and TIFF), grey as one channel,
+// alpha dropped, BMP; Pillow writes the files and is the reference. (OpenCV's PNG decoder
+// expands grey + alpha to 4 channels, so such a file comes back as RGB with equal channels.)
+TEST(Image, ReadImageKeepsDepthAndChannelsLikePillow) {
+  PSAM_REQUIRE_OPENCV();
+  PSAM_REQUIRE_PYTHON();
+  TempDir dir;
+  PSAM_EXPECT_PYTHON(R"PY(
+import sys, numpy as np
+from PIL import Image
+out = sys.argv[1]
+rng = np.random.default_rng(3)
+deep = rng.integers(0, 65536, (9, 13), dtype=np.uint16)
+Image.fromarray(deep).save(f"{out}/deep.png")
+Image.fromarray(deep).save(f"{out}/deep.tif")
+np.save(f"{out}/deep.npy", deep.astype(np.int32)[:, :, None])
+rgba = rng.integers(0, 256, (9, 13, 4), dtype=np.uint8)
+Image.fromarray(rgba, "RGBA").save(f"{out}/rgba.png")
+np.save(f"{out}/rgba.npy", rgba[:, :, :3].copy())
+la = rng.integers(0, 256, (9, 13, 2), dtype=np.uint8)
+Image.fromarray(la, "LA").save(f"{out}/la.png")
+np.save(f"{out}/la.npy", np.repeat(la[:, :, :1], 3, axis=2))
+grey = rng.integers(0, 256, (9, 13), dtype=np.uint8)
+Image.fromarray(grey).save(f"{out}/grey.bmp")
+np.save(f"{out}/grey.npy", grey[:, :, None])
+)PY",
+                     dir.path());
+  for (const auto& [file, reference] :
+       std::vector<std::pair<std::string, std::string>>{{"deep.png", "deep.npy"},
+                                                        {"deep.tif", "deep.npy"},
+                                                        {"rgba.png", "rgba.npy"},
+                                                        {"la.png", "la.npy"},
+                                                        {"grey.bmp", "grey.npy"}}) {
+    const at::Tensor ours = psam::io::read_image(dir.file(file));
+    const at::Tensor expected = psam::io::read_npy(dir.file(reference));
+    EXPECT_TRUE(psam::testing::same_tensor(ours, expected))
+        << file << ": " << ours.sizes() << " " << ours.scalar_type();
+  }
+}
+
 TEST(Image, SixteenBitFilesAreRefused) {
   PSAM_REQUIRE_OPENCV();
   PSAM_REQUIRE_PYTHON();

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <torch/csrc/jit/serialization/pickle.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +31,13 @@ inline void write_bytes(const std::string& path, const std::string& bytes) {
 inline std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// libtorch's own reader of a pickle file (torch::pickle_load), the reference psam's is checked
+// against.
+inline c10::IValue torch_pickle_load(const std::string& path) {
+  const std::string bytes = read_bytes(path);
+  return torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
 }
 
 // ../shared/golden beside the source tree (or $PSAM_GOLDEN_DIR); "" when absent.

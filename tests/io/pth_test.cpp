@@ -1,7 +1,6 @@
 // .pth reading against PyTorch itself: golden checkpoints and files Python writes must give the
 // tensors (values, dtypes, views, shared storages) Python sees; files psam writes must load in
 // Python with torch.load(weights_only=True).
-#include <torch/csrc/jit/serialization/pickle.h>
 
 #include <nlohmann/json.hpp>
 
@@ -12,6 +11,7 @@
 namespace {
 
 using psam::testing::TempDir;
+using psam::testing::torch_pickle_load;
 
 // Dumps what Python sees in a .pth: every tensor flattened the way psam flattens (dict keys
 // joined by '.', list/tuple items by index) as contiguous copies into a plain-dict reference
@@ -39,11 +39,6 @@ for k, t in flat.items():
 torch.save({k: t.detach().contiguous().clone() for k, t in flat.items()}, ref)
 json.dump({"order": list(flat), "tensors": info}, open(meta, "w"))
 )PY";
-
-c10::IValue torch_pickle_load(const std::string& path) {
-  const std::string bytes = psam::testing::read_bytes(path);
-  return torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
-}
 
 // psam's reading of `file` equals Python's: same tensor names in the same order, bitwise-equal
 // values (checked against torch::pickle_load of Python's contiguous copies), same strides and

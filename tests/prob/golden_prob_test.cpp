@@ -96,7 +96,7 @@ TEST_F(GoldenProb, PromptPlusProjectedLatent) {
 TEST_F(GoldenProb, Loss) {
   torch::NoGradGuard no_grad;
   const auto& target = ref("latent.mask");
-  const auto logits = prob::resize_logits(ref("fcomb.pred"), {target.size(2), target.size(3)});
+  const auto logits = sam::resize_logits(ref("fcomb.pred"), {target.size(2), target.size(3)});
   train::LossConfig config;
   config.beta = 10.0;
   const auto terms = train::prob_sam_loss(logits, target, posterior(), prior(), config, 0);

@@ -8,6 +8,10 @@
 
 namespace psam::io {
 
+// An image file as it is stored: [H,W,C] with C = 1 (grey) or 3 (RGB; an alpha channel is
+// dropped; OpenCV decodes a grey + alpha PNG as RGBA, so it comes back RGB with equal channels). uint8 for 8-bit files, int32 holding the values 0..65535 for 16-bit files; other
+// depths (float TIFF, ...) are refused naming the file.
+at::Tensor read_image(const std::string& path);
 // uint8 [H,W,3] RGB (grey files are replicated to 3 channels; 16-bit files are refused).
 at::Tensor read_image_rgb(const std::string& path);
 // uint8 [H,W] (grey) or [H,W,3] (RGB); atomic write, format from the extension.

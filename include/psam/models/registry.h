@@ -18,6 +18,9 @@ struct ModelEntry {
   const char* summary;  // one line for `psam info --models` and the docs
   // A model of `config` (validated) with fresh weights on the CPU.
   std::unique_ptr<Model> (*make)(const ModelConfig& config);
+  // The method learns weights from data. One that does not (a fixed rule such as box_ellipse)
+  // is refused by psam train and runs without a checkpoint (build_unlearned).
+  bool learns = true;
 };
 
 // Every method, in a fixed order (the order reports list them in).
@@ -28,5 +31,10 @@ const ModelEntry& registry_entry(const std::string& kind);
 // A model of `config` with fresh weights (seeded by the caller's torch::manual_seed),
 // initialised from config.init_from when set, on `device`.
 std::unique_ptr<Model> build_model(const ModelConfig& config, const c10::Device& device);
+
+// A method that learns nothing, built from its kind alone (default options) on `device`:
+// psam eval --kind and psam predict --kind. psam::Error naming the kind for one that learns
+// weights (it needs a checkpoint).
+std::unique_ptr<Model> build_unlearned(const std::string& kind, const c10::Device& device);
 
 }  // namespace psam::models

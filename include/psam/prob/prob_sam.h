@@ -161,8 +161,4 @@ class ProbSamImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ProbSam);
 
-// Logits [B,1,h,w] -> [B,1,H,W], bilinear with align_corners = false (the reference's rule);
-// returned as is when already that size.
-torch::Tensor resize_logits(const torch::Tensor& logits, std::array<int64_t, 2> size);
-
 }  // namespace psam::prob

@@ -52,4 +52,9 @@ Sam build_sam(const SamConfig& config);
 torch::Tensor frame_to_image(const torch::Tensor& masks, int64_t img_size,
                              std::array<int64_t, 2> original_size);
 
+// Logits [B,M,h,w] -> [B,M,H,W], bilinear with align_corners = false (the official and the
+// reference rule); returned as is when already that size. The one resampling of logits: the
+// steps of frame_to_image and the training logits at the target's frame size use it.
+torch::Tensor resize_logits(const torch::Tensor& logits, std::array<int64_t, 2> size);
+
 }  // namespace psam::sam

@@ -15,6 +15,11 @@ class ResizeLongestSide {
   // (new_h, new_w): the longest side scaled to long_side_length, each side rounded half up.
   static std::array<int64_t, 2> get_preprocess_shape(int64_t old_h, int64_t old_w,
                                                      int64_t long_side_length);
+  // (x, y) factors taking pixel coordinates of an image of original_size (H, W) into the
+  // resized image: new_w / old_w and new_h / old_h of get_preprocess_shape (each side rounds on
+  // its own, so they differ slightly for non-square images). Every coordinate mapping uses them.
+  static std::array<double, 2> coord_scale(std::array<int64_t, 2> original_size,
+                                           int64_t long_side_length);
 
   // [B,C,H,W] (any real dtype) -> float [B,C,h,w], antialiased bilinear (as apply_image_torch).
   at::Tensor apply_image(const at::Tensor& image) const;

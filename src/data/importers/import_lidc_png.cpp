@@ -75,35 +75,6 @@ std::vector<PngEntry> list_images(const fs::path& root) {
   return out;
 }
 
-// The split folders as splits.json: by patient when no patient is in two folders, else by image.
-Splits folder_splits(const std::vector<PngEntry>& entries) {
-  std::map<std::string, std::set<std::string>> folders_of_patient;
-  for (const PngEntry& e : entries) folders_of_patient[e.patient].insert(e.split);
-  int64_t crossing = 0;
-  for (const auto& [patient, folders] : folders_of_patient) crossing += folders.size() > 1;
-  Splits splits;
-  splits.unit = crossing == 0 ? "patient" : "image";
-  std::map<std::string, std::set<std::string>> sets;
-  for (const PngEntry& e : entries) sets[e.split].insert(crossing == 0 ? e.patient : e.id());
-  // train, val, test first, as users expect them; other folder names after, alphabetically.
-  for (const char* name : {"train", "val", "test"}) {
-    auto it = sets.find(name);
-    if (it == sets.end()) continue;
-    splits.sets.emplace_back(it->first,
-                             std::vector<std::string>(it->second.begin(), it->second.end()));
-    sets.erase(it);
-  }
-  for (const auto& [name, ids] : sets)
-    splits.sets.emplace_back(name, std::vector<std::string>(ids.begin(), ids.end()));
-  splits.description = crossing == 0
-                           ? "the split folders of the source, by patient"
-                           : fmt::format(
-                                 "the split folders of the source, by image ({} patients are in "
-                                 "more than one folder)",
-                                 crossing);
-  return splits;
-}
-
 // A grey PNG as uint8 [H,W]; colour files are refused (these crops are grey).
 at::Tensor read_grey(const fs::path& path) {
   const at::Tensor rgb = io::read_image_rgb(path.string());
@@ -183,8 +154,11 @@ LidcPngImportResult import_lidc_png(const std::string& root_dir, const std::stri
     patients.insert(e.patient);
   }
   const bool folders = !first.split.empty() && options.keep_folder_split;
-  const Splits splits =
-      folders ? folder_splits(entries) : make_splits(writer.meta(), options.split);
+  std::vector<std::string> folder_of_sample;
+  for (const PngEntry& e : entries) folder_of_sample.push_back(e.split);
+  const Splits splits = folders
+                            ? source_splits(writer.meta(), folder_of_sample, "the split folders")
+                            : make_splits(writer.meta(), options.split);
   writer.commit(splits);
   log::info(fmt::format("imported {} crops of {} patients from {} into {}", entries.size(),
                         patients.size(), root_dir, out_dir));

@@ -12,9 +12,10 @@
 #include <mutex>
 #include <thread>
 
-#include "psam/util/error.h"
 #include "data/loader/resize.h"
 #include "data/rng.h"
+#include "psam/sam/transforms.h"
+#include "psam/util/error.h"
 
 namespace psam::data {
 namespace {
@@ -61,7 +62,7 @@ std::vector<float> unit_pixels(const at::Tensor& image, Intensity intensity,
 void fill_frame(const std::vector<float>& unit, int64_t channels, int64_t h, int64_t w,
                 const LoaderOptions& o, float* out, float* raw_out) {
   const int64_t s = o.input_size, hw = h * w;
-  const auto [nh, nw] = longest_side_shape(h, w, s);
+  const auto [nh, nw] = sam::ResizeLongestSide::get_preprocess_shape(h, w, s);
   std::vector<float> resized(nh * nw);
   for (int64_t ch = 0; ch < 3; ++ch) {
     const int64_t src_ch = channels == 3 ? ch : 0;
@@ -80,19 +81,21 @@ void fill_frame(const std::vector<float>& unit, int64_t channels, int64_t h, int
   }
 }
 
-// A box in image pixels -> the S frame, as SAM's ResizeLongestSide.apply_boxes moves it.
-void box_to_frame(const Box& box, int64_t h, int64_t w, int64_t s, float* out) {
-  const auto [nh, nw] = longest_side_shape(h, w, s);
-  const float sx = static_cast<float>(nw) / static_cast<float>(w);
-  const float sy = static_cast<float>(nh) / static_cast<float>(h);
-  out[0] = box.x0 * sx;
-  out[1] = box.y0 * sy;
-  out[2] = box.x1 * sx;
-  out[3] = box.y1 * sy;
+// A box in image pixels -> image_out (as given) and frame_out (the S frame, moved as SAM's
+// ResizeLongestSide.apply_boxes moves it: in double, then float).
+void write_box(const Box& box, int64_t h, int64_t w, int64_t s, float* image_out,
+               float* frame_out) {
+  const auto [sx, sy] = sam::ResizeLongestSide::coord_scale({h, w}, s);
+  const std::array<float, 4> b = {box.x0, box.y0, box.x1, box.y1};
+  for (int i = 0; i < 4; ++i) {
+    image_out[i] = b[i];
+    frame_out[i] = static_cast<float>(b[i] * (i % 2 == 0 ? sx : sy));
+  }
 }
 
 void check_pixel_options(const LoaderOptions& o) {
-  PSAM_CHECK(o.input_size >= 16, "loader: input_size must be >= 16");
+  PSAM_CHECK(o.input_size >= kMinInputSize,
+             fmt::format("loader: input_size must be >= {}", kMinInputSize));
   PSAM_CHECK(o.window_width > 0, "loader: window width must be > 0");
   for (double v : o.pixel_std) PSAM_CHECK(v > 0, "loader: pixel_std must be > 0");
 }
@@ -142,11 +145,12 @@ Batch image_batch(const at::Tensor& image, Intensity intensity, const Box& box,
   batch.ids = {"image"};
   batch.image = torch::empty({1, 3, s, s}, torch::kFloat);
   batch.box = torch::empty({1, 4}, torch::kFloat);
+  batch.image_box = torch::empty({1, 4}, torch::kFloat);
   batch.annotator = torch::full({1}, -1, torch::kLong);
   if (o.raw_image) batch.raw_image = torch::empty({1, 3, h, w}, torch::kFloat);
   fill_frame(unit_pixels(image, intensity, o), channels, h, w, o, batch.image.data_ptr<float>(),
              o.raw_image ? batch.raw_image.data_ptr<float>() : nullptr);
-  box_to_frame(box, h, w, s, batch.box.data_ptr<float>());
+  write_box(box, h, w, s, batch.image_box.data_ptr<float>(), batch.box.data_ptr<float>());
   return batch;
 }
 
@@ -312,7 +316,7 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
   const DatasetInfo& info = store_->info();
   const int64_t h = info.height, w = info.width, k = info.annotators, hw = h * w;
   const int64_t s = o.input_size;
-  const auto [nh, nw] = longest_side_shape(h, w, s);
+  const auto [nh, nw] = sam::ResizeLongestSide::get_preprocess_shape(h, w, s);
   const std::vector<int64_t> order = epoch_order(position.epoch);
   const int64_t global_first = position.batch * o.batch_size * o.shard_count;
   const int64_t global_count = std::min<int64_t>(o.batch_size * o.shard_count,
@@ -331,11 +335,13 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
   batch.image = torch::empty({count, 3, s, s}, torch::kFloat);
   batch.masks = torch::empty({count, kept, mh, mw}, torch::kByte);
   batch.box = torch::empty({count, 4}, torch::kFloat);
+  batch.image_box = torch::empty({count, 4}, torch::kFloat);
   batch.annotator = torch::empty({count}, torch::kLong);
   if (o.raw_image) batch.raw_image = torch::empty({count, 3, h, w}, torch::kFloat);
   float* image_out = batch.image.data_ptr<float>();
   uint8_t* masks_out = batch.masks.data_ptr<uint8_t>();
   float* box_out = batch.box.data_ptr<float>();
+  float* image_box_out = batch.image_box.data_ptr<float>();
   float* raw_out = o.raw_image ? batch.raw_image.data_ptr<float>() : nullptr;
   std::vector<uint8_t> prompt(hw);
   batch.size = {h, w};
@@ -379,7 +385,7 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
       for (double& v : u) v = rng.uniform(-1, 1);
       box = jitter_box(box, u, o.box_jitter, h, w);
     }
-    box_to_frame(box, h, w, s, box_out + b * 4);
+    write_box(box, h, w, s, image_box_out + b * 4, box_out + b * 4);
   }
   return batch;
 }

@@ -35,11 +35,6 @@ std::vector<int64_t> nearest_taps(int64_t in, int64_t out) {
 
 }  // namespace
 
-std::pair<int64_t, int64_t> longest_side_shape(int64_t h, int64_t w, int64_t target) {
-  const double scale = static_cast<double>(target) / static_cast<double>(std::max(h, w));
-  return {static_cast<int64_t>(h * scale + 0.5), static_cast<int64_t>(w * scale + 0.5)};
-}
-
 void resize_bilinear(const float* src, int64_t h, int64_t w, float* dst, int64_t oh, int64_t ow,
                      int64_t dst_stride) {
   const std::vector<Taps> ty = linear_taps(h, oh), tx = linear_taps(w, ow);

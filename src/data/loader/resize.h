@@ -5,13 +5,8 @@
 #pragma once
 
 #include <cstdint>
-#include <utility>
 
 namespace psam::data {
-
-// SAM's ResizeLongestSide.get_preprocess_shape: (h, w) scaled so the longer side is `target`,
-// each side rounded half up.
-std::pair<int64_t, int64_t> longest_side_shape(int64_t h, int64_t w, int64_t target);
 
 // src [h,w] row-major -> dst [oh,ow] with row stride dst_stride.
 void resize_bilinear(const float* src, int64_t h, int64_t w, float* dst, int64_t oh, int64_t ow,

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <numeric>
 #include <ostream>
 #include <set>
@@ -88,6 +89,37 @@ Splits make_splits(const std::vector<SampleMeta>& meta, const SplitOptions& opti
   splits.description =
       fmt::format("{}-level split ({}), seed {}{}", options.unit, fmt::join(parts, ", "),
                   options.seed, by_patient ? "" : "; leaks patients between sets");
+  return splits;
+}
+
+Splits source_splits(const std::vector<SampleMeta>& meta, const std::vector<std::string>& sets,
+                     const std::string& source) {
+  PSAM_CHECK(meta.size() == sets.size(), "source_splits: one set name per sample expected");
+  std::map<std::string, std::set<std::string>> sets_of_patient;
+  for (size_t i = 0; i < meta.size(); ++i) sets_of_patient[meta[i].patient_id].insert(sets[i]);
+  int64_t crossing = 0;
+  for (const auto& entry : sets_of_patient) crossing += entry.second.size() > 1;
+  Splits splits;
+  splits.unit = crossing == 0 ? "patient" : "image";
+  std::map<std::string, std::set<std::string>> members;
+  for (size_t i = 0; i < meta.size(); ++i)
+    members[sets[i]].insert(crossing == 0 ? meta[i].patient_id : meta[i].id);
+  // train, val, test first, as users expect them; other names after, alphabetically.
+  for (const char* name : {"train", "val", "test"}) {
+    auto it = members.find(name);
+    if (it == members.end()) continue;
+    splits.sets.emplace_back(it->first,
+                             std::vector<std::string>(it->second.begin(), it->second.end()));
+    members.erase(it);
+  }
+  for (const auto& [name, ids] : members)
+    splits.sets.emplace_back(name, std::vector<std::string>(ids.begin(), ids.end()));
+  splits.description = crossing == 0
+                           ? fmt::format("{} of the source, by patient", source)
+                           : fmt::format(
+                                 "{} of the source, by image ({} patients are in more than one "
+                                 "set)",
+                                 source, crossing);
   return splits;
 }
 

@@ -33,11 +33,11 @@ constexpr int64_t kChunk = 128;  // samples generated in parallel and appended a
 
 double logistic(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
-// A square float image, row-major.
+// A float image, row-major.
 struct Field {
-  explicit Field(int64_t side, float value = 0) : s(side), v(side * side, value) {}
-  float& at(int64_t y, int64_t x) { return v[y * s + x]; }
-  int64_t s;
+  Field(int64_t rows, int64_t cols, float value = 0) : h(rows), w(cols), v(rows * cols, value) {}
+  float& at(int64_t y, int64_t x) { return v[y * w + x]; }
+  int64_t h, w;
   std::vector<float> v;
 };
 
@@ -58,9 +58,9 @@ double segment_distance(Point p, Point a, Point b) {
 void draw_capsule(Field& layer, Point a, Point b, double radius, double soft, double amp) {
   const double reach = radius + 8 * soft;
   const int64_t x0 = std::max<int64_t>(0, std::floor(std::min(a.x, b.x) - reach));
-  const int64_t x1 = std::min<int64_t>(layer.s - 1, std::ceil(std::max(a.x, b.x) + reach));
+  const int64_t x1 = std::min<int64_t>(layer.w - 1, std::ceil(std::max(a.x, b.x) + reach));
   const int64_t y0 = std::max<int64_t>(0, std::floor(std::min(a.y, b.y) - reach));
-  const int64_t y1 = std::min<int64_t>(layer.s - 1, std::ceil(std::max(a.y, b.y) + reach));
+  const int64_t y1 = std::min<int64_t>(layer.h - 1, std::ceil(std::max(a.y, b.y) + reach));
   for (int64_t y = y0; y <= y1; ++y) {
     for (int64_t x = x0; x <= x1; ++x) {
       const double d = segment_distance({x + 0.0, y + 0.0}, a, b);
@@ -70,18 +70,21 @@ void draw_capsule(Field& layer, Point a, Point b, double radius, double soft, do
   }
 }
 
-// Smooth random texture: normal values on a (cells+2)^2 lattice, smoothstep-interpolated.
+// Smooth random texture: normal values on a lattice of square cells (`cells` along the longer
+// side, plus 2), smoothstep-interpolated.
 void add_value_noise(Field& f, int64_t cells, double amp, Rng& rng) {
-  const int64_t g = cells + 2;
-  std::vector<double> lattice(g * g);
+  const int64_t side = std::max(f.h, f.w);
+  const auto cells_along = [&](int64_t extent) { return (cells * extent + side - 1) / side; };
+  const int64_t g = cells_along(f.w) + 2;
+  std::vector<double> lattice((cells_along(f.h) + 2) * g);
   for (double& v : lattice) v = rng.normal();
-  const double step = static_cast<double>(cells) / static_cast<double>(f.s);
-  for (int64_t y = 0; y < f.s; ++y) {
+  const double step = static_cast<double>(cells) / static_cast<double>(side);
+  for (int64_t y = 0; y < f.h; ++y) {
     const double gy = (y + 0.5) * step;
     const int64_t iy = static_cast<int64_t>(gy);
     double ty = gy - iy;
     ty = ty * ty * (3 - 2 * ty);
-    for (int64_t x = 0; x < f.s; ++x) {
+    for (int64_t x = 0; x < f.w; ++x) {
       const double gx = (x + 0.5) * step;
       const int64_t ix = static_cast<int64_t>(gx);
       double tx = gx - ix;
@@ -121,19 +124,24 @@ void draw_vessel(Field& layer, Point start, double angle, double length, double 
   }
 }
 
-// Soft tissue of the chest wall along one side of the patch, with an undulating boundary.
+// Soft tissue of the chest wall along one side of the patch (0 top, 1 left, 2 bottom, 3 right),
+// with an undulating boundary.
 void draw_wall(Field& hu, Rng& rng) {
-  const int64_t s = hu.s;
   const int side = static_cast<int>(rng.below(4));
-  const double depth = rng.uniform(0.05, 0.22) * s;
-  const double wave = rng.uniform(0.0, 0.04) * s, freq = rng.uniform(0.5, 2.0),
+  // Extents across the wall (depth) and along it.
+  const int64_t across = side % 2 == 0 ? hu.h : hu.w, length = side % 2 == 0 ? hu.w : hu.h;
+  const double depth = rng.uniform(0.05, 0.22) * across;
+  const double wave = rng.uniform(0.0, 0.04) * across, freq = rng.uniform(0.5, 2.0),
                phase = rng.uniform(0, 2 * M_PI);
   const double tissue_hu = rng.uniform(20, 60);
-  for (int64_t y = 0; y < s; ++y) {
-    for (int64_t x = 0; x < s; ++x) {
+  for (int64_t y = 0; y < hu.h; ++y) {
+    for (int64_t x = 0; x < hu.w; ++x) {
       const int64_t along = side % 2 == 0 ? x : y;
-      const int64_t inward = side == 0 ? y : side == 1 ? x : side == 2 ? s - 1 - y : s - 1 - x;
-      const double boundary = depth + wave * std::sin(2 * M_PI * freq * along / s + phase);
+      const int64_t inward = side == 0   ? y
+                             : side == 1 ? x
+                             : side == 2 ? hu.h - 1 - y
+                                         : hu.w - 1 - x;
+      const double boundary = depth + wave * std::sin(2 * M_PI * freq * along / length + phase);
       const double w = logistic((boundary - inward) / 0.8);
       hu.at(y, x) = static_cast<float>(hu.at(y, x) * (1 - w) + tissue_hu * w);
     }
@@ -157,9 +165,9 @@ struct Nodule {
 };
 
 Nodule draw_nodule_geometry(const SynthOptions& o, Rng& rng) {
-  const double s = static_cast<double>(o.size);
+  const double h = static_cast<double>(o.rows()), w = static_cast<double>(o.cols());
   Nodule n;
-  n.center = {s / 2 + rng.uniform(-s / 16, s / 16), s / 2 + rng.uniform(-s / 16, s / 16)};
+  n.center = {w / 2 + rng.uniform(-w / 16, w / 16), h / 2 + rng.uniform(-h / 16, h / 16)};
   // Log-uniform: small nodules are the common ones, as in LIDC.
   n.radius = std::exp(rng.uniform(std::log(o.radius_min), std::log(o.radius_max)));
   for (int k = 0; k < 4; ++k) {
@@ -188,12 +196,12 @@ struct Polar {
   int64_t x0 = 0, x1 = -1, y0 = 0, y1 = -1, width = 0;
   std::vector<double> rho, outline, harmonic[6];  // harmonic: cos t, sin t, cos 2t, ...
 
-  Polar(const Nodule& n, int64_t s) {
+  Polar(const Nodule& n, int64_t h, int64_t w) {
     const double reach = n.radius * 1.6 + 8 * n.edge;
     x0 = std::max<int64_t>(0, std::floor(n.center.x - reach));
-    x1 = std::min<int64_t>(s - 1, std::ceil(n.center.x + reach));
+    x1 = std::min<int64_t>(w - 1, std::ceil(n.center.x + reach));
     y0 = std::max<int64_t>(0, std::floor(n.center.y - reach));
-    y1 = std::min<int64_t>(s - 1, std::ceil(n.center.y + reach));
+    y1 = std::min<int64_t>(h - 1, std::ceil(n.center.y + reach));
     width = std::max<int64_t>(0, x1 - x0 + 1);
     const int64_t size = width * std::max<int64_t>(0, y1 - y0 + 1);
     rho.resize(size);
@@ -215,8 +223,8 @@ struct Polar {
   }
 };
 
-Field nodule_membership(const Nodule& n, const Polar& polar, int64_t s) {
-  Field m(s);
+Field nodule_membership(const Nodule& n, const Polar& polar, int64_t h, int64_t w) {
+  Field m(h, w);
   for (int64_t y = polar.y0; y <= polar.y1; ++y)
     for (int64_t x = polar.x0; x <= polar.x1; ++x) {
       const int64_t q = (y - polar.y0) * polar.width + (x - polar.x0);
@@ -241,11 +249,11 @@ struct Reader {
     }
   }
 
-  // mask (s*s bytes, zeroed): own outline (membership > level), plus the attached structure.
+  // mask (h*w bytes, zeroed): own outline (membership > level), plus the attached structure.
   void draw(const Nodule& n, const Polar& polar, const Field& attached, uint8_t* mask) const {
-    const int64_t s = attached.s;
+    const int64_t w = attached.w;
     if (include)
-      for (int64_t p = 0; p < s * s; ++p) mask[p] = attached.v[p] > level;
+      for (size_t p = 0; p < attached.v.size(); ++p) mask[p] = attached.v[p] > level;
     for (int64_t y = polar.y0; y <= polar.y1; ++y)
       for (int64_t x = polar.x0; x <= polar.x1; ++x) {
         const int64_t q = (y - polar.y0) * polar.width + (x - polar.x0);
@@ -253,7 +261,7 @@ struct Reader {
         for (int h = 0; h < 6; ++h) radius += wobble[h] * polar.harmonic[h][q];
         // Rounded as the membership field is, so zero wobble reproduces it exactly.
         if (static_cast<float>(logistic((radius - polar.rho[q]) / n.edge)) > level)
-          mask[y * s + x] = 1;
+          mask[y * w + x] = 1;
       }
   }
 };
@@ -274,19 +282,19 @@ std::vector<bool> marked_flags(int64_t count, double p_empty, bool require_one, 
 
 // Correlated CT noise: white noise through a 3x3 binomial blur, rescaled to std sigma.
 void add_noise(Field& hu, double sigma, Rng& rng) {
-  const int64_t s = hu.s;
-  Field white(s);
+  const int64_t h = hu.h, w = hu.w;
+  Field white(h, w);
   for (float& v : white.v) v = static_cast<float>(rng.normal());
   constexpr double kGain = 1.0 / 0.375;  // the blur's std reduction: sqrt(sum w^2) = 6/16
-  const double w[3] = {0.25, 0.5, 0.25};
-  for (int64_t y = 0; y < s; ++y) {
-    for (int64_t x = 0; x < s; ++x) {
+  const double tap[3] = {0.25, 0.5, 0.25};
+  for (int64_t y = 0; y < h; ++y) {
+    for (int64_t x = 0; x < w; ++x) {
       double acc = 0;
       for (int dy = -1; dy <= 1; ++dy) {
-        const int64_t yy = std::clamp<int64_t>(y + dy, 0, s - 1);
+        const int64_t yy = std::clamp<int64_t>(y + dy, 0, h - 1);
         for (int dx = -1; dx <= 1; ++dx) {
-          const int64_t xx = std::clamp<int64_t>(x + dx, 0, s - 1);
-          acc += w[dy + 1] * w[dx + 1] * white.at(yy, xx);
+          const int64_t xx = std::clamp<int64_t>(x + dx, 0, w - 1);
+          acc += tap[dy + 1] * tap[dx + 1] * white.at(yy, xx);
         }
       }
       hu.at(y, x) += static_cast<float>(sigma * kGain * acc);
@@ -295,31 +303,38 @@ void add_noise(Field& hu, double sigma, Rng& rng) {
 }
 
 at::Tensor to_tensor(const Field& f) {
-  return torch::from_blob(const_cast<float*>(f.v.data()), {f.s, f.s}, torch::kFloat).clone();
+  return torch::from_blob(const_cast<float*>(f.v.data()), {f.h, f.w}, torch::kFloat).clone();
 }
 
 nlohmann::json options_json(const SynthOptions& o) {
-  return {{"count", o.count},
-          {"seed", o.seed},
-          {"size", o.size},
-          {"annotators", o.annotators},
-          {"oracle_draws", o.oracle_draws},
-          {"samples_per_patient", o.samples_per_patient},
-          {"radius_min", o.radius_min},
-          {"radius_max", o.radius_max},
-          {"irregularity", o.irregularity},
-          {"edge_min", o.edge_min},
-          {"edge_max", o.edge_max},
-          {"subsolid_share", o.subsolid_share},
-          {"attached_prob", o.attached_prob},
-          {"equivocal_share", o.equivocal_share},
-          {"empty_prob_clear", o.empty_prob_clear},
-          {"empty_prob_equivocal", o.empty_prob_equivocal},
-          {"require_marked", o.require_marked},
-          {"level_min", o.level_min},
-          {"level_max", o.level_max},
-          {"reader_wobble", o.reader_wobble},
-          {"include_attached_prob", o.include_attached_prob}};
+  nlohmann::json j = {{"count", o.count},
+                      {"seed", o.seed},
+                      {"annotators", o.annotators},
+                      {"oracle_draws", o.oracle_draws},
+                      {"samples_per_patient", o.samples_per_patient},
+                      {"radius_min", o.radius_min},
+                      {"radius_max", o.radius_max},
+                      {"irregularity", o.irregularity},
+                      {"edge_min", o.edge_min},
+                      {"edge_max", o.edge_max},
+                      {"subsolid_share", o.subsolid_share},
+                      {"attached_prob", o.attached_prob},
+                      {"equivocal_share", o.equivocal_share},
+                      {"empty_prob_clear", o.empty_prob_clear},
+                      {"empty_prob_equivocal", o.empty_prob_equivocal},
+                      {"require_marked", o.require_marked},
+                      {"level_min", o.level_min},
+                      {"level_max", o.level_max},
+                      {"reader_wobble", o.reader_wobble},
+                      {"include_attached_prob", o.include_attached_prob}};
+  // Square stores record their side as before; others their two extents.
+  if (o.rows() == o.cols()) {
+    j["size"] = o.rows();
+  } else {
+    j["height"] = o.rows();
+    j["width"] = o.cols();
+  }
+  return j;
 }
 
 nlohmann::json stats_json(const AnnotatorStats& s) {
@@ -338,6 +353,10 @@ void validate(const SynthOptions& o) {
   auto in = [](double v, double lo, double hi) { return std::isfinite(v) && v >= lo && v <= hi; };
   PSAM_CHECK(o.count > 0, fmt::format("synthetic: count must be > 0, got {}", o.count));
   PSAM_CHECK(o.size >= 16, fmt::format("synthetic: size must be >= 16, got {}", o.size));
+  PSAM_CHECK(o.height == 0 || o.height >= 16,
+             fmt::format("synthetic: height must be >= 16 (or 0 = size), got {}", o.height));
+  PSAM_CHECK(o.width == 0 || o.width >= 16,
+             fmt::format("synthetic: width must be >= 16 (or 0 = size), got {}", o.width));
   PSAM_CHECK(o.annotators >= 1, "synthetic: annotators must be >= 1");
   PSAM_CHECK(o.oracle_draws >= 0, "synthetic: oracle draws must be >= 0");
   PSAM_CHECK(o.samples_per_patient >= 1, "synthetic: samples per patient must be >= 1");
@@ -368,7 +387,7 @@ void validate(const SynthOptions& o) {
 }
 
 SynthSample synth_sample(const SynthOptions& o, int64_t index) {
-  const int64_t s = o.size;
+  const int64_t h = o.rows(), w = o.cols(), side = std::max(h, w);
   const int64_t patient = index / o.samples_per_patient;
   Rng patient_rng({o.seed, kPatientStream, static_cast<uint64_t>(patient)});
   const double lung_hu = patient_rng.uniform(-880, -800);
@@ -378,32 +397,32 @@ SynthSample synth_sample(const SynthOptions& o, int64_t index) {
   Rng rng({o.seed, kImageStream, static_cast<uint64_t>(index)});
   const Nodule n = draw_nodule_geometry(o, rng);
 
-  Field hu(s, static_cast<float>(lung_hu));
+  Field hu(h, w, static_cast<float>(lung_hu));
   add_value_noise(hu, 5, texture_hu, rng);
   add_value_noise(hu, 14, texture_hu * 0.5, rng);
 
-  Field vessels(s);
+  Field vessels(h, w);
   const int64_t vessel_count = 2 + rng.below(5);
   for (int64_t v = 0; v < vessel_count; ++v) {
-    const Point start{rng.uniform(-0.1, 1.1) * s, rng.uniform(-0.1, 1.1) * s};
-    draw_vessel(vessels, start, rng.uniform(0, 2 * M_PI), rng.uniform(0.4, 1.2) * s,
+    const Point start{rng.uniform(-0.1, 1.1) * w, rng.uniform(-0.1, 1.1) * h};
+    draw_vessel(vessels, start, rng.uniform(0, 2 * M_PI), rng.uniform(0.4, 1.2) * side,
                 rng.uniform(0.6, 2.2), rng.uniform(-50, 40) - lung_hu, rng, true);
   }
-  Field attached(s);
+  Field attached(h, w);
   if (n.attached) {
     draw_capsule(attached, n.stub0, n.stub1, n.stub_radius, n.edge, 1.0);
     // The vessel the stub belongs to runs on, thinner, beyond what any annotator would include.
     const double angle = std::atan2(n.stub1.y - n.stub0.y, n.stub1.x - n.stub0.x);
-    draw_vessel(vessels, n.stub1, angle + rng.uniform(-0.3, 0.3), rng.uniform(0.3, 0.6) * s,
+    draw_vessel(vessels, n.stub1, angle + rng.uniform(-0.3, 0.3), rng.uniform(0.3, 0.6) * side,
                 std::min(1.2, 0.5 * n.stub_radius), n.attached_hu - lung_hu, rng, false);
   }
-  for (int64_t p = 0; p < s * s; ++p) hu.v[p] += vessels.v[p];
+  for (int64_t p = 0; p < h * w; ++p) hu.v[p] += vessels.v[p];
   if (rng.bernoulli(0.25)) draw_wall(hu, rng);
 
-  const Polar polar(n, s);
-  const Field nodule = nodule_membership(n, polar, s);
+  const Polar polar(n, h, w);
+  const Field nodule = nodule_membership(n, polar, h, w);
   const double contrast = n.equivocal ? kEquivocalContrast : 1.0;
-  for (int64_t p = 0; p < s * s; ++p) {
+  for (int64_t p = 0; p < h * w; ++p) {
     const double mn = contrast * nodule.v[p], ma = contrast * attached.v[p] * (1 - nodule.v[p]);
     hu.v[p] = static_cast<float>(hu.v[p] * (1 - mn - ma) + n.hu * mn + n.attached_hu * ma);
   }
@@ -424,7 +443,7 @@ SynthSample synth_sample(const SynthOptions& o, int64_t index) {
         {o.seed, kOracleMarkedStream, static_cast<uint64_t>(index), static_cast<uint64_t>(m)});
     marked.push_back(marked_flags(o.annotators, p_empty, o.require_marked, oracle_rng)[0]);
   }
-  at::Tensor all = torch::zeros({draws, s, s}, torch::kByte);
+  at::Tensor all = torch::zeros({draws, h, w}, torch::kByte);
   nlohmann::json levels = nlohmann::json::array(), includes = nlohmann::json::array(),
                  marks = nlohmann::json::array();
   for (int64_t j = 0; j < draws; ++j) {
@@ -464,7 +483,8 @@ AnnotatorStats generate_synthetic(const std::string& out_dir, const SynthOptions
   info.name = "synthetic";
   info.count = o.count;
   info.annotators = o.annotators;
-  info.height = info.width = o.size;
+  info.height = o.rows();
+  info.width = o.cols();
   info.channels = 1;
   info.image_dtype = at::kFloat;
   info.intensity = Intensity::kHu;
@@ -472,11 +492,12 @@ AnnotatorStats generate_synthetic(const std::string& out_dir, const SynthOptions
 
   AnnotatorStatsAccumulator stats;
   // Chunk buffers are reused: fresh large allocations cost a page fault per 4 KiB.
-  const at::Tensor image_buffer = torch::empty({kChunk, o.size, o.size}, torch::kFloat);
-  const at::Tensor mask_buffer = torch::empty({kChunk, o.annotators, o.size, o.size}, torch::kByte);
+  const int64_t h = o.rows(), w = o.cols();
+  const at::Tensor image_buffer = torch::empty({kChunk, h, w}, torch::kFloat);
+  const at::Tensor mask_buffer = torch::empty({kChunk, o.annotators, h, w}, torch::kByte);
   at::Tensor oracle_buffer;
   if (o.oracle_draws > 0)
-    oracle_buffer = torch::empty({kChunk, o.oracle_draws, o.size, o.size}, torch::kByte);
+    oracle_buffer = torch::empty({kChunk, o.oracle_draws, h, w}, torch::kByte);
   for (int64_t start = 0; start < o.count; start += kChunk) {
     const int64_t c = std::min(kChunk, o.count - start);
     const at::Tensor images = image_buffer.slice(0, 0, c);

@@ -11,6 +11,7 @@
 #include "data/data_test_util.h"
 #include "psam/data/store/check.h"
 #include "psam/data/store/splits.h"
+#include "psam/sam/transforms.h"
 #include "psam/util/error.h"
 
 namespace psam::data {
@@ -367,7 +368,9 @@ TEST(LoaderRealData, LidcCropsWithUnionAndIntersection) {
     for (int64_t j = 0; j < b->image.size(0); ++j, ++seen) {
       const at::Tensor inter = store->masks()[b->index[j]][0];
       ASSERT_GT(inter.sum().item<int64_t>(), 0) << b->ids[j];
-      const at::Tensor tight = boxes_from_masks(inter.unsqueeze(0))[0] * (256.0f / 50);
+      // Moved into the frame by SAM's own rule, as the loader moves the union box.
+      const at::Tensor tight = sam::ResizeLongestSide(256).apply_boxes(
+          boxes_from_masks(inter.unsqueeze(0))[0], {50, 50});
       const at::Tensor box = b->box[j];
       EXPECT_LE(box[0].item<float>(), tight[0].item<float>());
       EXPECT_LE(box[1].item<float>(), tight[1].item<float>());

@@ -14,6 +14,7 @@
 #include "psam/data/store/check.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
+#include "psam/util/hash.h"
 
 namespace psam::data {
 namespace {
@@ -60,6 +61,74 @@ TEST(Synthetic, StoreBytesDoNotDependOnThreadCount) {
     EXPECT_EQ(read_file(test::path_in(tmp, std::string("one/") + file)),
               read_file(test::path_in(tmp, std::string("two/") + file)))
         << file;
+}
+
+// Square stores are byte for byte what the generator wrote before it learnt non-square
+// patches (SHA-256 of the files of commit db686e3's `psam data synth OUT --n 12 --size 32
+// --seed 5 --oracle 2`).
+TEST(Synthetic, SquareStoresAreUnchanged) {
+  test::TempDir tmp;
+  SynthOptions o;
+  o.count = 12;
+  o.size = 32;
+  o.seed = 5;
+  o.oracle_draws = 2;
+  const std::string dir = test::path_in(tmp, "pin");
+  generate_synthetic(dir, o, SplitOptions{});
+  const std::pair<const char*, const char*> pinned[] = {
+      {"images.npy", "97d1288e6cc1239e8f8683b994393e542d769191562e5c86afd8853524ecf587"},
+      {"masks.npy", "258fe79dcbe2d6890dfe6e738ff3ea8883031b821edc08cdff52a1530d03a8ad"},
+      {"oracle_masks.npy", "9cdd91e0321d9c0a5e6bcdbbfecbb3ee1146844a7ec98418f0def6a7fc390eef"},
+      {"dataset.json", "34e4cc83d607803f1381f44689745da91c1dc261248b6540e11ff7a75e87b0fc"},
+      {"meta.jsonl", "50627260ed8ed7315f8ee5f506f486b8d16792573ee273665c2f7f8ebac3bf61"}};
+  for (const auto& [file, sha] : pinned)
+    EXPECT_EQ(sha256_hex(read_file(dir + "/" + file)), sha) << file;
+}
+
+// Tall and wide patches: the image, masks and oracle draws have the asked shape, the nodule sits
+// near the patch centre, and the masks follow the same threshold rule as square ones.
+TEST(Synthetic, NonSquarePatchesKeepTheRules) {
+  for (const auto& [h, w] : {std::pair<int64_t, int64_t>{40, 72}, {72, 40}}) {
+    SynthOptions o = small(30);
+    o.height = h;
+    o.width = w;
+    o.radius_max = 8;
+    o.reader_wobble = 0;
+    o.attached_prob = 0.8;
+    for (int64_t i = 0; i < o.count; ++i) {
+      const SynthSample s = synth_sample(o, i);
+      ASSERT_EQ(s.image.sizes(), (std::vector<int64_t>{h, w}));
+      ASSERT_EQ(s.masks.sizes(), (std::vector<int64_t>{o.annotators, h, w}));
+      ASSERT_EQ(s.oracle.sizes(), (std::vector<int64_t>{o.oracle_draws, h, w}));
+      const auto extra = nlohmann::json::parse(s.meta.extra_json);
+      const double cx = extra["center_xy"][0], cy = extra["center_xy"][1];
+      EXPECT_NEAR(cx, w / 2.0, w / 16.0) << i;
+      EXPECT_NEAR(cy, h / 2.0, h / 16.0) << i;
+      // The membership peaks at the centre's pixel.
+      EXPECT_GT(s.nodule[std::lround(cy)][std::lround(cx)].item<float>(), 0.5f) << i;
+      for (int64_t k = 0; k < o.annotators; ++k) {
+        const at::Tensor membership = extra["reader_includes_attached"][k].get<bool>()
+                                          ? torch::maximum(s.nodule, s.attached)
+                                          : s.nodule;
+        const at::Tensor expected =
+            extra["reader_marked"][k].get<bool>()
+                ? membership.gt(extra["reader_level"][k].get<double>()).to(torch::kByte)
+                : torch::zeros_like(s.masks[k]);
+        ASSERT_TRUE(torch::equal(s.masks[k], expected)) << i << " " << k;
+      }
+    }
+    test::TempDir tmp;
+    o.count = 8;
+    generate_synthetic(test::path_in(tmp, "s"), o, SplitOptions{});
+    const DatasetStore store = DatasetStore::open(test::path_in(tmp, "s"));
+    EXPECT_EQ(store.info().height, h);
+    EXPECT_EQ(store.info().width, w);
+    EXPECT_TRUE(check_store(test::path_in(tmp, "s")).ok());
+    const auto provenance = nlohmann::json::parse(store.info().provenance_json);
+    EXPECT_EQ(provenance["options"]["height"], h);
+    EXPECT_EQ(provenance["options"]["width"], w);
+    EXPECT_FALSE(provenance["options"].contains("size"));
+  }
 }
 
 TEST(Synthetic, MasksAreTheDeclaredThresholdsOfTheMembership) {
@@ -203,6 +272,12 @@ TEST(Synthetic, RejectsBadOptions) {
   EXPECT_THROW(validate(o), Error);
   o = SynthOptions{};
   o.count = 0;
+  EXPECT_THROW(validate(o), Error);
+  o = SynthOptions{};
+  o.width = 8;
+  EXPECT_THROW(validate(o), Error);
+  o = SynthOptions{};
+  o.height = -1;
   EXPECT_THROW(validate(o), Error);
 }
 

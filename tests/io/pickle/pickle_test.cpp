@@ -1,7 +1,6 @@
 // The unpickler on pickles Python's own pickle module and numpy write: every protocol, every
 // numpy dtype and byte order, Python scalars and containers; and Python code globals refused
 // without running anything.
-#include <torch/csrc/jit/serialization/pickle.h>
 
 #include <filesystem>
 
@@ -12,16 +11,12 @@
 namespace {
 
 using psam::testing::TempDir;
+using psam::testing::torch_pickle_load;
 
 c10::IValue read_numpy_pickle(const std::string& path) {
   psam::io::UnpickleOptions options;
   options.allow_numpy = true;
   return psam::io::read_pickle(path, options);
-}
-
-c10::IValue torch_pickle_load(const std::string& path) {
-  const std::string bytes = psam::testing::read_bytes(path);
-  return torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
 }
 
 // numpy arrays of every supported dtype, in both byte orders, C and Fortran order, 0-d, empty,

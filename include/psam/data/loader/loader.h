@@ -52,6 +52,9 @@ inline constexpr NameTable<IntensityMapping, 3> kIntensityMappingNames = {{
 constexpr const auto& enum_names(IntensityMapping) { return kIntensityMappingNames; }
 IntensityMapping intensity_mapping_from_string(const std::string& name);  // auto | window | minmax
 
+// The smallest input frame the loader makes (a method that reads no pixels asks for this one).
+inline constexpr int64_t kMinInputSize = 16;
+
 struct LoaderOptions {
   int64_t batch_size = 1;
   int64_t workers = 0;   // threads making batches; 0 = in the calling thread
@@ -93,6 +96,7 @@ struct Batch {
   at::Tensor raw_image;        // float [B,3,H,W] in [0,1] (options.raw_image) else undefined
   at::Tensor masks;            // uint8 [B,K',H,W] (K' = K for kAll, else 1); [B,K',S,S] if resized
   at::Tensor box;              // float [B,4] (x0,y0,x1,y1), pixels of the S frame
+  at::Tensor image_box;        // float [B,4] the same box in the image's own pixels
   at::Tensor annotator;        // int64 [B]: the annotator of masks[:,0] (-1 for kAll)
   std::array<int64_t, 2> size{};  // H, W: the images' own size (the store's)
   int64_t global_count = 0;  // samples of the global batch across every shard (= B unsharded)

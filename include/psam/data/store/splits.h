@@ -25,6 +25,13 @@ struct SplitOptions {
 // when there are enough units). The result depends only on the set of ids, not on sample order.
 Splits make_splits(const std::vector<SampleMeta>& meta, const SplitOptions& options);
 
+// The split a source comes with (e.g. its train/, val/, test/ folders): sample i is in set
+// `sets[i]`. By patient when no patient is in two sets, else by sample id (the patients in more
+// than one set are counted in the description). train, val and test come first, other set
+// names after, alphabetically. `source` says where the sets come from ("the split folders").
+Splits source_splits(const std::vector<SampleMeta>& meta, const std::vector<std::string>& sets,
+                     const std::string& source);
+
 // Replaces DIR/splits.json (atomically) with make_splits(meta of DIR, options).
 void resplit_store(const std::string& dir, const SplitOptions& options);
 

@@ -30,7 +30,9 @@ namespace psam::data {
 struct SynthOptions {
   int64_t count = 1000;
   uint64_t seed = 0;
-  int64_t size = 128;               // patch side (pixels)
+  int64_t size = 128;               // patch side (pixels) of square patches
+  int64_t height = 0;               // rows of non-square patches; 0 = size
+  int64_t width = 0;                // columns of non-square patches; 0 = size
   int64_t annotators = 4;           // K
   int64_t oracle_draws = 16;        // M (0: no oracle_masks.npy)
   int64_t samples_per_patient = 4;  // patches sharing a "patient" (scanner noise, lung density)
@@ -54,16 +56,19 @@ struct SynthOptions {
   double level_max = 0.75;
   double reader_wobble = 0.6;
   double include_attached_prob = 0.5;
+
+  int64_t rows() const { return height > 0 ? height : size; }
+  int64_t cols() const { return width > 0 ? width : size; }
 };
 
 // Throws psam::Error naming the first option out of range.
 void validate(const SynthOptions& options);
 
 struct SynthSample {
-  at::Tensor image;   // float [S,S], HU
-  at::Tensor masks;   // uint8 [K,S,S]
-  at::Tensor oracle;  // uint8 [M,S,S] (undefined when M = 0)
-  // Latent membership fields, float [S,S] in [0,1]. A marking annotator's mask is
+  at::Tensor image;   // float [H,W], HU (H = rows(), W = cols())
+  at::Tensor masks;   // uint8 [K,H,W]
+  at::Tensor oracle;  // uint8 [M,H,W] (undefined when M = 0)
+  // Latent membership fields, float [H,W] in [0,1]. A marking annotator's mask is
   // max(nodule', included ? attached : 0) > level, where nodule' is `nodule` with the outline
   // moved by the annotator's wobble (nodule' = nodule when reader_wobble = 0). `attached` is
   // zero when there is none.

@@ -55,16 +55,19 @@ std::vector<float> unit_pixels(const at::Tensor& image, Intensity intensity,
   return out;
 }
 
-// unit [C,H,W] (C = 1 or 3) -> out [3,S,S]: resized so the longest side is S, SAM-normalised,
-// in the top-left of the frame and zero-padded; raw_out [3,H,W] (when not null): the [0,1]
-// values with grey replicated.
+// unit [C,H,W] (C = 1 or 3) -> out [3,S,S] (when not null): resized so the longest side is S,
+// SAM-normalised, in the top-left of the frame and zero-padded; raw_out [3,H,W] (when not
+// null): the [0,1] values with grey replicated.
 void fill_frame(const std::vector<float>& unit, int64_t channels, int64_t h, int64_t w,
                 const LoaderOptions& o, float* out, float* raw_out) {
   const int64_t s = o.input_size, hw = h * w;
-  const auto [nh, nw] = longest_side_shape(h, w, s);
+  const auto [nh, nw] = out ? longest_side_shape(h, w, s) : std::pair<int64_t, int64_t>{0, 0};
   std::vector<float> resized(nh * nw);
   for (int64_t ch = 0; ch < 3; ++ch) {
     const int64_t src_ch = channels == 3 ? ch : 0;
+    if (raw_out)
+      std::copy(unit.begin() + src_ch * hw, unit.begin() + (src_ch + 1) * hw, raw_out + ch * hw);
+    if (!out) continue;
     if (ch == 0 || channels == 3)
       resize_bilinear(unit.data() + src_ch * hw, h, w, resized.data(), nh, nw, nw);
     float* plane = out + ch * s * s;
@@ -75,14 +78,13 @@ void fill_frame(const std::vector<float>& unit, int64_t channels, int64_t h, int
       std::fill(plane + y * s + nw, plane + (y + 1) * s, 0.0f);
     }
     std::fill(plane + nh * s, plane + s * s, 0.0f);
-    if (raw_out)
-      std::copy(unit.begin() + src_ch * hw, unit.begin() + (src_ch + 1) * hw, raw_out + ch * hw);
   }
 }
 
-// A box in image pixels -> the S frame, as SAM's ResizeLongestSide.apply_boxes moves it.
+// A box in image pixels -> the S frame, as SAM's ResizeLongestSide.apply_boxes moves it
+// (S = 0: no frame, the box stays in image pixels).
 void box_to_frame(const Box& box, int64_t h, int64_t w, int64_t s, float* out) {
-  const auto [nh, nw] = longest_side_shape(h, w, s);
+  const auto [nh, nw] = s > 0 ? longest_side_shape(h, w, s) : std::pair<int64_t, int64_t>{h, w};
   const float sx = static_cast<float>(nw) / static_cast<float>(w);
   const float sy = static_cast<float>(nh) / static_cast<float>(h);
   out[0] = box.x0 * sx;
@@ -92,7 +94,10 @@ void box_to_frame(const Box& box, int64_t h, int64_t w, int64_t s, float* out) {
 }
 
 void check_pixel_options(const LoaderOptions& o) {
-  PSAM_CHECK(o.input_size >= 16, "loader: input_size must be >= 16");
+  PSAM_CHECK(o.input_size == 0 || o.input_size >= 16,
+             "loader: input_size must be >= 16, or 0 for no SAM frame");
+  PSAM_CHECK(o.input_size > 0 || (o.raw_image && !o.resize_masks),
+             "loader: input_size 0 (no SAM frame) needs raw_image and masks at store size");
   PSAM_CHECK(o.window_width > 0, "loader: window width must be > 0");
   for (double v : o.pixel_std) PSAM_CHECK(v > 0, "loader: pixel_std must be > 0");
 }
@@ -139,11 +144,12 @@ Batch image_batch(const at::Tensor& image, Intensity intensity, const Box& box,
   batch.size = {h, w};
   batch.index = {-1};
   batch.ids = {"image"};
-  batch.image = torch::empty({1, 3, s, s}, torch::kFloat);
+  if (s > 0) batch.image = torch::empty({1, 3, s, s}, torch::kFloat);
   batch.box = torch::empty({1, 4}, torch::kFloat);
   batch.annotator = torch::full({1}, -1, torch::kLong);
   if (o.raw_image) batch.raw_image = torch::empty({1, 3, h, w}, torch::kFloat);
-  fill_frame(unit_pixels(image, intensity, o), channels, h, w, o, batch.image.data_ptr<float>(),
+  fill_frame(unit_pixels(image, intensity, o), channels, h, w, o,
+             s > 0 ? batch.image.data_ptr<float>() : nullptr,
              o.raw_image ? batch.raw_image.data_ptr<float>() : nullptr);
   box_to_frame(box, h, w, s, batch.box.data_ptr<float>());
   return batch;
@@ -309,7 +315,7 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
   const DatasetInfo& info = store_->info();
   const int64_t h = info.height, w = info.width, k = info.annotators, hw = h * w;
   const int64_t s = o.input_size;
-  const auto [nh, nw] = longest_side_shape(h, w, s);
+  const auto [nh, nw] = s > 0 ? longest_side_shape(h, w, s) : std::pair<int64_t, int64_t>{h, w};
   const std::vector<int64_t> order = epoch_order(position.epoch);
   const int64_t first = position.batch * o.batch_size;
   const int64_t count = std::min<int64_t>(o.batch_size, static_cast<int64_t>(order.size()) - first);
@@ -322,12 +328,12 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
   batch.position = position;
   // Allocated uninitialised and filled below (padding included): a large torch::zeros would
   // fan out onto the intra-op thread pool from every loader thread at once.
-  batch.image = torch::empty({count, 3, s, s}, torch::kFloat);
+  if (s > 0) batch.image = torch::empty({count, 3, s, s}, torch::kFloat);
   batch.masks = torch::empty({count, kept, mh, mw}, torch::kByte);
   batch.box = torch::empty({count, 4}, torch::kFloat);
   batch.annotator = torch::empty({count}, torch::kLong);
   if (o.raw_image) batch.raw_image = torch::empty({count, 3, h, w}, torch::kFloat);
-  float* image_out = batch.image.data_ptr<float>();
+  float* image_out = s > 0 ? batch.image.data_ptr<float>() : nullptr;
   uint8_t* masks_out = batch.masks.data_ptr<uint8_t>();
   float* box_out = batch.box.data_ptr<float>();
   float* raw_out = o.raw_image ? batch.raw_image.data_ptr<float>() : nullptr;
@@ -347,7 +353,8 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
 
     // Image: [0,1], resized, 3 channels, SAM-normalised into the top-left of the S x S frame.
     fill_frame(unit_pixels(store_->images()[i], info.intensity, o), info.channels, h, w, o,
-               image_out + b * 3 * s * s, raw_out ? raw_out + b * 3 * hw : nullptr);
+               image_out ? image_out + b * 3 * s * s : nullptr,
+               raw_out ? raw_out + b * 3 * hw : nullptr);
 
     // Masks: the chosen annotator (or all), at store size or resized into the frame.
     const at::Tensor sample_masks = store_->masks()[i].contiguous();

@@ -7,12 +7,14 @@
 #   tools/demo.sh [WORK_DIR]        (default: demo/; delete it to start over)
 #
 # Environment: PSAM_DEMO_COUNT (store size, default 600), PSAM_DEMO_THREADS (libtorch threads,
-# default: all cores).
+# default: all cores), PSAM_DEMO_BASELINES=1 (also train and score the Probabilistic U-Net,
+# MC-dropout SAM and adapter SAM on the same store and budget: about three times as long).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-demo}
 COUNT=${PSAM_DEMO_COUNT:-600}
 THREADS=${PSAM_DEMO_THREADS:-0}
+BASELINES=${PSAM_DEMO_BASELINES:-0}
 
 bash tools/install_deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -39,6 +41,14 @@ train() {  # config, run name
 }
 train probsam_synthetic_tiny.yaml probsam
 train sam_synthetic_tiny.yaml sam
+BASELINE_ROWS=()
+if [ "$BASELINES" = 1 ]; then
+  for b in probunet mcdropout adaptersam; do
+    train "${b}_synthetic_tiny.yaml" "$b"
+    "${PSAM[@]}" eval --run "$RUNS/$b"
+    BASELINE_ROWS+=("$b=$RUNS/$b/eval/test/summary.json")
+  done
+fi
 
 "${PSAM[@]}" eval --run "$RUNS/probsam" --oracle
 "${PSAM[@]}" eval --run "$RUNS/sam"
@@ -48,5 +58,6 @@ echo "== synthetic benchmark, test split (mean [95% bootstrap interval]; GED low
 "${PSAM[@]}" eval --compare \
   "probabilistic=$RUNS/probsam/eval/test/summary.json" \
   "deterministic=$RUNS/sam/eval/test/summary.json" \
+  "${BASELINE_ROWS[@]}" \
   "oracle=$RUNS/probsam/eval/test/oracle/summary.json"
 echo "demo: $(($(date +%s) - start)) s after the build; pictures: $RUNS/*/eval/test/samples.png"

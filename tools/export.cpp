@@ -25,7 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct ExportArgs {
-  std::string input, out, format, part = "sam", model;
+  std::string input, out, format, part, model;
   std::optional<int64_t> decoder_heads;
   std::optional<std::string> latent_net;
   std::optional<int64_t> latent_input_size;
@@ -67,16 +67,18 @@ void run_export(const ExportArgs& a, Io io) {
       models::load_model(a.input, flags, std::nullopt, c10::Device(c10::kCPU));
   models::Model& model = *loaded.model;
   const auto parts = parts_of(model);
+  // Default: the method's own first layout (official SAM for the SAM methods).
+  const std::string part = !a.part.empty() ? a.part : parts.size() > 1 ? parts[1].name : "psam";
   std::string known;
-  bool found = false;
+  const models::ExportPart* chosen = nullptr;
   for (const auto& p : parts) {
-    found = found || p.name == a.part;
+    if (p.name == part) chosen = &p;
     known += (known.empty() ? "" : ", ") + p.name;
   }
-  PSAM_CHECK(found, fmt::format("--part {}: {} ({}) exports {}", a.part, loaded.source.checkpoint,
-                                model.kind(), known));
+  PSAM_CHECK(chosen != nullptr, fmt::format("--part {}: {} ({}) exports {}", part,
+                                            loaded.source.checkpoint, model.kind(), known));
   const io::TensorDict tensors =
-      a.part == "psam" ? io::state_dict(model.module()) : model.export_state(a.part);
+      part == "psam" ? io::state_dict(model.module()) : model.export_state(part);
 
   auto card = describe_run(loaded.source.run_dir);
   const auto model_config = nlohmann::json::parse(models::model_config_json(model.config()));
@@ -87,7 +89,7 @@ void run_export(const ExportArgs& a, Io io) {
   std::map<std::string, std::string> metadata = {
       {"format", "pt"},  // what safetensors' own torch loader expects to find
       {"psam_version", PSAM_VERSION},
-      {"psam_part", a.part},
+      {"psam_part", part},
       {"psam_model_config", model_config.dump()},
       {"config", card["model"].dump()},
       {"sam_config", card["sam_config"].dump()}};
@@ -108,7 +110,7 @@ void run_export(const ExportArgs& a, Io io) {
                     {"run_dir", loaded.source.run_dir}};
   card["weights"] = {{"file", fs::path(a.out).filename().string()},
                      {"format", format},
-                     {"part", a.part},
+                     {"part", part},
                      {"tensors", tensors.size()},
                      {"parameters", parameters},
                      {"bytes", bytes.size()},
@@ -124,9 +126,10 @@ void run_export(const ExportArgs& a, Io io) {
   }
   cleanup.release();
   io.out << fmt::format("wrote {} ({} {}, {} tensors, {} parameters, sha256 {}) and {}\n", a.out,
-                        a.part == "sam"    ? "official SAM"
-                        : a.part == "full" ? "Probabilistic SAM (reference names)"
-                                           : model.kind() + " (psam names)",
+                        part == "sam"    ? "official SAM"
+                        : part == "full" ? "Probabilistic SAM (reference names)"
+                        : part == "psam" ? model.kind() + " (psam names)"
+                                         : model.kind() + " part " + part,
                         format, tensors.size(), parameters,
                         card["weights"]["sha256"].get<std::string>(), card_path);
 }
@@ -147,10 +150,11 @@ void add_export_command(CLI::App& app, Io io, int& rc) {
   sub->add_option("--format", a->format, "pth | safetensors (default: by the --out extension)")
       ->check(CLI::IsMember({"pth", "safetensors"}));
   sub->add_option("--part", a->part,
-                  "sam: the flat official SAM state dict (segment_anything, MedSAM); full: the "
-                  "whole Probabilistic SAM with the reference module names; psam: the model "
-                  "under psam's names (any method; also re-saves an old checkpoint with its "
-                  "config); other methods list theirs in the error for an unknown part");
+                  "sam (default for the SAM methods): the flat official SAM state dict "
+                  "(segment_anything, MedSAM); full: the whole Probabilistic SAM with the "
+                  "reference module names; psam: the model under psam's names (any method; also "
+                  "re-saves an old checkpoint with its config); other methods list theirs in the "
+                  "error for an unknown part (default: the method's first)");
   sub->add_option("--model", a->model,
                   "for files that store no model config: vit_b | vit_l | vit_h | a model-shape "
                   "JSON; default: inferred from the tensor shapes");

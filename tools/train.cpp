@@ -84,8 +84,10 @@ std::unique_ptr<data::EmbeddingCache> open_cache(const config::Config& c,
                               : c.train.embedding_cache_dir;
   auto cache = models::open_embedding_cache(model, store, options, dir);
   if (!cache) {
-    log::info(fmt::format("embedding cache: off ({} trains its image encoder or has none)",
-                          model.kind()));
+    log::info(
+        fmt::format("embedding cache: off ({} has no frozen image encoder to cache: it "
+                    "trains the encoder or adapters inside it, or has none)",
+                    model.kind()));
     return nullptr;
   }
   log::info(fmt::format("embedding cache: {} ({} of {} images cached)", cache->path(),

@@ -17,8 +17,10 @@ void EvalConfig::validate() const {
              fmt::format("eval.bootstrap_resamples must be >= 1, got {}", bootstrap_resamples));
   PSAM_CHECK(bootstrap_level > 0 && bootstrap_level < 1,
              fmt::format("eval.bootstrap_level must lie in (0, 1), got {}", bootstrap_level));
-  PSAM_CHECK(preprocessing.input_size >= 1,
-             fmt::format("eval: input_size must be >= 1, got {}", preprocessing.input_size));
+  // 0: the options a frameless method (prob_unet) prepared, as training's validation passes them.
+  PSAM_CHECK(preprocessing.input_size >= 0,
+             fmt::format("eval: input_size must be >= 1, or 0 for no SAM frame, got {}",
+                         preprocessing.input_size));
 }
 
 BootstrapOptions EvalConfig::bootstrap() const {

@@ -183,6 +183,9 @@ void differences(const json& a, const json& b, const std::string& path,
 void ModelConfig::validate() const {
   registry_entry(kind);
   prob.validate();
+  prob_unet.validate();
+  mc_dropout_sam.validate();
+  adapter_sam.validate();
 }
 
 bool ModelConfig::operator==(const ModelConfig& other) const {

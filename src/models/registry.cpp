@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include "psam/models/adapter_sam/adapter_sam_model.h"
 #include "psam/models/box_ellipse/box_ellipse_model.h"
 #include "psam/models/load.h"
+#include "psam/models/mc_dropout_sam/mc_dropout_sam_model.h"
 #include "psam/models/prob_sam/prob_sam_model.h"
+#include "psam/models/prob_unet/prob_unet_model.h"
 #include "psam/util/error.h"
 #include "psam/util/names.h"
 
@@ -24,6 +27,15 @@ const std::vector<ModelEntry>& registry() {
        "Probabilistic SAM: a latent z from prior/posterior nets added to the prompt tokens "
        "(latent_net none: the deterministic SAM)",
        make<ProbSamModel>},
+      {"prob_unet",
+       "Probabilistic U-Net (Kohl et al. 2018): U-Net features and a latent z from prior/"
+       "posterior nets combined by 1x1 convolutions; the image at its own size, no prompt",
+       make<ProbUnetModel>},
+      {"mc_dropout_sam", "MC-dropout SAM: dropout in the mask decoder, kept on for the samples",
+       make<McDropoutSamModel>},
+      {"adapter_sam",
+       "adapter SAM (Med-SA style): bottleneck adapters in a frozen ViT; deterministic",
+       make<AdapterSamModel>},
       {"box_ellipse",
        "the ellipse inscribed in the prompt box, at image size: the prompt-only baseline (learns "
        "nothing)",

@@ -43,6 +43,13 @@ c10::optional<at::Generator> cpu_generator(const c10::Device& device, at::Genera
   return c10::nullopt;
 }
 
+const ModelConfig& without_latent_nets(const ModelConfig& config) {
+  PSAM_CHECK(config.prob.deterministic(),
+             fmt::format("model.kind {} has no latent nets: set model.latent_net: none (got {})",
+                         config.kind, prob::to_string(config.prob.latent_net)));
+  return config;
+}
+
 void check_one_case(const data::Batch& batch, const std::string& method) {
   PSAM_CHECK(batch.image.defined() && batch.image.size(0) == 1,
              fmt::format("{}: sample takes a batch of one case, got {}", method,

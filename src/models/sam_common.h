@@ -36,6 +36,10 @@ CacheableEncoder sam_cacheable_encoder(sam::SamImpl& sam);
 // The CPU generator drives CPU runs; on other devices their default generator does.
 c10::optional<at::Generator> cpu_generator(const c10::Device& device, at::Generator generator);
 
+// `config` itself; psam::Error unless its latent_net is none (for the SAM methods without
+// latent nets, which share prob_sam's model section).
+const ModelConfig& without_latent_nets(const ModelConfig& config);
+
 // psam::Error unless the batch holds exactly one case.
 void check_one_case(const data::Batch& batch, const std::string& method);
 

@@ -38,6 +38,9 @@ void LatentNetOptions::validate() const {
   PSAM_CHECK(kind != LatentNetKind::kNone, "latent net: kind none builds no net");
   check_positive(latent_dim, "latent_dim");
   check_positive(in_channels, "in_channels");
+  PSAM_CHECK(log_sigma_bound >= 0,
+             fmt::format("latent net: log_sigma_bound must be >= 0 (0 = unclamped), got {}",
+                         log_sigma_bound));
   PSAM_CHECK(input_size >= 0,
              fmt::format("latent net: input_size must be >= 0 (0 = as given), got {}", input_size));
   if (kind == LatentNetKind::kAxisAligned) {
@@ -75,7 +78,8 @@ DiagonalGaussian LatentNetImpl::forward(const LatentInputs& x, const torch::Tens
     PSAM_CHECK(!mask.defined(), fmt::format("{}: a prior net takes no mask", name));
   }
   auto [mu, log_sigma] = encode(input);
-  return DiagonalGaussian::from_log_sigma(mu, log_sigma);
+  if (options_.log_sigma_bound == 0) return DiagonalGaussian(mu, log_sigma.exp());
+  return DiagonalGaussian::from_log_sigma(mu, log_sigma, options_.log_sigma_bound);
 }
 
 std::shared_ptr<LatentNetImpl> make_latent_net(const LatentNetOptions& options) {

@@ -96,7 +96,8 @@ DiagonalGaussian ProbSamImpl::posterior(const torch::Tensor& image_embedding,
 }
 
 torch::Tensor ProbSamImpl::decode(const torch::Tensor& image_embedding, const torch::Tensor& boxes,
-                                  const torch::Tensor& z, sam::EmbeddingBatching batching) {
+                                  const torch::Tensor& z, sam::EmbeddingBatching batching,
+                                  const sam::Dropout* dropout) {
   PSAM_CHECK(boxes.defined() && boxes.dim() == 2 && boxes.size(1) == 4,
              fmt::format("ProbSam: boxes must be [B,4], got {}", shape_of(boxes)));
   sam::PromptInputs prompt;
@@ -111,7 +112,7 @@ torch::Tensor ProbSamImpl::decode(const torch::Tensor& image_embedding, const to
   }
   return sam->mask_decoder
       ->forward(image_embedding, sam->prompt_encoder->get_dense_pe(), sparse, dense,
-                /*multimask_output=*/false, batching)
+                /*multimask_output=*/false, batching, dropout)
       .masks;
 }
 

@@ -152,17 +152,31 @@ BlockImpl::BlockImpl(int64_t dim, int64_t num_heads, double mlp_ratio, int64_t w
                         MLPBlock(dim, static_cast<int64_t>(dim * mlp_ratio), Activation::kGELU));
 }
 
+void BlockImpl::add_adapters(const AdapterOptions& options) {
+  PSAM_CHECK(!has_adapters(), "ViT block: adapters added twice");
+  const int64_t dim = norm1->options.normalized_shape()[0];
+  Space_Adapter = register_module("Space_Adapter", Adapter(dim, options.mlp_ratio, true));
+  MLP_Adapter = register_module("MLP_Adapter", Adapter(dim, options.mlp_ratio, false));
+  adapter_scale_ = options.scale;
+}
+
 torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
   auto h = norm1(x);
+  // The attention adapter acts on each token alone, so it may run on the windows (as Med-SA).
+  const auto attend = [&](const torch::Tensor& t) {
+    return has_adapters() ? Space_Adapter(attn(t)) : attn(t);
+  };
   if (window_size_ > 0) {
     const std::array<int64_t, 2> hw{h.size(1), h.size(2)};
     auto [windows, pad_hw] = window_partition(h, window_size_);
-    h = window_unpartition(attn(windows), window_size_, pad_hw, hw);
+    h = window_unpartition(attend(windows), window_size_, pad_hw, hw);
   } else {
-    h = attn(h);
+    h = attend(h);
   }
   auto out = x + h;
-  return out + mlp(norm2(out));
+  if (!has_adapters()) return out + mlp(norm2(out));
+  const auto xn = norm2(out);
+  return out + mlp(xn) + adapter_scale_ * MLP_Adapter(xn);
 }
 
 ImageEncoderViTImpl::ImageEncoderViTImpl(const SamConfig& config)
@@ -189,17 +203,24 @@ ImageEncoderViTImpl::ImageEncoderViTImpl(const SamConfig& config)
           LayerNorm2d(out)));
 }
 
+void ImageEncoderViTImpl::add_adapters(const AdapterOptions& options) {
+  for (auto& block : block_list_) block->add_adapters(options);
+}
+
 void ImageEncoderViTImpl::set_attention_chunk_elements(int64_t n) {
   for (auto& block : block_list_) block->attn->set_max_chunk_elements(n);
 }
 
-torch::Tensor ImageEncoderViTImpl::forward(const torch::Tensor& x) {
+torch::Tensor ImageEncoderViTImpl::forward(const torch::Tensor& x, const BlockHook& after_block) {
   PSAM_CHECK(
       x.dim() == 4 && x.size(1) == in_chans_ && x.size(2) == img_size_ && x.size(3) == img_size_,
       fmt::format("image encoder: expected input [B, {}, {}, {}], got {}", in_chans_, img_size_,
                   img_size_, fmt::streamed(x.sizes())));
   auto h = patch_embed(x) + pos_embed;
-  for (auto& block : block_list_) h = block(h);
+  for (size_t i = 0; i < block_list_.size(); ++i) {
+    h = block_list_[i](h);
+    if (after_block) h = after_block(static_cast<int64_t>(i), h);
+  }
   return neck->forward(h.permute({0, 3, 1, 2}));
 }
 

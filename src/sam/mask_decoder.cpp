@@ -18,11 +18,11 @@ MLPImpl::MLPImpl(int64_t input_dim, int64_t hidden_dim, int64_t output_dim, int6
   }
 }
 
-torch::Tensor MLPImpl::forward(const torch::Tensor& x) {
+torch::Tensor MLPImpl::forward(const torch::Tensor& x, const Dropout* dropout) {
   auto h = x;
   for (size_t i = 0; i < layer_list_.size(); ++i) {
     h = layer_list_[i](h);
-    if (i + 1 < layer_list_.size()) h = torch::relu(h);
+    if (i + 1 < layer_list_.size()) h = maybe_dropout(dropout, torch::relu(h));
   }
   return sigmoid_output_ ? torch::sigmoid(h) : h;
 }
@@ -57,9 +57,10 @@ MaskDecoderOutput MaskDecoderImpl::forward(const torch::Tensor& image_embeddings
                                            const torch::Tensor& image_pe,
                                            const torch::Tensor& sparse_prompt_embeddings,
                                            const torch::Tensor& dense_prompt_embeddings,
-                                           bool multimask_output, EmbeddingBatching batching) {
+                                           bool multimask_output, EmbeddingBatching batching,
+                                           const Dropout* dropout) {
   auto out = predict_masks(image_embeddings, image_pe, sparse_prompt_embeddings,
-                           dense_prompt_embeddings, batching);
+                           dense_prompt_embeddings, batching, dropout);
   const int64_t begin = multimask_output ? 1 : 0;
   const int64_t end = multimask_output ? num_mask_tokens_ : 1;
   return {out.masks.slice(1, begin, end), out.iou_pred.slice(1, begin, end)};
@@ -69,7 +70,8 @@ MaskDecoderOutput MaskDecoderImpl::predict_masks(const torch::Tensor& image_embe
                                                  const torch::Tensor& image_pe,
                                                  const torch::Tensor& sparse,
                                                  const torch::Tensor& dense,
-                                                 EmbeddingBatching batching) {
+                                                 EmbeddingBatching batching,
+                                                 const Dropout* dropout) {
   PSAM_CHECK(sparse.dim() == 3 && sparse.size(2) == transformer_dim_,
              fmt::format("mask decoder: sparse prompt embeddings must be [B,T,{}], got {}",
                          transformer_dim_, fmt::streamed(sparse.sizes())));
@@ -103,7 +105,7 @@ MaskDecoderOutput MaskDecoderImpl::predict_masks(const torch::Tensor& image_embe
   const auto pos_src = image_pe.expand({B, -1, -1, -1});
   const int64_t b = src.size(0), c = src.size(1), h = src.size(2), w = src.size(3);
 
-  auto [hs, src_tokens] = transformer(src, pos_src, tokens);
+  auto [hs, src_tokens] = transformer->forward(src, pos_src, tokens, dropout);
   const auto iou_token_out = hs.select(1, 0);
   const auto mask_tokens_out = hs.slice(1, 1, 1 + num_mask_tokens_);
 
@@ -112,8 +114,8 @@ MaskDecoderOutput MaskDecoderImpl::predict_masks(const torch::Tensor& image_embe
   std::vector<torch::Tensor> hyper_in_list;
   hyper_in_list.reserve(hypernetwork_list_.size());
   for (size_t i = 0; i < hypernetwork_list_.size(); ++i)
-    hyper_in_list.push_back(
-        hypernetwork_list_[i](mask_tokens_out.select(1, static_cast<int64_t>(i))));
+    hyper_in_list.push_back(hypernetwork_list_[i]->forward(
+        mask_tokens_out.select(1, static_cast<int64_t>(i)), dropout));
   const auto hyper_in = torch::stack(hyper_in_list, 1);
   const int64_t uc = upscaled.size(1), uh = upscaled.size(2), uw = upscaled.size(3);
   const auto masks = hyper_in.matmul(upscaled.view({b, uc, uh * uw})).view({b, -1, uh, uw});

@@ -61,29 +61,30 @@ TwoWayAttentionBlockImpl::TwoWayAttentionBlockImpl(int64_t embedding_dim, int64_
 
 std::pair<torch::Tensor, torch::Tensor> TwoWayAttentionBlockImpl::forward(
     const torch::Tensor& queries_in, const torch::Tensor& keys_in, const torch::Tensor& query_pe,
-    const torch::Tensor& key_pe) {
+    const torch::Tensor& key_pe, const Dropout* dropout) {
   // Self-attention of the tokens; the first layer's tokens already are their own position
   // encoding, so it neither adds the encoding nor keeps a residual.
   torch::Tensor queries;
   if (skip_first_layer_pe_) {
-    queries = self_attn(queries_in, queries_in, queries_in);
+    queries = maybe_dropout(dropout, self_attn(queries_in, queries_in, queries_in));
   } else {
     const auto q = queries_in + query_pe;
-    queries = queries_in + self_attn(q, q, queries_in);
+    queries = queries_in + maybe_dropout(dropout, self_attn(q, q, queries_in));
   }
   queries = norm1(queries);
 
   // Tokens attend to the image.
   auto q = queries + query_pe;
   auto k = keys_in + key_pe;
-  queries = norm2(queries + cross_attn_token_to_image(q, k, keys_in));
+  queries = norm2(queries + maybe_dropout(dropout, cross_attn_token_to_image(q, k, keys_in)));
 
-  queries = norm3(queries + mlp(queries));
+  queries = norm3(queries + maybe_dropout(dropout, mlp(queries)));
 
   // The image attends to the tokens.
   q = queries + query_pe;
   k = keys_in + key_pe;
-  const auto keys = norm4(keys_in + cross_attn_image_to_token(k, q, queries));
+  const auto keys =
+      norm4(keys_in + maybe_dropout(dropout, cross_attn_image_to_token(k, q, queries)));
   return {queries, keys};
 }
 
@@ -104,17 +105,19 @@ TwoWayTransformerImpl::TwoWayTransformerImpl(int64_t depth, int64_t embedding_di
 
 std::pair<torch::Tensor, torch::Tensor> TwoWayTransformerImpl::forward(
     const torch::Tensor& image_embedding, const torch::Tensor& image_pe,
-    const torch::Tensor& point_embedding) {
+    const torch::Tensor& point_embedding, const Dropout* dropout) {
   // [B,C,h,w] -> [B,h*w,C]
   const auto image_tokens = image_embedding.flatten(2).permute({0, 2, 1});
   const auto image_pe_tokens = image_pe.flatten(2).permute({0, 2, 1});
   auto queries = point_embedding;
   auto keys = image_tokens;
   for (auto& layer : layer_list_)
-    std::tie(queries, keys) = layer(queries, keys, point_embedding, image_pe_tokens);
+    std::tie(queries, keys) =
+        layer->forward(queries, keys, point_embedding, image_pe_tokens, dropout);
   const auto q = queries + point_embedding;
   const auto k = keys + image_pe_tokens;
-  queries = norm_final_attn(queries + final_attn_token_to_image(q, k, keys));
+  queries =
+      norm_final_attn(queries + maybe_dropout(dropout, final_attn_token_to_image(q, k, keys)));
   return {queries, keys};
 }
 

@@ -36,11 +36,22 @@ void LossConfig::validate() const {
   PSAM_CHECK(beta >= 0, fmt::format("loss: beta must be >= 0, got {}", beta));
   PSAM_CHECK(kl_warmup_steps >= 0,
              fmt::format("loss: kl_warmup_steps must be >= 0, got {}", kl_warmup_steps));
+  PSAM_CHECK(l2_weight >= 0, fmt::format("loss: l2_weight must be >= 0, got {}", l2_weight));
 }
 
-at::Tensor bce_loss(const at::Tensor& logits, const at::Tensor& target) {
+at::Tensor bce_loss(const at::Tensor& logits, const at::Tensor& target, BceReduction reduction) {
   check_pair(logits, target, "BCE");
-  return at::binary_cross_entropy_with_logits(logits, target.to(logits.options()));
+  const auto y = target.to(logits.options());
+  if (reduction == BceReduction::kMean) return at::binary_cross_entropy_with_logits(logits, y);
+  const auto sum = at::binary_cross_entropy_with_logits(logits, y, {}, {}, at::Reduction::Sum);
+  return reduction == BceReduction::kSum ? sum : sum / static_cast<double>(logits.size(0));
+}
+
+at::Tensor l2_norm_sum(const std::vector<at::Tensor>& parameters) {
+  PSAM_CHECK(!parameters.empty(), "L2 term: no parameters");
+  at::Tensor total = parameters.front().norm();
+  for (size_t i = 1; i < parameters.size(); ++i) total = total + parameters[i].norm();
+  return total;
 }
 
 at::Tensor dice_loss(const at::Tensor& logits, const at::Tensor& target, DiceMode mode,
@@ -74,7 +85,7 @@ LossTerms prob_sam_loss(const at::Tensor& logits, const at::Tensor& target,
                         int64_t step) {
   config.validate();
   LossTerms terms;
-  terms.bce = bce_loss(logits, target);
+  terms.bce = bce_loss(logits, target, config.bce_reduction);
   terms.dice = dice_loss(logits, target, config.dice_mode, config.dice_smooth);
   terms.kl = posterior.defined() || prior.defined() ? kl_loss(posterior, prior)
                                                     : at::zeros({}, logits.options());

@@ -13,6 +13,7 @@
 #include "eval/eval_fixture.h"
 #include "psam/models/embedding_cache.h"
 #include "psam/models/prob_sam/prob_sam_model.h"
+#include "psam/models/registry.h"
 #include "psam/sam/sam.h"
 #include "psam/eval/report.h"
 #include "psam/io/image.h"
@@ -218,6 +219,30 @@ TEST_F(EvaluatorTest, BadConfigsAreOneLineErrors) {
   EXPECT_THROW(evaluate(*m, s, {}, config()), Error);
   c.prompt_annotator = 2;  // a valid annotator prompt works
   EXPECT_EQ(evaluate(*m, s, indices, c).cases.size(), indices.size());
+}
+
+// Training's validation hands the evaluator the loader options the method already prepared; for
+// a method without a SAM frame (prob_unet) that is input_size 0, and it scores as from the
+// run's raw options.
+TEST_F(EvaluatorTest, FramelessMethodTakesItsPreparedOptions) {
+  const auto s = store();
+  torch::manual_seed(4);
+  models::ModelConfig unet;
+  unet.kind = "prob_unet";
+  unet.prob_unet.num_filters = {4, 8};
+  unet.prob_unet.convs_per_block = 1;
+  const auto m = models::build_model(unet, torch::kCPU);
+  const auto indices = s.split_indices("test");
+  EvalConfig prepared = config();
+  m->prepare_loader(prepared.preprocessing, /*training=*/false);
+  ASSERT_EQ(prepared.preprocessing.input_size, 0);
+  const EvalResult a = evaluate(*m, s, indices, prepared);
+  const EvalResult b = evaluate(*m, s, indices, config());
+  ASSERT_EQ(a.cases.size(), indices.size());
+  for (size_t k = 0; k < indices.size(); ++k)
+    expect_same_metrics(a.cases[k].metrics, b.cases[k].metrics);
+  prepared.preprocessing.input_size = -1;
+  EXPECT_THROW(evaluate(*m, s, indices, prepared), Error);
 }
 
 TEST_F(EvaluatorTest, ReportFilesHoldTheResult) {

@@ -3,7 +3,11 @@
 // installed.
 #include <torch/csrc/jit/serialization/pickle.h>
 
+#include <fstream>
+
 #include "io/io_testing.h"
+#include "psam/io/format.h"
+#include "psam/io/pth.h"
 #include "psam/io/safetensors.h"
 #include "psam/util/error.h"
 
@@ -118,6 +122,24 @@ TEST(Safetensors, RoundTripKeepsOrderValuesAndMetadata) {
   EXPECT_THROW(psam::io::write_safetensors(path, bad), psam::Error);
   // The failed writes left the earlier file intact.
   EXPECT_EQ(psam::io::read_safetensors(path).tensors.size(), tensors.size());
+}
+
+// The first byte of a safetensors file is the low byte of its header length; 0x80 is also the
+// pickle protocol opcode, and such a file must still be recognised (and read) as safetensors.
+TEST(Safetensors, HeaderLengthStartingWith0x80IsNoPickle) {
+  TempDir dir;
+  const std::string path = dir.file("t.safetensors");
+  psam::io::TensorDict t;
+  t.insert("x", at::ones({2}));
+  for (std::string pad; pad.size() < 300; pad += "a") {
+    psam::io::write_safetensors(path, t, {{"pad", pad}});
+    std::ifstream in(path, std::ios::binary);
+    if (in.get() != 0x80) continue;
+    EXPECT_EQ(psam::io::detect_format(path), psam::io::FileFormat::kSafetensors);
+    EXPECT_TRUE(psam::io::read_tensors(path).at("x").equal(at::ones({2})));
+    return;
+  }
+  FAIL() << "no padding gave a header length with low byte 0x80";
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace psam::support {
 
@@ -22,14 +24,17 @@ struct GoldenSet {
 };
 
 // PSAM_GOLDEN_DIR (default ../shared/golden, relative to the current directory) and
-// PSAM_GOLDEN_NAME (default tiny). nullopt, with the reason in *why, when the set is absent.
-inline std::optional<GoldenSet> find_golden_set(std::string* why) {
+// PSAM_GOLDEN_NAME (default tiny). nullopt, with the reason in *why, when a file of the set is
+// absent: `required` as (stem, extension), by default the SAM set's config, sam and io files.
+inline std::optional<GoldenSet> find_golden_set(
+    std::string* why, const std::vector<std::pair<std::string, std::string>>& required = {
+                          {"config", ".json"}, {"sam", ".pth"}, {"io", ".pth"}}) {
   const char* dir = std::getenv("PSAM_GOLDEN_DIR");
   const char* name = std::getenv("PSAM_GOLDEN_NAME");
   GoldenSet set{std::filesystem::absolute(dir && *dir ? dir : "../shared/golden"),
                 name && *name ? name : "tiny"};
-  for (const auto& f :
-       {set.file("config", ".json"), set.file("sam", ".pth"), set.file("io", ".pth")}) {
+  for (const auto& [stem, ext] : required) {
+    const std::string f = set.file(stem, ext);
     if (!std::filesystem::exists(f)) {
       *why = "golden file " + f + " not found (set PSAM_GOLDEN_DIR / PSAM_GOLDEN_NAME)";
       return std::nullopt;

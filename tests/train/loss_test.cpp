@@ -28,6 +28,35 @@ TEST(Loss, BceMatchesTheFormula) {
   EXPECT_NEAR(psam::train::bce_loss(logits, target).item<double>(), expected, 1e-12);
 }
 
+// The references' reductions of the same per-pixel terms: the mean (Probabilistic SAM), the sum
+// (Knegt's Probabilistic U-Net) and the per-image sum averaged over the batch (Kohl).
+TEST(Loss, BceReductions) {
+  using psam::train::BceReduction;
+  torch::manual_seed(3);
+  const auto logits = 2 * torch::randn({3, 1, 6, 5}, torch::kDouble);
+  const auto target = (torch::rand({3, 1, 6, 5}, torch::kDouble) > 0.5).to(torch::kDouble);
+  const auto p = torch::sigmoid(logits);
+  const auto per_pixel = -(target * p.log() + (1 - target) * (1 - p).log());
+  const double sum = per_pixel.sum().item<double>();
+  EXPECT_NEAR(psam::train::bce_loss(logits, target, BceReduction::kSum).item<double>(), sum, 1e-9);
+  EXPECT_NEAR(psam::train::bce_loss(logits, target, BceReduction::kImageSum).item<double>(),
+              sum / 3, 1e-9);
+  EXPECT_NEAR(psam::train::bce_loss(logits, target, BceReduction::kMean).item<double>(),
+              sum / (3 * 30), 1e-12);
+  EXPECT_EQ(psam::value_of<BceReduction>("image_sum", "reduction"), BceReduction::kImageSum);
+}
+
+// The references' l2_regularisation: the sum of the (not squared) Frobenius norms.
+TEST(Loss, L2NormSum) {
+  const auto a = torch::tensor({3.0, 4.0}, torch::kDouble);
+  const auto b = torch::tensor({{1.0, 2.0}, {2.0, 4.0}}, torch::kDouble);
+  EXPECT_NEAR(psam::train::l2_norm_sum({a, b}).item<double>(), 5.0 + 5.0, 1e-12);
+  EXPECT_THROW(psam::train::l2_norm_sum({}), psam::Error);
+  psam::train::LossConfig c;
+  c.l2_weight = -1;
+  EXPECT_THROW(c.validate(), psam::Error);
+}
+
 TEST(Loss, DiceBatchAndPerSampleForms) {
   // Sample 0: p = 0.5 everywhere on 4 pixels, target 2 pixels; sample 1: confident and right.
   auto logits = torch::zeros({2, 1, 2, 2}, torch::kDouble);

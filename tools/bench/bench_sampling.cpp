@@ -7,8 +7,6 @@
 // fp32; CUDA when present, else CPU.
 //
 //   bench_sampling [--threads N] [--iters 5] [--n 16] [--small 128]
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -16,11 +14,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bench_timing.h"
 #include "psam/prob/prob_sam.h"
 #include "psam/util/allocator.h"
 #include "psam/util/threads.h"
 
 namespace {
+
+using psam::bench::median_ms;
 
 struct Args {
   int threads = 2;
@@ -28,26 +29,6 @@ struct Args {
   int64_t n = 16;
   int64_t small = 128;
 };
-
-
-// Median milliseconds of fn over iters runs, after one warm-up run.
-double median_ms(const std::function<void()>& fn, int iters, torch::Device device) {
-  const auto sync = [&] {
-    if (device.is_cuda()) torch::cuda::synchronize();
-  };
-  fn();
-  sync();
-  std::vector<double> ms;
-  for (int i = 0; i < iters; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    sync();
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
 
 psam::prob::ProbSamConfig config(int64_t latent_input_size) {
   psam::prob::ProbSamConfig c;

@@ -43,12 +43,18 @@ void bind(Binder& b, train::TrainConfig& c) {
 
 void bind(Binder& b, train::LossConfig& c) {
   b.field("bce_weight", c.bce_weight, "weight of the binary cross-entropy");
+  b.choice("bce_reduction", c.bce_reduction,
+           "mean: over pixels and batch (Probabilistic SAM); image_sum: summed over each image, "
+           "mean over the batch (Kohl's Probabilistic U-Net); sum: over pixels and batch (Knegt)");
   b.field("dice_weight", c.dice_weight, "weight of the Dice loss");
   b.choice("dice_mode", c.dice_mode,
            "batch: one ratio over the batch (reference); per_sample: mean of per-sample ratios");
   b.field("dice_smooth", c.dice_smooth, "added to the Dice numerator and denominator");
   b.field("beta", c.beta, "KL weight after the warm-up");
   b.field("kl_warmup_steps", c.kl_warmup_steps, "KL weight rises linearly from 0 over N steps");
+  b.field("l2_weight", c.l2_weight,
+          "weight of the sum of L2 norms of the latent nets' (and combiner's) parameters; "
+          "0 = off (Knegt's Probabilistic U-Net: 1e-5)");
 }
 
 }  // namespace psam::config

@@ -4,12 +4,15 @@
 //
 // The SAM-based methods share the fields at model.* (the SAM shape under model.sam, the latent
 // nets of Probabilistic SAM, the trainable parts); a method with options of its own adds a
-// section model.<kind> (its struct here and one line in describe()).
+// section model.<kind> (its struct, a member here and one line in describe()).
 #pragma once
 
 #include <string>
 #include <vector>
 
+#include "psam/models/adapter_sam/adapter_sam_config.h"
+#include "psam/models/mc_dropout_sam/mc_dropout_sam_config.h"
+#include "psam/models/prob_unet/prob_unet_config.h"
 #include "psam/prob/prob_sam.h"
 #include "psam/prob/prob_sam_fields.h"
 #include "psam/sam/config_fields.h"
@@ -24,6 +27,10 @@ struct ModelConfig {
   std::string init_from;
   // SAM shape (model.sam), latent nets and trainable parts of the SAM-based methods.
   prob::ProbSamConfig prob;
+  // The sections of methods with options of their own.
+  ProbUnetConfig prob_unet;
+  McDropoutSamConfig mc_dropout_sam;
+  AdapterSamConfig adapter_sam;
 
   // psam::Error naming the first invalid field.
   void validate() const;
@@ -52,6 +59,9 @@ void describe(B& b, ModelConfig& c) {
   b.field("embedding_hidden_channels", p.embedding_hidden_channels, "embedding: conv width");
   b.section("trainable", p.trainable, "parts the optimiser updates");
   b.section("sam", p.sam, "SAM shape (defaults: vit_b)");
+  b.section("prob_unet", c.prob_unet, "kind prob_unet: the Probabilistic U-Net's shape");
+  b.section("mc_dropout_sam", c.mc_dropout_sam, "kind mc_dropout_sam: the decoder dropout");
+  b.section("adapter_sam", c.adapter_sam, "kind adapter_sam: the ViT adapters");
 }
 
 // The JSON text of the whole section (every field, defaults included), and back. Reading is

@@ -52,6 +52,9 @@ struct LatentNetOptions {
   int64_t convs_per_block = 3;
   // embedding: width of its two convolutions.
   int64_t hidden_channels = 64;
+  // sigma = exp(clamp(log sigma, -bound, bound)) (the reference Probabilistic SAM's [-5, 5]);
+  // 0 = exp(log sigma) unclamped, as the Probabilistic U-Net.
+  double log_sigma_bound = 5.0;
 
   // psam::Error naming the first invalid field.
   void validate() const;

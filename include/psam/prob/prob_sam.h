@@ -33,6 +33,7 @@
 #include "psam/prob/gaussian.h"
 #include "psam/prob/latent_net.h"
 #include "psam/sam/config.h"
+#include "psam/sam/dropout.h"
 #include "psam/sam/mask_decoder.h"
 #include "psam/sam/sam.h"
 
@@ -141,9 +142,11 @@ class ProbSamImpl : public torch::nn::Module {
 
   // Low-resolution logits [B,1,4h,4w] for boxes [B,4] with z [B,L] (projected and added to the
   // sparse tokens; undefined z = plain SAM). batching: kPaired for B embeddings, kShared for one
-  // embedding [1,C,h,w] used by all B prompts (sampling).
+  // embedding [1,C,h,w] used by all B prompts (sampling). dropout: in the mask decoder
+  // (MC-dropout SAM); null = none.
   torch::Tensor decode(const torch::Tensor& image_embedding, const torch::Tensor& boxes,
-                       const torch::Tensor& z, sam::EmbeddingBatching batching);
+                       const torch::Tensor& z, sam::EmbeddingBatching batching,
+                       const sam::Dropout* dropout = nullptr);
 
   // The parameters the optimiser should update (those of config.trainable).
   std::vector<torch::Tensor> trainable_parameters() const;

@@ -13,9 +13,11 @@
 
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <utility>
 #include <vector>
 
+#include "psam/sam/adapter.h"
 #include "psam/sam/common.h"
 #include "psam/sam/config.h"
 
@@ -74,22 +76,40 @@ class BlockImpl : public torch::nn::Module {
             std::array<int64_t, 2> input_size);
   torch::Tensor forward(const torch::Tensor& x);
 
+  // Med-SA's adapters (AdapterBlock): Space_Adapter (with skip) on the attention output, and
+  // MLP_Adapter (no skip) parallel to the MLP, weighted by options.scale:
+  //   x = x + Space_Adapter(attn(norm1(x)));  x = x + mlp(norm2(x)) + scale * MLP_Adapter(norm2(x))
+  // Fresh weights (nn.Linear's initialisation, as Med-SA).
+  void add_adapters(const AdapterOptions& options);
+  bool has_adapters() const { return !Space_Adapter.is_empty(); }
+
   torch::nn::LayerNorm norm1{nullptr};
   RelPosAttention attn{nullptr};
   torch::nn::LayerNorm norm2{nullptr};
   MLPBlock mlp{nullptr};
+  Adapter Space_Adapter{nullptr}, MLP_Adapter{nullptr};  // null unless add_adapters
 
  private:
   int64_t window_size_;
+  double adapter_scale_ = 0;
 };
 TORCH_MODULE(Block);
+
+// Called after ViT block `index` (0-based) with its output x [B,h,w,C]; returns what the next
+// block (after the last block: the neck) reads. Methods that put their own modules between the
+// blocks (e.g. UA-SAM's adapters) pass one to ImageEncoderViT::forward.
+using BlockHook = std::function<torch::Tensor(int64_t index, const torch::Tensor& x)>;
 
 class ImageEncoderViTImpl : public torch::nn::Module {
  public:
   explicit ImageEncoderViTImpl(const SamConfig& config);
   // x: [B, in_chans, img_size, img_size], normalised and padded (Sam::preprocess) ->
-  // [B, prompt_embed_dim, img_size/patch, img_size/patch].
-  torch::Tensor forward(const torch::Tensor& x);
+  // [B, prompt_embed_dim, img_size/patch, img_size/patch]. after_block: see BlockHook.
+  torch::Tensor forward(const torch::Tensor& x, const BlockHook& after_block = {});
+
+  // Med-SA adapters in every block (BlockImpl::add_adapters); names
+  // blocks.N.Space_Adapter.*, blocks.N.MLP_Adapter.*.
+  void add_adapters(const AdapterOptions& options);
 
   int64_t img_size() const { return img_size_; }
   // Bounds the attention score chunks of every block (see RelPosAttention); results agree

@@ -21,7 +21,8 @@ class MLPImpl : public torch::nn::Module {
  public:
   MLPImpl(int64_t input_dim, int64_t hidden_dim, int64_t output_dim, int64_t num_layers,
           bool sigmoid_output = false);
-  torch::Tensor forward(const torch::Tensor& x);
+  // dropout (MC-dropout SAM; null: none) applies to every hidden activation.
+  torch::Tensor forward(const torch::Tensor& x, const Dropout* dropout = nullptr);
 
   torch::nn::ModuleList layers{nullptr};
 
@@ -53,16 +54,19 @@ class MaskDecoderImpl : public torch::nn::Module {
 
   // image_pe [1,C,h,w] (PromptEncoder::get_dense_pe), sparse [B,T,C], dense [B,C,h,w].
   // multimask_output picks masks 1..M (the ambiguity-aware outputs) instead of mask 0.
+  // dropout (MC-dropout SAM; null: none, the official decoder) applies in the two-way
+  // transformer (attention and MLP outputs) and the output hypernetwork MLPs.
   MaskDecoderOutput forward(const torch::Tensor& image_embeddings, const torch::Tensor& image_pe,
                             const torch::Tensor& sparse_prompt_embeddings,
                             const torch::Tensor& dense_prompt_embeddings, bool multimask_output,
-                            EmbeddingBatching batching = EmbeddingBatching::kShared);
+                            EmbeddingBatching batching = EmbeddingBatching::kShared,
+                            const Dropout* dropout = nullptr);
   // Every mask and IoU prediction (mask token 0 first), before the multimask selection.
   MaskDecoderOutput predict_masks(const torch::Tensor& image_embeddings,
                                   const torch::Tensor& image_pe,
                                   const torch::Tensor& sparse_prompt_embeddings,
                                   const torch::Tensor& dense_prompt_embeddings,
-                                  EmbeddingBatching batching);
+                                  EmbeddingBatching batching, const Dropout* dropout = nullptr);
 
   int64_t num_mask_tokens() const { return num_mask_tokens_; }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "psam/sam/common.h"
+#include "psam/sam/dropout.h"
 
 namespace psam::sam {
 
@@ -33,11 +34,13 @@ class TwoWayAttentionBlockImpl : public torch::nn::Module {
  public:
   TwoWayAttentionBlockImpl(int64_t embedding_dim, int64_t num_heads, int64_t mlp_dim,
                            int64_t attention_downsample_rate, bool skip_first_layer_pe);
-  // Returns the updated (queries, keys).
+  // Returns the updated (queries, keys). dropout (MC-dropout SAM; null: none) applies to the
+  // output of each attention and of the MLP before it joins the residual stream.
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& queries,
                                                   const torch::Tensor& keys,
                                                   const torch::Tensor& query_pe,
-                                                  const torch::Tensor& key_pe);
+                                                  const torch::Tensor& key_pe,
+                                                  const Dropout* dropout = nullptr);
 
   Attention self_attn{nullptr};
   torch::nn::LayerNorm norm1{nullptr};
@@ -58,10 +61,12 @@ class TwoWayTransformerImpl : public torch::nn::Module {
   TwoWayTransformerImpl(int64_t depth, int64_t embedding_dim, int64_t num_heads, int64_t mlp_dim,
                         int64_t attention_downsample_rate = 2);
   // image_embedding and image_pe [B,C,h,w], point_embedding [B,T,C] ->
-  // (processed tokens [B,T,C], processed image tokens [B,h*w,C]).
+  // (processed tokens [B,T,C], processed image tokens [B,h*w,C]). dropout: as in the blocks,
+  // also on the final attention's output.
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& image_embedding,
                                                   const torch::Tensor& image_pe,
-                                                  const torch::Tensor& point_embedding);
+                                                  const torch::Tensor& point_embedding,
+                                                  const Dropout* dropout = nullptr);
 
   torch::nn::ModuleList layers{nullptr};
   Attention final_attn_token_to_image{nullptr};

@@ -1,6 +1,12 @@
-// The Probabilistic SAM training loss: BCE + Dice on the mask logits (z drawn from the
-// posterior) plus beta * KL(posterior || prior), with an optional linear KL warm-up. Each term
-// is returned separately so runs can log them.
+// The training losses: BCE + Dice on the mask logits (z drawn from the posterior) plus
+// beta * KL(posterior || prior), with an optional linear KL warm-up, and an optional L2 term on
+// the latent-variable parts. Each term is returned separately so runs can log them.
+//
+// The references differ in how they reduce the reconstruction BCE and weigh the KL:
+//   Probabilistic SAM   mean over pixels and batch, beta 10                    (bce_reduction mean)
+//   Prob. U-Net, Kohl   sum over each image's pixels, mean over batch, beta 1  (image_sum)
+//   Prob. U-Net, Knegt  sum over pixels and batch, beta 10; KL batch mean      (sum)
+// The defaults are Probabilistic SAM's; configs of the other methods set theirs.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -29,14 +35,31 @@ constexpr const auto& enum_names(DiceMode) { return kDiceModeNames; }
 DiceMode dice_mode_from_string(const std::string& name);  // batch | per_sample
 std::string to_string(DiceMode mode);
 
+enum class BceReduction {
+  kMean,      // mean over every pixel of the batch (Probabilistic SAM)
+  kSum,       // sum over every pixel of the batch (Knegt's Probabilistic U-Net port)
+  kImageSum,  // sum over each image's pixels, mean over the batch (Kohl et al. 2018)
+};
+inline constexpr NameTable<BceReduction, 3> kBceReductionNames = {{
+    {BceReduction::kMean, "mean"},
+    {BceReduction::kSum, "sum"},
+    {BceReduction::kImageSum, "image_sum"},
+}};
+constexpr const auto& enum_names(BceReduction) { return kBceReductionNames; }
+
 struct LossConfig {
   double bce_weight = 1.0;
+  BceReduction bce_reduction = BceReduction::kMean;
   double dice_weight = 1.0;
   DiceMode dice_mode = DiceMode::kBatch;
   double dice_smooth = 1.0;  // added to numerator and denominator
   double beta = 10.0;        // KL weight once warmed up
   // The KL weight rises linearly from 0 at step 0 to beta at this step; 0 = beta throughout.
   int64_t kl_warmup_steps = 0;
+  // Weight of the sum of L2 norms (not squared) of every parameter tensor of a method's
+  // latent-variable parts (prior, posterior, combiner; see each method): Knegt's Probabilistic
+  // U-Net and UA-SAM use 1e-5; 0 = off (Probabilistic SAM's reference has none).
+  double l2_weight = 0.0;
 
   void validate() const;  // psam::Error naming the first invalid field
 };
@@ -55,13 +78,17 @@ struct LossTerms {
   double kl_weight = 0.0;
 };
 
-// Mean binary cross-entropy of logits [B,1,H,W] against targets in [0,1] of the same shape.
-at::Tensor bce_loss(const at::Tensor& logits, const at::Tensor& target);
+// Binary cross-entropy of logits [B,1,H,W] against targets in [0,1] of the same shape, reduced
+// as `reduction` says.
+at::Tensor bce_loss(const at::Tensor& logits, const at::Tensor& target,
+                    BceReduction reduction = BceReduction::kMean);
 // 1 - (2 sum(p y) + smooth) / (sum(p) + sum(y) + smooth) with p = sigmoid(logits).
 at::Tensor dice_loss(const at::Tensor& logits, const at::Tensor& target, DiceMode mode,
                      double smooth = 1.0);
 // Batch mean of KL(posterior || prior), each summed over the latent dimensions.
 at::Tensor kl_loss(const prob::DiagonalGaussian& posterior, const prob::DiagonalGaussian& prior);
+// Sum over the tensors of their L2 (Frobenius) norms, as the references' l2_regularisation.
+at::Tensor l2_norm_sum(const std::vector<at::Tensor>& parameters);
 // beta scaled by the warm-up at this (0-based) optimisation step.
 double kl_weight(const LossConfig& config, int64_t step);
 

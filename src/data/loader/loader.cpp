@@ -56,16 +56,20 @@ std::vector<float> unit_pixels(const at::Tensor& image, Intensity intensity,
   return out;
 }
 
-// unit [C,H,W] (C = 1 or 3) -> out [3,S,S]: resized so the longest side is S, SAM-normalised,
-// in the top-left of the frame and zero-padded; raw_out [3,H,W] (when not null): the [0,1]
-// values with grey replicated.
+// unit [C,H,W] (C = 1 or 3) -> out [3,S,S] (when not null): resized so the longest side is S,
+// SAM-normalised, in the top-left of the frame and zero-padded; raw_out [3,H,W] (when not
+// null): the [0,1] values with grey replicated.
 void fill_frame(const std::vector<float>& unit, int64_t channels, int64_t h, int64_t w,
                 const LoaderOptions& o, float* out, float* raw_out) {
   const int64_t s = o.input_size, hw = h * w;
-  const auto [nh, nw] = sam::ResizeLongestSide::get_preprocess_shape(h, w, s);
+  const auto [nh, nw] = out ? sam::ResizeLongestSide::get_preprocess_shape(h, w, s)
+                             : std::array<int64_t, 2>{0, 0};
   std::vector<float> resized(nh * nw);
   for (int64_t ch = 0; ch < 3; ++ch) {
     const int64_t src_ch = channels == 3 ? ch : 0;
+    if (raw_out)
+      std::copy(unit.begin() + src_ch * hw, unit.begin() + (src_ch + 1) * hw, raw_out + ch * hw);
+    if (!out) continue;
     if (ch == 0 || channels == 3)
       resize_bilinear(unit.data() + src_ch * hw, h, w, resized.data(), nh, nw, nw);
     float* plane = out + ch * s * s;
@@ -76,16 +80,16 @@ void fill_frame(const std::vector<float>& unit, int64_t channels, int64_t h, int
       std::fill(plane + y * s + nw, plane + (y + 1) * s, 0.0f);
     }
     std::fill(plane + nh * s, plane + s * s, 0.0f);
-    if (raw_out)
-      std::copy(unit.begin() + src_ch * hw, unit.begin() + (src_ch + 1) * hw, raw_out + ch * hw);
   }
 }
 
 // A box in image pixels -> image_out (as given) and frame_out (the S frame, moved as SAM's
-// ResizeLongestSide.apply_boxes moves it: in double, then float).
+// ResizeLongestSide.apply_boxes moves it: in double, then float; S = 0: no frame, the box stays
+// in image pixels).
 void write_box(const Box& box, int64_t h, int64_t w, int64_t s, float* image_out,
                float* frame_out) {
-  const auto [sx, sy] = sam::ResizeLongestSide::coord_scale({h, w}, s);
+  const auto [sx, sy] =
+      s > 0 ? sam::ResizeLongestSide::coord_scale({h, w}, s) : std::array<double, 2>{1.0, 1.0};
   const std::array<float, 4> b = {box.x0, box.y0, box.x1, box.y1};
   for (int i = 0; i < 4; ++i) {
     image_out[i] = b[i];
@@ -94,8 +98,10 @@ void write_box(const Box& box, int64_t h, int64_t w, int64_t s, float* image_out
 }
 
 void check_pixel_options(const LoaderOptions& o) {
-  PSAM_CHECK(o.input_size >= kMinInputSize,
-             fmt::format("loader: input_size must be >= {}", kMinInputSize));
+  PSAM_CHECK(o.input_size == 0 || o.input_size >= kMinInputSize,
+             fmt::format("loader: input_size must be >= {}, or 0 for no SAM frame", kMinInputSize));
+  PSAM_CHECK(o.input_size > 0 || (o.raw_image && !o.resize_masks),
+             "loader: input_size 0 (no SAM frame) needs raw_image and masks at store size");
   PSAM_CHECK(o.window_width > 0, "loader: window width must be > 0");
   for (double v : o.pixel_std) PSAM_CHECK(v > 0, "loader: pixel_std must be > 0");
 }
@@ -143,12 +149,13 @@ Batch image_batch(const at::Tensor& image, Intensity intensity, const Box& box,
   batch.global_count = 1;
   batch.index = {-1};
   batch.ids = {"image"};
-  batch.image = torch::empty({1, 3, s, s}, torch::kFloat);
+  if (s > 0) batch.image = torch::empty({1, 3, s, s}, torch::kFloat);
   batch.box = torch::empty({1, 4}, torch::kFloat);
   batch.image_box = torch::empty({1, 4}, torch::kFloat);
   batch.annotator = torch::full({1}, -1, torch::kLong);
   if (o.raw_image) batch.raw_image = torch::empty({1, 3, h, w}, torch::kFloat);
-  fill_frame(unit_pixels(image, intensity, o), channels, h, w, o, batch.image.data_ptr<float>(),
+  fill_frame(unit_pixels(image, intensity, o), channels, h, w, o,
+             s > 0 ? batch.image.data_ptr<float>() : nullptr,
              o.raw_image ? batch.raw_image.data_ptr<float>() : nullptr);
   write_box(box, h, w, s, batch.image_box.data_ptr<float>(), batch.box.data_ptr<float>());
   return batch;
@@ -316,7 +323,8 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
   const DatasetInfo& info = store_->info();
   const int64_t h = info.height, w = info.width, k = info.annotators, hw = h * w;
   const int64_t s = o.input_size;
-  const auto [nh, nw] = sam::ResizeLongestSide::get_preprocess_shape(h, w, s);
+  const auto [nh, nw] = s > 0 ? sam::ResizeLongestSide::get_preprocess_shape(h, w, s)
+                               : std::array<int64_t, 2>{h, w};
   const std::vector<int64_t> order = epoch_order(position.epoch);
   const int64_t global_first = position.batch * o.batch_size * o.shard_count;
   const int64_t global_count = std::min<int64_t>(o.batch_size * o.shard_count,
@@ -332,13 +340,13 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
   batch.position = position;
   // Allocated uninitialised and filled below (padding included): a large torch::zeros would
   // fan out onto the intra-op thread pool from every loader thread at once.
-  batch.image = torch::empty({count, 3, s, s}, torch::kFloat);
+  if (s > 0) batch.image = torch::empty({count, 3, s, s}, torch::kFloat);
   batch.masks = torch::empty({count, kept, mh, mw}, torch::kByte);
   batch.box = torch::empty({count, 4}, torch::kFloat);
   batch.image_box = torch::empty({count, 4}, torch::kFloat);
   batch.annotator = torch::empty({count}, torch::kLong);
   if (o.raw_image) batch.raw_image = torch::empty({count, 3, h, w}, torch::kFloat);
-  float* image_out = batch.image.data_ptr<float>();
+  float* image_out = s > 0 ? batch.image.data_ptr<float>() : nullptr;
   uint8_t* masks_out = batch.masks.data_ptr<uint8_t>();
   float* box_out = batch.box.data_ptr<float>();
   float* image_box_out = batch.image_box.data_ptr<float>();
@@ -360,7 +368,8 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
 
     // Image: [0,1], resized, 3 channels, SAM-normalised into the top-left of the S x S frame.
     fill_frame(unit_pixels(store_->images()[i], info.intensity, o), info.channels, h, w, o,
-               image_out + b * 3 * s * s, raw_out ? raw_out + b * 3 * hw : nullptr);
+               image_out ? image_out + b * 3 * s * s : nullptr,
+               raw_out ? raw_out + b * 3 * hw : nullptr);
 
     // Masks: the chosen annotator (or all), at store size or resized into the frame.
     const at::Tensor sample_masks = store_->masks()[i].contiguous();

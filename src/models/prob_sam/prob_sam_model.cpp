@@ -25,14 +25,21 @@ at::Tensor ProbSamModel::embeddings(const data::Batch& batch) {
                         [&](const at::Tensor& images) { return net_->embed(images); });
 }
 
+void ProbSamModel::check_frame(const data::Batch& batch, bool masks_in_frame) const {
+  const int64_t size = config().prob.sam.img_size;
+  PSAM_CHECK(batch.image.defined() && batch.image.size(-1) == size &&
+                 (!masks_in_frame || batch.masks.size(-1) == size),
+             fmt::format("{}: batches must be at the model's input size {}{}, got image {}{}",
+                         kind(), size, masks_in_frame ? " with masks in the input frame" : "",
+                         batch.image.defined() ? batch.image.size(-1) : 0,
+                         masks_in_frame ? fmt::format(" and masks {}", batch.masks.size(-1))
+                                        : std::string()));
+}
+
 train::StepLoss ProbSamModel::loss(const data::Batch& batch, const train::LossConfig& loss,
                                    int64_t step, at::Generator generator) {
   const c10::Device dev = device();
-  const int64_t size = config().prob.sam.img_size;
-  PSAM_CHECK(batch.image.size(-1) == size && batch.masks.size(-1) == size,
-             fmt::format("prob_sam: batches must be at the model's input size {} with masks in "
-                         "the input frame, got image {} and masks {}",
-                         size, batch.image.size(-1), batch.masks.size(-1)));
+  check_frame(batch, /*masks_in_frame=*/true);
   prob::ProbSamInputs in;
   in.image_embedding = embeddings(batch);
   if (net_->reads_pixels()) in.image = batch.image.to(dev);
@@ -45,12 +52,26 @@ train::StepLoss ProbSamModel::loss(const data::Batch& batch, const train::LossCo
   train::StepLoss result;
   result.total = terms.total;
   result.terms = {{"bce", terms.bce.detach()}, {"dice", terms.dice.detach()}};
-  if (!deterministic()) result.terms.emplace_back("kl", terms.kl.detach());
+  if (config().prob.deterministic()) return result;
+  result.terms.emplace_back("kl", terms.kl.detach());
+  if (loss.l2_weight > 0) {
+    std::vector<at::Tensor> regularised;
+    const auto add = [&](const torch::nn::Module& part) {
+      for (const auto& p : part.parameters()) regularised.push_back(p);
+    };
+    add(*net_->prior_net);
+    add(*net_->posterior_net);
+    add(*net_->fcomb);
+    const at::Tensor l2 = train::l2_norm_sum(regularised);
+    result.total = result.total + loss.l2_weight * l2;
+    result.terms.emplace_back("l2", l2.detach());
+  }
   return result;
 }
 
 CaseSamples ProbSamModel::sample(const data::Batch& batch, int64_t n, at::Generator generator) {
-  check_one_case(batch, "prob_sam");
+  check_one_case(batch, kind());
+  check_frame(batch, /*masks_in_frame=*/false);
   const c10::Device dev = device();
   const int64_t s = config().prob.sam.img_size;
   const at::Tensor image = batch.image.to(dev);
@@ -75,7 +96,7 @@ std::optional<CacheableEncoder> ProbSamModel::cacheable_encoder() {
 std::vector<ExportPart> ProbSamModel::export_parts() const {
   std::vector<ExportPart> parts = {
       {"sam", "the SAM weights in the official segment_anything layout"}};
-  if (!deterministic()) {
+  if (!config().prob.deterministic()) {
     parts.push_back({"full",
                      "the reference Probabilistic SAM tree (sam.*, prior_net.*, posterior_net.*, "
                      "fcomb.z_projector.*, fcomb.decoder.*)"});
@@ -88,10 +109,10 @@ io::TensorDict ProbSamModel::export_state(const std::string& part) {
   if (part == "sam")
     return sam::official_sam_state_dict(state.with_prefix_removed("sam."), config().prob.sam,
                                         "the model");
-  if (part == "full" && !deterministic())
+  const bool latent = !config().prob.deterministic();
+  if (part == "full" && latent)
     return sam::reference_prob_sam_state_dict(state, config().prob.sam, "the model");
-  fail(fmt::format("prob_sam{}: no export part '{}'",
-                   deterministic() ? " (latent_net none)" : "", part));
+  fail(fmt::format("{}{}: no export part '{}'", kind(), latent ? "" : " (latent_net none)", part));
 }
 
 void ProbSamModel::init_from_foreign(const io::TensorDict& state, const std::string& source) {
@@ -99,7 +120,8 @@ void ProbSamModel::init_from_foreign(const io::TensorDict& state, const std::str
   // every weight, when the model has latent nets and the file has them too.
   const auto prob_state = sam::prob_sam_state(state, source);
   const bool has_latent = prob_state && has_prefix(*prob_state, "prior_net.");
-  if (has_latent && !deterministic()) {
+  const bool latent = !config().prob.deterministic();
+  if (has_latent && latent) {
     io::load_state_dict(*net_, *prob_state, "", source);
     log::info(fmt::format("model: every weight from {}", source));
     return;
@@ -109,7 +131,7 @@ void ProbSamModel::init_from_foreign(const io::TensorDict& state, const std::str
   io::load_state_dict(*net_->sam, state, prefix, source);
   log::info(fmt::format("model: SAM weights from {}{}{}", source,
                         prefix.empty() ? "" : " (under '" + prefix + "')",
-                        deterministic() ? "" : "; latent nets fresh"));
+                        latent ? "; latent nets fresh" : ""));
 }
 
 }  // namespace psam::models

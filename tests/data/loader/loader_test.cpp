@@ -274,6 +274,52 @@ TEST_F(LoaderTest, JitterIsSeededAndStaysInTheFrame) {
   EXPECT_FALSE(torch::equal(a.box, next_epoch.box));
 }
 
+// input_size 0 (methods that read the image at its own size): no frame image, the [0,1] image,
+// masks at store size and boxes in image pixels: the framed loader's values without the frame.
+TEST_F(LoaderTest, NoFrameGivesTheImageAtItsOwnSize) {
+  LoaderOptions framed = small_options();
+  framed.shuffle = false;
+  framed.batch_size = kN;
+  framed.raw_image = true;
+  framed.box_jitter = 0.2;
+  framed.annotators = AnnotatorMode::kFixed;
+  framed.annotator = 2;
+  LoaderOptions o = framed;
+  o.input_size = 0;
+  const Batch a = Loader(store_, all_indices(), framed).make_batch({1, 0});
+  const Batch b = Loader(store_, all_indices(), o).make_batch({1, 0});
+  EXPECT_FALSE(b.image.defined());
+  EXPECT_TRUE(torch::equal(b.raw_image, a.raw_image));
+  EXPECT_TRUE(torch::equal(b.masks, store_->masks().select(1, 2).unsqueeze(1)));
+  EXPECT_TRUE(torch::equal(b.masks, a.masks));
+  const float sx = static_cast<float>(kNw) / kW, sy = static_cast<float>(kNh) / kH;
+  EXPECT_TRUE(torch::allclose(b.box * torch::tensor({sx, sy, sx, sy}), a.box));
+  EXPECT_EQ(b.size, (std::array<int64_t, 2>{kH, kW}));
+
+  o.raw_image = false;
+  EXPECT_THROW(Loader(store_, all_indices(), o), Error);
+  o.raw_image = true;
+  o.resize_masks = true;
+  EXPECT_THROW(Loader(store_, all_indices(), o), Error);
+}
+
+// One image outside a store without a frame, tall, wide and square: its [0,1] pixels and the
+// box as given.
+TEST(ImageBatch, NoFrameKeepsTheImageAndBox) {
+  LoaderOptions o;
+  o.input_size = 0;
+  o.raw_image = true;
+  for (const auto& [h, w] : std::vector<std::pair<int64_t, int64_t>>{{30, 12}, {9, 25}, {16, 16}}) {
+    const at::Tensor image = torch::randint(0, 256, {h, w}).to(torch::kByte);
+    const Batch b = image_batch(image, Intensity::kUint8, Box{1, 2, 7, 8}, o);
+    EXPECT_FALSE(b.image.defined());
+    EXPECT_TRUE(torch::allclose(b.raw_image[0], (image.to(torch::kFloat) / 255).expand({3, h, w}),
+                                1e-6, 0));
+    EXPECT_TRUE(torch::equal(b.box, torch::tensor({{1.f, 2.f, 7.f, 8.f}})));
+    EXPECT_EQ(b.size, (std::array<int64_t, 2>{h, w}));
+  }
+}
+
 TEST_F(LoaderTest, RejectsOptionsThatCannotWork) {
   LoaderOptions o = small_options();
   o.annotators = AnnotatorMode::kFixed;

@@ -10,6 +10,10 @@
 // ResizeLongestSide), SAM pixel normalisation (x*255 - mean) / std, zero padding to
 // input_size x input_size (as Sam.preprocess). The box comes from a prompt mask (the union of
 // the annotators by default) and is given in that input frame.
+//
+// input_size 0: no SAM frame, for methods that read the image at its own size (the
+// Probabilistic U-Net): no `image`, the [0,1] `raw_image` instead, masks at store size and boxes
+// in image pixels.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -62,7 +66,7 @@ struct LoaderOptions {
   bool shuffle = true;
   bool drop_last = false;
   uint64_t seed = 0;
-  int64_t input_size = 1024;  // SAM's image_encoder.img_size
+  int64_t input_size = 1024;  // SAM's image_encoder.img_size; 0 = no frame (needs raw_image)
   // SAM's pixel normalisation of 0..255 values (Sam.pixel_mean / pixel_std); the model sets them.
   std::array<double, 3> pixel_mean = {123.675, 116.28, 103.53};
   std::array<double, 3> pixel_std = {58.395, 57.12, 57.375};
@@ -92,10 +96,10 @@ struct LoaderPosition {
 };
 
 struct Batch {
-  at::Tensor image;            // float [B,3,S,S], SAM-normalised and zero-padded
+  at::Tensor image;            // float [B,3,S,S], SAM-normalised, zero-padded; none if S = 0
   at::Tensor raw_image;        // float [B,3,H,W] in [0,1] (options.raw_image) else undefined
   at::Tensor masks;            // uint8 [B,K',H,W] (K' = K for kAll, else 1); [B,K',S,S] if resized
-  at::Tensor box;              // float [B,4] (x0,y0,x1,y1), pixels of the S frame
+  at::Tensor box;              // float [B,4] (x0,y0,x1,y1), pixels of the S frame (S = 0: image)
   at::Tensor image_box;        // float [B,4] the same box in the image's own pixels
   at::Tensor annotator;        // int64 [B]: the annotator of masks[:,0] (-1 for kAll)
   std::array<int64_t, 2> size{};  // H, W: the images' own size (the store's)

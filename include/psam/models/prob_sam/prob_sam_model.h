@@ -6,6 +6,9 @@
 //             decoding at the prior mean; logits back to the image by sam::frame_to_image
 //   exports   sam (official segment_anything layout), full (the reference Probabilistic SAM
 //             tree, with fcomb.decoder.*; not for latent_net none)
+//   loss      train::prob_sam_loss, plus l2_weight * the L2 norms of prior_net, posterior_net and
+//             fcomb.z_projector when l2_weight > 0
+// MC-dropout SAM and adapter SAM derive from it (the same module tree under sam.*).
 #pragma once
 
 #include "psam/models/model.h"
@@ -30,11 +33,14 @@ class ProbSamModel : public Model {
   io::TensorDict export_state(const std::string& part) override;
   void init_from_foreign(const io::TensorDict& state, const std::string& source) override;
 
- private:
+ protected:
   // The batch's image embeddings [B,C,h,w] on the model's device: cached (float16-rounded) or
   // computed by the encoder.
-  at::Tensor embeddings(const data::Batch& batch);
+  virtual at::Tensor embeddings(const data::Batch& batch);
+  // psam::Error unless the batch is in the model's frame (masks too when `masks_in_frame`).
+  void check_frame(const data::Batch& batch, bool masks_in_frame) const;
 
+ private:
   prob::ProbSam net_;
 };
 

@@ -28,9 +28,14 @@ FileFormat detect_format(const std::string& path) {
   if (starts_with("PK\x03\x04", 4)) return FileFormat::kTorchZip;
   if (starts_with(kLegacyMagic, sizeof kLegacyMagic - 1)) return FileFormat::kTorchLegacy;
   if (starts_with("\x93NUMPY", 6)) return FileFormat::kNpy;
+  // An 8-byte little-endian header length that fits the file, then the JSON header. Checked
+  // before pickles: a header of 128 + 256 k bytes starts with 0x80, the pickle PROTO opcode.
+  if (n >= 9 && head[8] == '{') {
+    uint64_t header_size = 0;
+    for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | static_cast<uint8_t>(head[i]);
+    if (header_size <= std::filesystem::file_size(path, ec) - 8) return FileFormat::kSafetensors;
+  }
   if (n >= 1 && static_cast<unsigned char>(head[0]) == 0x80) return FileFormat::kPickle;
-  // 8-byte header length, then the JSON header.
-  if (n >= 9 && head[8] == '{') return FileFormat::kSafetensors;
   return FileFormat::kUnknown;
 }
 

@@ -40,7 +40,7 @@ torch.save({k: t.detach().contiguous().clone() for k, t in flat.items()}, ref)
 json.dump({"order": list(flat), "tensors": info}, open(meta, "w"))
 )PY";
 
-c10::IValue torch_pickle_load(const std::string& path) {
+c10::IValue torch_pickle_load_pth(const std::string& path) {
   const std::string bytes = psam::testing::read_bytes(path);
   return torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
 }
@@ -53,7 +53,7 @@ void expect_reads_like_python(const std::string& file) {
   const std::string ref_path = dir.file("ref.pth"), meta_path = dir.file("meta.json");
   PSAM_EXPECT_PYTHON(kDumpScript, file, ref_path, meta_path);
   const auto meta = nlohmann::json::parse(psam::testing::read_bytes(meta_path));
-  const auto ref = torch_pickle_load(ref_path).toGenericDict();
+  const auto ref = torch_pickle_load_pth(ref_path).toGenericDict();
 
   const psam::io::TensorDict flat = psam::io::flatten_tensors(psam::io::read_pth(file));
   ASSERT_EQ(flat.keys(), meta["order"].get<std::vector<std::string>>()) << file;
@@ -112,7 +112,7 @@ TEST(GoldenPth, PlainDictsMatchTorchPickleLoad) {
   for (const char* name : {"io_tiny.pth", "metrics_cases.pth"}) {
     SCOPED_TRACE(name);
     const auto ours = psam::io::flatten_tensors(psam::io::read_pth(golden(name)));
-    const auto theirs = psam::io::flatten_tensors(torch_pickle_load(golden(name)));
+    const auto theirs = psam::io::flatten_tensors(torch_pickle_load_pth(golden(name)));
     ASSERT_EQ(ours.keys(), theirs.keys());
     ASSERT_GT(ours.size(), 40u);
     for (const auto& [key, t] : ours) {

@@ -1,5 +1,4 @@
-// Image files through OpenCV (PNG, JPEG, ...). Built without OpenCV, these throw psam::Error
-// saying so.
+// Image files through OpenCV. Built without OpenCV, these throw psam::Error saying so.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -8,7 +7,9 @@
 
 namespace psam::io {
 
-// uint8 [H,W,3] RGB (grey files are replicated to 3 channels; 16-bit files are refused).
+// uint8 [H,W,3] RGB (grey files are replicated to 3 channels; 16-bit files are refused). PNG,
+// JPEG, BMP and TIFF files are read; their header must declare at most 2^26 pixels (8192 x 8192),
+// checked before anything is decoded, so a hostile header cannot claim gigabytes.
 at::Tensor read_image_rgb(const std::string& path);
 // uint8 [H,W] (grey) or [H,W,3] (RGB); atomic write, format from the extension.
 void write_image(const std::string& path, const at::Tensor& image);

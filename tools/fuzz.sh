@@ -6,7 +6,8 @@
 #                                            dicom image store (default: all)
 #
 # Environment: FUZZ_BUILD_DIR (default build-fuzz), JOBS (build parallelism, default all cores),
-# FUZZ_BUILD_ONLY=1 (build, do not run), CXX (default clang++-14).
+# FUZZ_BUILD_ONLY=1 (build, do not run), CXX (default clang++-14; PSAM_FUZZ_DEPS=1
+# tools/install_deps.sh installs it with libFuzzer).
 # Each target's corpus grows in $FUZZ_BUILD_DIR/corpus/TARGET across runs, seeded from
 # tests/fuzz/seeds, tests/fuzz/regressions and the real files in ../shared when present. Inputs
 # that crash, leak or time out land in $FUZZ_BUILD_DIR/crashes/TARGET/; copy each one into

@@ -6,7 +6,8 @@
 #                                            dicom image store (default: all)
 #
 # Environment: FUZZ_BUILD_DIR (default build-fuzz), JOBS (build parallelism, default all cores),
-# FUZZ_BUILD_ONLY=1 (build, do not run), CXX (default clang++-14; PSAM_FUZZ_DEPS=1
+# FUZZ_TIMEOUT (seconds one input may take before it counts as a hang, default 10; raise it on a
+# loaded machine), FUZZ_BUILD_ONLY=1 (build, do not run), CXX (default clang++-14; PSAM_FUZZ_DEPS=1
 # tools/install_deps.sh installs it with libFuzzer).
 # Each target's corpus grows in $FUZZ_BUILD_DIR/corpus/TARGET across runs, seeded from
 # tests/fuzz/seeds, tests/fuzz/regressions and the real files in ../shared when present. Inputs
@@ -71,7 +72,7 @@ for t in "${TARGETS[@]}"; do
   mkdir -p "$(dirname "$log")"
   echo "fuzz: $t for ${SECONDS_EACH}s"
   "$BUILD/tests/fuzz/fuzz_$t" "$corpus" -max_total_time="$SECONDS_EACH" \
-    -max_len="${MAX_LEN[$t]}" -timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=2048 \
+    -max_len="${MAX_LEN[$t]}" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2560 -malloc_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$crashes/" "${dict[@]}" >"$log" 2>&1 || true
   after=$(ls "$crashes" | wc -l)
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

@@ -12,6 +12,8 @@ PACKAGES=(
   python3-torch python3-numpy python3-pil
   python3-protobuf  # tests decode TensorBoard event files with protobuf's own parser
 )
+# tools/fuzz.sh (libFuzzer harnesses; not needed by the build or the tests): PSAM_FUZZ_DEPS=1
+if [ "${PSAM_FUZZ_DEPS:-0}" = 1 ]; then PACKAGES+=(clang-14 libfuzzer-14-dev llvm-14); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,13 +1,16 @@
-// psam train CONFIG [key=value ...] [--resume RUN_DIR]: builds the run from a config (model,
+// psam train CONFIG [key=value ...] [--resume RUN_DIR|auto]: builds the run from a config (model,
 // data, loss, schedule), writes the run directory and trains; --resume continues a run from its
-// checkpoints/last.pt with the run's own config.yaml (overrides may extend it, e.g. train.epochs).
+// checkpoints/last.pt with the run's own config.yaml (overrides may extend it, e.g. train.epochs);
+// --resume auto continues the run CONFIG names when it has a checkpoint and starts it otherwise
+// (one command line for a job that a cluster may stop and requeue).
 #include <fmt/format.h>
+#include <signal.h>
+#include <string.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <csignal>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -39,21 +42,62 @@ struct TrainArgs {
   bool print_config = false;
 };
 
-std::atomic<bool> g_interrupt{false};
-extern "C" void on_interrupt(int) { g_interrupt = true; }
+// Exit status of a run stopped on request with checkpoints/last.pt written: EX_TEMPFAIL ("try
+// again later"), so a job script can tell it from success and failure and requeue the job.
+constexpr int kExitResumable = 75;
+constexpr const char* kResumeAuto = "auto";
 
-// Ctrl-C during training: finish the step, write last.pt, stop (a second Ctrl-C still kills).
-class InterruptHandler {
+// Ctrl-C, and what clusters send before they stop a job (SIGTERM: Slurm time limits and
+// preemption, Kubernetes; SIGUSR1: Slurm's --signal).
+constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGUSR1};
+std::atomic<bool> g_stop{false};
+std::atomic<int> g_stop_signal{0};
+static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<int>::is_always_lock_free,
+              "the signal handler needs lock-free atomics");
+
+extern "C" void on_stop_signal(int signal) {
+  g_stop_signal = signal;
+  g_stop = true;
+  // A second signal then takes its default action: the process ends at once.
+  struct sigaction fallback {};
+  fallback.sa_handler = SIG_DFL;
+  sigemptyset(&fallback.sa_mask);
+  for (int s : kStopSignals) ::sigaction(s, &fallback, nullptr);
+}
+
+// While training: the first stop signal finishes the current step, writes last.pt and stops the
+// run (resumable); a second one ends the process at once.
+class StopSignals {
  public:
-  InterruptHandler() {
-    g_interrupt = false;
-    previous_ = std::signal(SIGINT, on_interrupt);
+  StopSignals() {
+    g_stop = false;
+    g_stop_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    action.sa_flags = SA_RESTART;  // system calls in flight carry on
+    sigemptyset(&action.sa_mask);
+    for (size_t i = 0; i < std::size(kStopSignals); ++i)
+      ::sigaction(kStopSignals[i], &action, &previous_[i]);
   }
-  ~InterruptHandler() { std::signal(SIGINT, previous_); }
+  ~StopSignals() {
+    for (size_t i = 0; i < std::size(kStopSignals); ++i)
+      ::sigaction(kStopSignals[i], &previous_[i], nullptr);
+  }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
 
  private:
-  void (*previous_)(int);
+  struct sigaction previous_[std::size(kStopSignals)] {};
 };
+
+// --resume auto: the run directory CONFIG (with overrides) trains into, when it holds a
+// checkpoint to continue from; empty when the run is yet to start.
+std::string existing_run(const std::string& config_path, const std::vector<std::string>& overrides) {
+  const config::Config c = config::load<config::Config>(config_path, overrides);
+  const std::string name = c.run.name.empty() ? fs::path(config_path).stem().string() : c.run.name;
+  const train::RunPaths paths(c.run.out_dir + "/" + name);
+  return fs::exists(paths.last) ? paths.dir : std::string();
+}
 
 // The data section's loader options in the frame the method asks for, this rank's shard. The
 // training and the validation loader both feed the method's loss, so both are prepared for it
@@ -99,14 +143,21 @@ std::unique_ptr<data::EmbeddingCache> open_cache(const config::Config& c,
 int run_train(const TrainArgs& a, Io io) {
   std::string config_path;
   std::vector<std::string> overrides = a.positional;
-  if (a.resume.empty()) {
+  std::string resume = a.resume;
+  if (resume == kResumeAuto) {
+    PSAM_CHECK(!overrides.empty(),
+               "psam train --resume auto: give the config file too (it names the run directory)");
+    resume = existing_run(overrides.front(), {overrides.begin() + 1, overrides.end()});
+    if (!resume.empty()) overrides.erase(overrides.begin());
+  }
+  if (resume.empty()) {
     PSAM_CHECK(!overrides.empty(), "psam train: give a config file (or --resume RUN_DIR)");
     config_path = overrides.front();
     overrides.erase(overrides.begin());
   } else {
-    config_path = a.resume + "/config.yaml";
+    config_path = resume + "/config.yaml";
     PSAM_CHECK(fs::exists(config_path),
-               fmt::format("--resume {}: no config.yaml there (not a run directory)", a.resume));
+               fmt::format("--resume {}: no config.yaml there (not a run directory)", resume));
   }
   for (const auto& o : overrides) {
     PSAM_CHECK(o.find('=') != std::string::npos,
@@ -135,9 +186,9 @@ int run_train(const TrainArgs& a, Io io) {
   const bool main = group->is_main();
   if (!main) log::set_console_level("warn");
 
-  const std::string run_dir = a.resume.empty() ? c.run.out_dir + "/" + c.run.name : a.resume;
+  const std::string run_dir = resume.empty() ? c.run.out_dir + "/" + c.run.name : resume;
   const train::RunPaths paths(run_dir);
-  if (a.resume.empty()) {
+  if (resume.empty()) {
     PSAM_CHECK(!fs::exists(paths.last),
                fmt::format("run directory {} already holds a run; resume it with --resume {} or "
                            "choose another run.name",
@@ -191,7 +242,7 @@ int run_train(const TrainArgs& a, Io io) {
     };
   }
 
-  InterruptHandler interrupt;
+  StopSignals stop_signals;
   train::TrainerOptions options;
   options.config = c.train;
   options.run_dir = run_dir;
@@ -199,10 +250,10 @@ int run_train(const TrainArgs& a, Io io) {
   options.model_config = models::model_config_json(c.model);
   options.preprocessing = data::intensity_json(c.data.loader);
   options.seed = static_cast<uint64_t>(c.run.seed);
-  options.resume = !a.resume.empty();
+  options.resume = !resume.empty();
   options.cuda = device.is_cuda();
   options.bf16 = c.run.precision == RunOptions::Precision::kBf16;
-  options.interrupt = &g_interrupt;
+  options.interrupt = &g_stop;
   options.validation = validation;
   options.group = group.get();
   options.bucket_bytes = static_cast<int64_t>(c.dist.bucket_mb * (1 << 20));
@@ -226,7 +277,12 @@ int run_train(const TrainArgs& a, Io io) {
            << paths.log << "\n";
     return 1;
   }
-  return result.status == train::TrainStatus::kInterrupted ? 130 : 0;
+  if (result.status == train::TrainStatus::kInterrupted) {
+    if (g_stop_signal != 0)
+      log::info(fmt::format("train: stopped by {}", ::strsignal(g_stop_signal.load())));
+    return kExitResumable;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -235,7 +291,9 @@ void add_train_command(CLI::App& app, Io io, int& rc) {
   auto args = std::make_shared<TrainArgs>();
   auto* sub = app.add_subcommand("train", "train a model from a YAML config");
   sub->add_option("args", args->positional, "CONFIG [key=value ...] (only overrides with --resume)");
-  sub->add_option("--resume", args->resume, "continue the run in RUN_DIR from checkpoints/last.pt");
+  sub->add_option("--resume", args->resume,
+                  "continue the run in RUN_DIR from checkpoints/last.pt; 'auto': continue the run "
+                  "CONFIG names if it has a checkpoint, else start it");
   sub->add_flag("--print-config", args->print_config,
                 "print the resolved config with each option's help and exit");
   sub->callback([args, io, &rc] { rc = run_train(*args, io); });

@@ -29,13 +29,12 @@ FileFormat detect_format(const std::string& path) {
   if (starts_with("PK\x03\x04", 4)) return FileFormat::kTorchZip;
   if (starts_with(kLegacyMagic, sizeof kLegacyMagic - 1)) return FileFormat::kTorchLegacy;
   if (starts_with("\x93NUMPY", 6)) return FileFormat::kNpy;
-  // safetensors: an 8-byte little-endian header length that fits the file, then the JSON header.
-  // Checked before the pickle opcode: a header length whose low byte is 0x80 is common.
+  // An 8-byte little-endian header length that fits the file, then the JSON header. Checked
+  // before pickles: a header of 128 + 256 k bytes starts with 0x80, the pickle PROTO opcode.
   if (n >= 9 && head[8] == '{') {
-    uint64_t length = 0;
-    for (int i = 7; i >= 0; --i) length = (length << 8) | static_cast<unsigned char>(head[i]);
-    const auto size = std::filesystem::file_size(path, ec);
-    if (!ec && length <= size - 8) return FileFormat::kSafetensors;
+    uint64_t header_size = 0;
+    for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | static_cast<uint8_t>(head[i]);
+    if (header_size <= std::filesystem::file_size(path, ec) - 8) return FileFormat::kSafetensors;
   }
   if (n >= 1 && static_cast<unsigned char>(head[0]) == 0x80) return FileFormat::kPickle;
   return FileFormat::kUnknown;

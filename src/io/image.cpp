@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "io/image_header.h"
 #include "psam/io/dtype.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
@@ -18,8 +19,19 @@ namespace psam::io {
 
 #ifdef PSAM_HAVE_OPENCV
 
+// Larger images are refused before decoding (8192 x 8192 is 2^26): far above what SAM's 1024
+// input needs, and a bound on the memory a hostile header can make psam allocate.
+constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
+
 at::Tensor read_image(const std::string& path) {
   const std::string bytes = read_file(path);
+  const auto header = read_image_header(bytes);
+  PSAM_CHECK(header, path + ": not a PNG, JPEG, BMP or TIFF image (or its header is cut short)");
+  PSAM_CHECK(header->width > 0 && header->height > 0 && header->width <= kMaxImagePixels &&
+                 header->height <= kMaxImagePixels / header->width,
+             fmt::format("{}: {} image of {} x {} pixels; psam reads images of 1 to {} pixels "
+                         "(8192 x 8192)",
+                         path, header->format, header->width, header->height, kMaxImagePixels));
   cv::Mat image;
   try {
     const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8U, const_cast<char*>(bytes.data()));

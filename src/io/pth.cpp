@@ -3,6 +3,8 @@
 #include <caffe2/serialize/inline_container.h>
 #include <fmt/format.h>
 
+#include "io/mapped_file.h"
+#include "io/zip_directory.h"
 #include "psam/io/format.h"
 #include "psam/io/safetensors.h"
 #include "psam/util/error.h"
@@ -52,6 +54,11 @@ void flatten_into(const std::string& prefix, const c10::IValue& v, TensorDict& o
 
 c10::IValue read_pth(const std::string& path, DictNotes* notes) {
   check_is_torch_zip(path);
+  {
+    // Each record's claimed size, checked before libtorch's reader allocates that much.
+    const auto file = MappedFile::open(path);
+    read_zip_directory(path, file->data(), file->size());
+  }
   try {
     caffe2::serialize::PyTorchStreamReader reader(path);
     PSAM_CHECK(!reader.hasRecord("constants.pkl"),

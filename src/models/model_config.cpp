@@ -198,7 +198,7 @@ ModelConfig model_config_from_json(const std::string& text, const std::string& s
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // syntax, or a number out of range
     fail(fmt::format("{}: the stored model config is not JSON ({})", source, e.what()));
   }
   ModelConfig c;

@@ -84,7 +84,7 @@ SamConfig read_sam_config_json(const std::string& path) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // syntax, or a number out of range
     fail(fmt::format("{}: not valid JSON ({})", path, e.what()));
   }
   return sam_config_from_json(j, path);

@@ -25,6 +25,9 @@ void TrainConfig::validate() const {
   PSAM_CHECK(early_stop_patience >= 0, "train.early_stop_patience must be >= 0 (0 = off)");
   PSAM_CHECK(log_every_steps > 0, "train.log_every_steps must be > 0");
   PSAM_CHECK(checkpoint_every_epochs > 0, "train.checkpoint_every_epochs must be > 0");
+  PSAM_CHECK(checkpoint_every_steps >= 0, "train.checkpoint_every_steps must be >= 0 (0 = off)");
+  PSAM_CHECK(checkpoint_every_minutes >= 0,
+             "train.checkpoint_every_minutes must be >= 0 (0 = off)");
   PSAM_CHECK(keep_epoch_checkpoints >= 0, "train.keep_epoch_checkpoints must be >= 0");
   PSAM_CHECK(max_nonfinite_steps >= 0, "train.max_nonfinite_steps must be >= 0");
 }

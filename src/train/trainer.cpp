@@ -6,7 +6,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -45,7 +48,7 @@ std::string to_string(TrainStatus status) {
   switch (status) {
     case TrainStatus::kFinished: return "finished";
     case TrainStatus::kEarlyStopped: return "early stopped";
-    case TrainStatus::kInterrupted: return "interrupted";
+    case TrainStatus::kInterrupted: return "stopped, resumable";
     case TrainStatus::kNonFinite: return "stopped: non-finite losses";
   }
   return "?";
@@ -69,16 +72,27 @@ void add_term(Terms& sums, const std::string& name, double value) {
 // Keeps the lines of metrics.jsonl up to `step`: a resumed run rewrites what the interrupted run
 // logged after its checkpoint, so the file reads as one uninterrupted run.
 void truncate_metrics(const std::string& path, int64_t step) {
-  if (!fs::exists(path)) return;
+  if (!fs::is_regular_file(path)) return;
   std::ifstream in(path);
   std::string kept, line;
   while (std::getline(in, line)) {
     const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_object() && j.contains("step") && j["step"].get<int64_t>() > step) continue;
+    if (j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
+        j["step"].get<int64_t>() > step)
+      continue;
     if (!j.is_object()) continue;  // a line cut by a crash
     kept += line + "\n";
   }
   write_file_atomic(path, [&](std::ostream& out) { out << kept; });
+}
+
+// Checkpoint temporaries (AtomicFile's "<name>.tmp<pid>_<n>") that a killed process left behind.
+void remove_temporaries(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().filename().string().find(".pt.tmp") != std::string::npos)
+      fs::remove(entry.path(), ec);
+  }
 }
 
 // The default generators are shared handles; set their state under their lock.
@@ -125,6 +139,9 @@ const TrainConfig& validated(const TrainConfig& config) {
   return config;
 }
 
+// Thrown when a stop request arrives during validation: the epoch's end is then redone on resume.
+struct StopRequested {};
+
 class Loop {
  public:
   Loop(TrainTask& task, data::Loader& train, data::Loader* val, const TrainerOptions& options)
@@ -152,10 +169,13 @@ class Loop {
     total_steps_ = per_epoch * c_.epochs;
     if (c_.max_steps > 0) total_steps_ = std::min(total_steps_, c_.max_steps);
     state_.best.metric = c_.best_metric;
+    if (group_.is_main()) remove_temporaries(paths_.checkpoints);
     if (o_.resume) restore();
     if (!group_.is_main()) return;
-    metrics_.open(paths_.metrics, std::ios::app);
-    PSAM_CHECK(metrics_.good(), fmt::format("cannot write {}", paths_.metrics));
+    // A new run replaces what an earlier attempt that never wrote a checkpoint logged.
+    metrics_.open(paths_.metrics, o_.resume ? std::ios::app : std::ios::trunc);
+    PSAM_CHECK(metrics_.good(),
+               fmt::format("cannot write {}: {}", paths_.metrics, std::strerror(errno)));
     if (c_.tensorboard) tb_ = std::make_unique<SummaryWriter>(paths_.tensorboard);
   }
 
@@ -179,17 +199,18 @@ class Loop {
           progress.finish();
           return finish(result, TrainStatus::kNonFinite);
         }
-        // Every rank stops at the same step when any of them is asked to.
-        if (group_.any(interrupted())) {
-          save(paths_.last);
-          progress.finish();
-          log::info(fmt::format("train: interrupted at step {}; resume with --resume {}",
-                                state_.step, paths_.dir));
-          return finish(result, TrainStatus::kInterrupted);
-        }
+        // Every rank stops, and writes mid-epoch checkpoints, at the same step.
+        if (group_.any(interrupted())) return stop(progress, result);
+        if (group_.any(periodic_checkpoint_due())) save(paths_.last);
       }
       if (train_.position().batch < train_.batches_per_epoch()) break;  // max_steps mid-epoch
-      if (end_epoch(result)) {
+      bool early_stop = false;
+      try {
+        early_stop = end_epoch(result);
+      } catch (const StopRequested&) {
+        return stop(progress, result);
+      }
+      if (early_stop) {
         progress.finish();
         return finish(result, TrainStatus::kEarlyStopped);
       }
@@ -209,6 +230,25 @@ class Loop {
   bool interrupted() const {
     if (o_.stop_at_step > 0 && state_.step >= o_.stop_at_step) return true;
     return o_.interrupt != nullptr && o_.interrupt->load();
+  }
+
+  // A requested stop: last.pt holds everything to continue, then the run ends resumable.
+  TrainResult stop(Progress& progress, TrainResult& result) {
+    save(paths_.last);
+    progress.finish();
+    log::info(fmt::format("train: stopped at step {}, {} written; resume with --resume {}",
+                          state_.step, paths_.last, paths_.dir));
+    return finish(result, TrainStatus::kInterrupted);
+  }
+
+  // Mid-epoch last.pt (train.checkpoint_every_steps / _minutes); an epoch's end writes it anyway.
+  bool periodic_checkpoint_due() const {
+    if (train_.position().batch >= train_.batches_per_epoch()) return false;
+    if (c_.checkpoint_every_steps > 0 && state_.step - last_saved_step_ >= c_.checkpoint_every_steps)
+      return true;
+    const std::chrono::duration<double, std::ratio<60>> since =
+        std::chrono::steady_clock::now() - last_saved_time_;
+    return c_.checkpoint_every_minutes > 0 && since.count() >= c_.checkpoint_every_minutes;
   }
 
   std::string postfix() const {
@@ -320,6 +360,7 @@ class Loop {
       val_->seek({0, 0});
       Terms names;
       while (auto batch = val_->next()) {
+        if (group_.any(interrupted())) throw StopRequested{};
         std::optional<StepLoss> loss;
         if (!batch->index.empty()) loss = task_.loss(*batch, state_.step, generator);
         const double weight = static_cast<double>(batch->index.size()) / batch->global_count;
@@ -332,6 +373,7 @@ class Loop {
       task_.train_mode(true);
     }
     if (o_.validation) {
+      if (group_.any(interrupted())) throw StopRequested{};
       for (auto& m : o_.validation(epoch)) metrics.push_back(std::move(m));
     }
     return metrics;
@@ -395,6 +437,10 @@ class Loop {
     c.model_config = o_.model_config;
     c.preprocessing = o_.preprocessing;
     write_checkpoint(path, c);
+    if (path == paths_.last) {
+      last_saved_step_ = state_.step;
+      last_saved_time_ = std::chrono::steady_clock::now();
+    }
   }
 
   void restore() {
@@ -420,6 +466,7 @@ class Loop {
       set_generator_state(at::globalContext().defaultGenerator(at::kCUDA), c.rng_cuda);
     }
     if (group_.is_main()) truncate_metrics(paths_.metrics, state_.step);
+    last_saved_step_ = state_.step;
     log::info(fmt::format("resume: {} at epoch {}, step {}", paths_.last, state_.epoch + 1,
                           state_.step));
   }
@@ -465,6 +512,8 @@ class Loop {
     if (!group_.is_main()) return;
     metrics_ << line.dump() << "\n";
     metrics_.flush();
+    PSAM_CHECK(metrics_.good(), fmt::format("cannot write {}: {} (disk full?)", paths_.metrics,
+                                            std::strerror(errno)));
   }
 
   void scalars(const nlohmann::json& line) {
@@ -500,6 +549,8 @@ class Loop {
   Terms term_names_;
   int64_t total_steps_ = 0;
   TrainState state_;
+  int64_t last_saved_step_ = 0;  // state_.step when last.pt was last written (or restored)
+  std::chrono::steady_clock::time_point last_saved_time_ = std::chrono::steady_clock::now();
   Terms last_terms_;
   std::ofstream metrics_;
   std::unique_ptr<SummaryWriter> tb_;

@@ -104,6 +104,45 @@ TEST_F(Loading, DiamondIsNotACycle) {
   EXPECT_TRUE(s.flag);
 }
 
+// What a hostile config could make the loader do is bounded: anchors referring to anchors (a
+// "billion laughs" alias bomb, here 10^9 mappings once expanded), bases naming the same bases
+// over and over (2^40 loads) and keys nested thousands deep are refused before they run away.
+TEST_F(Loading, ExpansionBombsAndDeepNestingAreRefused) {
+  std::string bomb = "a0: &a0 {x: 1, y: 2}\n";
+  for (int i = 1; i <= 30; ++i)
+    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " {l: *a" +
+            std::to_string(i - 1) + ", r: *a" + std::to_string(i - 1) + "}\n";
+  const std::string aliases = write("bomb.yaml", bomb);
+  EXPECT_EQ(error_of(aliases),
+            aliases + ": more than 100000 keys once YAML aliases are expanded (an alias bomb?)");
+
+  write("d0.yaml", "count: 1\n");
+  for (int i = 1; i <= 40; ++i) {
+    const std::string below = "d" + std::to_string(i - 1) + ".yaml";
+    write("d" + std::to_string(i) + ".yaml", "_base_: [" + below + ", " + below + "]\n");
+  }
+  const std::string top = root() + "/d40.yaml";
+  EXPECT_EQ(error_of(top), top + ": more than 256 files to load through _base_ (files naming the "
+                                 "same bases again and again?)");
+
+  // yaml-cpp itself refuses keys over 1024 characters and nesting over 2000 levels; psam's own
+  // bound (32) keeps the recursive merge shallow below those.
+  std::string dotted = "a";
+  for (int i = 0; i < 40; ++i) dotted += ".a";
+  const std::string deep_key = write("deep_key.yaml", dotted + ": 1\n");
+  EXPECT_EQ(error_of(deep_key).rfind(deep_key + ": key 'a.a.a", 0), 0u) << error_of(deep_key);
+  EXPECT_NE(error_of(deep_key).find("nested deeper than 32 levels"), std::string::npos);
+  std::string mappings = "1";
+  for (int i = 0; i < 40; ++i) mappings = "{k: " + mappings + "}";
+  const std::string nested = write("nested.yaml", "k: " + mappings + "\n");
+  EXPECT_NE(error_of(nested).find("nested deeper than 32 levels"), std::string::npos)
+      << error_of(nested);
+  std::string long_override = "a";
+  for (int i = 0; i < 5000; ++i) long_override += ".a";
+  EXPECT_NE(error_of(write("ok.yaml", "count: 1\n"), {long_override + "=1"}).find("nested deeper"),
+            std::string::npos);
+}
+
 TEST_F(Loading, BrokenFilesAreNamed) {
   const std::string missing_base = write("m.yaml", "_base_: [nope.yaml]\n");
   EXPECT_EQ(error_of(missing_base),

@@ -599,3 +599,61 @@ TEST(BadNpy, HeadersAndSizesAreValidated) {
 }
 
 }  // namespace
+
+// ---- hostile sizes -----------------------------------------------------------------------------
+
+// Sets the 4-byte little-endian field at `at` of the zip central-directory entry of the record
+// whose name ends with `suffix`.
+void patch_directory(std::string& zip, const std::string& suffix, size_t at, uint32_t value) {
+  for (size_t e = zip.find("PK\x01\x02"); e != std::string::npos; e = zip.find("PK\x01\x02", e + 1)) {
+    const size_t name_size = static_cast<uint8_t>(zip[e + 28]) | static_cast<uint8_t>(zip[e + 29]) << 8;
+    const std::string name = zip.substr(e + 46, name_size);
+    if (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix))
+      continue;
+    for (int i = 0; i < 4; ++i) zip[e + at + i] = static_cast<char>((value >> (8 * i)) & 0xFF);
+    return;
+  }
+  FAIL() << "no record ending in " << suffix;
+}
+
+// Headers and directories that claim terabytes are refused from what the file holds, before
+// anything of that size is allocated.
+TEST(HostileSizes, ClaimsOfTeraElementTensorsAreRefused) {
+  TempDir dir;
+  const std::string data(16, '\0');
+  const std::string npy = dir.file("x.npy");
+  psam::testing::write_bytes(
+      npy, npy_file("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000, 1000000), }", data));
+  expect_error([&] { psam::io::read_npy(npy); },
+               "shape (1000000, 1000000) needs 4000000000000 data bytes, the file has 16");
+
+  const std::string st = dir.file("x.safetensors");
+  psam::testing::write_bytes(
+      st, safetensors_file(
+              R"({"w":{"dtype":"F32","shape":[1000000,1000000],"data_offsets":[0,16]}})", data));
+  expect_error([&] { psam::io::read_safetensors(st); }, "needs 4000000000000 bytes");
+
+  // A pickle whose storage claims 10^12 floats, with 64 bytes in its record.
+  const std::string pth = dir.file("x.pth");
+  write_zip(pth, {{"data.pkl", PickleBuilder().proto(2).tensor(1000000000000, 0, {4}, {1}).done()},
+                  {"data/0", std::string(64, '\0')}});
+  expect_error([&] { psam::io::read_pth(pth); },
+               "storage 0 has 64 bytes, the pickle needs 4000000000000");
+
+  // The zip directory itself claiming a 4 GB record (libtorch's reader would allocate it).
+  const std::string good = psam::testing::read_bytes(small_pth(dir));
+  std::string stored = good;
+  patch_directory(stored, "data/0", 24, 0xFFFFFFF0u);  // uncompressed size only
+  psam::testing::write_bytes(pth, stored);
+  expect_error([&] { psam::io::read_pth(pth); }, "is stored uncompressed but claims 4294967280");
+  std::string beyond = good;
+  patch_directory(beyond, "data/0", 20, 0xFFFFFFF0u);
+  patch_directory(beyond, "data/0", 24, 0xFFFFFFF0u);
+  psam::testing::write_bytes(pth, beyond);
+  expect_error([&] { psam::io::read_pth(pth); }, "claims 4294967280 bytes at byte");
+  std::string deflated = good;  // method 8 with a ratio no deflate stream reaches
+  deflated[deflated.find("PK\x01\x02") + 10] = 8;
+  patch_directory(deflated, "data.pkl", 24, 0xFFFFFFF0u);
+  psam::testing::write_bytes(pth, deflated);
+  expect_error([&] { psam::io::read_pth(pth); }, "more than deflate can give");
+}

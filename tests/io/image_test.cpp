@@ -144,6 +144,59 @@ np.save(f"{out}/grey.npy", grey[:, :, None])
   }
 }
 
+// Each format psam reads, tall, wide and square: the size found in the header before decoding
+// agrees with the decoded image.
+TEST(Image, EveryFormatReadsBackAtItsSize) {
+  PSAM_REQUIRE_OPENCV();
+  TempDir dir;
+  for (const char* ext : {"png", "jpg", "bmp", "tiff"}) {
+    for (const auto& [h, w] : {std::pair{23, 37}, std::pair{41, 9}, std::pair{16, 16}}) {
+      const std::string path = dir.file(std::string("x.") + ext);
+      const at::Tensor rgb = at::randint(0, 256, {h, w, 3}, at::kByte);
+      psam::io::write_image(path, rgb);
+      const at::Tensor back = psam::io::read_image_rgb(path);
+      EXPECT_EQ(back.sizes(), (std::vector<int64_t>{h, w, 3})) << ext;
+      if (std::string(ext) != "jpg") {
+        EXPECT_TRUE(psam::testing::same_tensor(back, rgb)) << ext;
+      }
+    }
+  }
+}
+
+// A header claiming 60000 x 60000 pixels (10.8 GB as RGB) is refused before decoding; so are
+// formats psam does not read.
+TEST(Image, HugeAndUnknownImagesAreRefusedBeforeDecoding) {
+  PSAM_REQUIRE_OPENCV();
+  TempDir dir;
+  auto expect_refused = [&](const std::string& name, const std::string& bytes,
+                            const std::string& needle) {
+    psam::testing::write_bytes(dir.file(name), bytes);
+    try {
+      psam::io::read_image_rgb(dir.file(name));
+      ADD_FAILURE() << name << " accepted";
+    } catch (const psam::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  const std::string be60000("\x00\x00\xea\x60", 4);
+  expect_refused("huge.png",
+                 std::string("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR", 16) + be60000 + be60000 +
+                     std::string("\x08\x02\x00\x00\x00\x00\x00\x00\x00", 9),
+                 "PNG image of 60000 x 60000 pixels; psam reads images of 1 to 67108864 pixels");
+  // JPEG: SOI, an APP0 segment, then a baseline frame header (precision, height, width).
+  expect_refused("huge.jpg",
+                 std::string("\xff\xd8\xff\xe0\x00\x04JF\xff\xc0\x00\x11\x08", 13) +
+                     std::string("\xea\x60\xea\x60\x03", 5) + std::string(9, '\x01'),
+                 "JPEG image of 60000 x 60000 pixels");
+  expect_refused("empty.png",
+                 std::string("\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR", 16) + std::string(8, '\0') +
+                     std::string(9, '\0'),
+                 "PNG image of 0 x 0 pixels");
+  expect_refused("x.gif", "GIF89a\x10\x00\x10\x00", "not a PNG, JPEG, BMP or TIFF image");
+  expect_refused("cut.png", std::string("\x89PNG\r\n\x1a\n\x00\x00", 10),
+                 "not a PNG, JPEG, BMP or TIFF image (or its header is cut short)");
+}
+
 TEST(Image, SixteenBitFilesAreRefused) {
   PSAM_REQUIRE_OPENCV();
   PSAM_REQUIRE_PYTHON();

@@ -143,3 +143,27 @@ TEST(Safetensors, HeaderLengthStartingWith0x80IsNoPickle) {
 }
 
 }  // namespace
+
+namespace {
+
+// Files are told apart by content: a safetensors header of 128 + 256 k bytes begins with 0x80,
+// the byte that opens a pickle, and must still read as safetensors (found by a fuzz seed).
+TEST(Safetensors, HeaderLengthsThatLookLikeAPickleAreSafetensors) {
+  TempDir dir;
+  for (const size_t header_size : {size_t{128}, size_t{128 + 256}, size_t{640}}) {
+    std::string header = R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+    header.append(header_size - header.size(), ' ');
+    std::string file;
+    for (int i = 0; i < 8; ++i) file += static_cast<char>((header_size >> (8 * i)) & 0xFF);
+    const float values[2] = {1.5f, -2.0f};
+    file += header + std::string(reinterpret_cast<const char*>(values), sizeof values);
+    const std::string path = dir.file("x.safetensors");
+    psam::testing::write_bytes(path, file);
+    EXPECT_EQ(psam::io::detect_format(path), psam::io::FileFormat::kSafetensors) << header_size;
+    const auto tensors = psam::io::read_tensors(path);
+    ASSERT_TRUE(tensors.contains("w")) << header_size;
+    EXPECT_EQ(tensors.at("w")[1].item<float>(), -2.0f);
+  }
+}
+
+}  // namespace

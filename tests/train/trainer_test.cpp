@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -28,16 +30,37 @@ struct Outcome {
   std::string metrics;
 };
 
+// A task that calls `hook(step)` before each training loss (not validation's), to look at the
+// run directory mid-run.
+class ObservedTask : public TrainTask {
+ public:
+  ObservedTask(TrainTask& inner, std::function<void(int64_t)> hook)
+      : inner_(inner), hook_(std::move(hook)) {}
+  torch::nn::Module& module() override { return inner_.module(); }
+  NamedParameters trainable_parameters() override { return inner_.trainable_parameters(); }
+  StepLoss loss(const data::Batch& batch, int64_t step, at::Generator generator) override {
+    if (hook_ && inner_.module().is_training()) hook_(step);
+    return inner_.loss(batch, step, generator);
+  }
+  void train_mode(bool on) override { inner_.train_mode(on); }
+
+ private:
+  TrainTask& inner_;
+  std::function<void(int64_t)> hook_;
+};
+
 // One "process": a fresh model, task and loaders on the store, then train() in run_dir.
 Outcome train_once(const std::string& store_dir, const std::string& run_dir, TrainerOptions options,
-               const std::string& latent_net = "reference") {
+                   const std::string& latent_net = "reference",
+                   std::function<void(int64_t)> before_step = {}) {
   fs::create_directories(run_dir);
   auto store = std::make_shared<const data::DatasetStore>(data::DatasetStore::open(store_dir));
   data::Loader train_loader(store, store->split_indices("train"), test::tiny_loader_options(true));
   data::Loader val_loader(store, store->split_indices("val"), test::tiny_loader_options(false));
   torch::manual_seed(1);
   const auto model = models::build_model(test::tiny_model(latent_net), torch::kCPU);
-  ModelTask task(*model, LossConfig{});
+  ModelTask model_task(*model, LossConfig{});
+  ObservedTask task(model_task, std::move(before_step));
   options.run_dir = run_dir;
   options.seed = 7;
   options.config_hash = "test";
@@ -106,6 +129,99 @@ TEST_F(TrainerTest, ResumeIsBitExact) {
       io::state_dict(models::build_model(test::tiny_model(), torch::kCPU)->module());
   EXPECT_FALSE(torch::equal(fresh.at("sam.mask_decoder.mask_tokens.weight"),
                             full.last.model.at("sam.mask_decoder.mask_tokens.weight")));
+}
+
+// train.checkpoint_every_steps writes last.pt inside epochs; a process killed after such a
+// checkpoint (simulated: the run directory as it was at the kill) resumes from it bit-exactly.
+TEST_F(TrainerTest, MidEpochCheckpointsResumeBitExact) {
+  TrainerOptions options;
+  options.config = test::tiny_train_config();  // 8 steps per epoch, 2 epochs
+  const Outcome full = train_once(store_, dir_.path() + "/full", options);
+  ASSERT_EQ(full.result.steps, 16);
+
+  options.config.checkpoint_every_steps = 3;
+  const std::string run_dir = dir_.path() + "/killed";
+  const std::string last = run_dir + "/checkpoints/last.pt";
+  std::map<int64_t, int64_t> saved_step;  // step about to run -> step of last.pt then
+  std::map<int64_t, std::string> snapshot;
+  const Outcome a = train_once(store_, run_dir, options, "reference", [&](int64_t step) {
+    if (saved_step.count(step) || !fs::exists(last)) return;
+    saved_step[step] = read_checkpoint(last).state.step;
+    snapshot[step] = read_file(last);
+  });
+  ASSERT_EQ(a.result.status, TrainStatus::kFinished);
+  EXPECT_EQ(saved_step.count(2), 0u) << "no last.pt before the first 3 steps";
+  // Every 3 steps, counted from the last write (the epoch's end at step 8 writes one too).
+  const std::map<int64_t, int64_t> expected = {{3, 3},  {4, 3},  {5, 3},  {6, 6},   {7, 6},
+                                               {8, 8},  {9, 8},  {10, 8}, {11, 11}, {12, 11},
+                                               {13, 11}, {14, 14}, {15, 14}};
+  EXPECT_EQ(saved_step, expected);
+
+  for (const int64_t kill_at : {5, 13}) {  // after the step-3 and the step-11 checkpoint
+    // The run directory as a kill -9 before step kill_at leaves it: last.pt from the last
+    // periodic write, metrics.jsonl holding lines past it.
+    const std::string killed = dir_.path() + "/resume" + std::to_string(kill_at);
+    fs::copy(run_dir, killed, fs::copy_options::recursive);
+    std::ofstream(killed + "/checkpoints/last.pt", std::ios::binary | std::ios::trunc)
+        << snapshot.at(kill_at);
+    const Checkpoint c = read_checkpoint(killed + "/checkpoints/last.pt");
+    EXPECT_EQ(c.state.loader.batch, 3) << "a mid-epoch checkpoint";
+    EXPECT_EQ(c.state.loader.epoch, kill_at < 8 ? 0 : 1);
+    torch::manual_seed(999);  // another process
+    torch::rand({10});
+    TrainerOptions second = options;
+    second.resume = true;
+    const Outcome b = train_once(store_, killed, second);
+    ASSERT_EQ(b.result.status, TrainStatus::kFinished);
+    expect_identical(b.last.model, full.last.model);
+    expect_identical(b.last.optimizer, full.last.optimizer);
+    EXPECT_TRUE(torch::equal(b.last.rng_train, full.last.rng_train));
+    EXPECT_EQ(b.metrics, full.metrics) << "killed before step " << kill_at;
+  }
+}
+
+// train.checkpoint_every_minutes: a write whenever that much time has passed (here: always).
+TEST_F(TrainerTest, CheckpointEveryMinutes) {
+  TrainerOptions options;
+  options.config = test::tiny_train_config();
+  options.config.max_steps = 4;
+  options.config.checkpoint_every_minutes = 1e-9;
+  const std::string last = dir_.path() + "/run/checkpoints/last.pt";
+  std::map<int64_t, int64_t> saved_step;
+  train_once(store_, dir_.path() + "/run", options, "reference", [&](int64_t step) {
+    if (!saved_step.count(step) && fs::exists(last))
+      saved_step[step] = read_checkpoint(last).state.step;
+  });
+  EXPECT_EQ(saved_step, (std::map<int64_t, int64_t>{{1, 1}, {2, 2}, {3, 3}}));
+}
+
+// A full disk while logging (metrics.jsonl on /dev/full, which fails every write with ENOSPC):
+// one error naming the file; the checkpoint written before stays as it was and loads.
+TEST_F(TrainerTest, MetricsWriteFailureKeepsTheCheckpoint) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "needs /dev/full";
+  TrainerOptions options;
+  options.config = test::tiny_train_config();
+  const std::string run_dir = dir_.path() + "/run";
+  options.stop_at_step = 3;
+  ASSERT_EQ(train_once(store_, run_dir, options).result.status, TrainStatus::kInterrupted);
+  const std::string last = run_dir + "/checkpoints/last.pt";
+  const std::string before = read_file(last);
+
+  fs::remove(run_dir + "/metrics.jsonl");
+  fs::create_symlink("/dev/full", run_dir + "/metrics.jsonl");
+  options.stop_at_step = 0;
+  options.resume = true;
+  try {
+    train_once(store_, run_dir, options);
+    FAIL() << "the failed write went unnoticed";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    EXPECT_NE(message.find(run_dir + "/metrics.jsonl"), std::string::npos) << message;
+    EXPECT_NE(message.find("No space left on device"), std::string::npos) << message;
+  }
+  EXPECT_EQ(read_file(last), before);
+  EXPECT_EQ(read_checkpoint(last).state.step, 3);
 }
 
 TEST_F(TrainerTest, RunDirectoryAndCheckpoints) {

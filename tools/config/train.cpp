@@ -31,6 +31,10 @@ void bind(Binder& b, train::TrainConfig& c) {
   b.field("log_every_steps", c.log_every_steps, "metrics.jsonl line every N steps");
   b.field("checkpoint_every_epochs", c.checkpoint_every_epochs,
           "epoch_NNN.pt every N epochs (last.pt every epoch)");
+  b.field("checkpoint_every_steps", c.checkpoint_every_steps,
+          "also write last.pt every N optimiser steps, inside epochs too; 0 = off");
+  b.field("checkpoint_every_minutes", c.checkpoint_every_minutes,
+          "also write last.pt when this many minutes have passed since the last; 0 = off");
   b.field("keep_epoch_checkpoints", c.keep_epoch_checkpoints,
           "newest epoch_NNN.pt files kept; 0 = none written");
   b.field("max_nonfinite_steps", c.max_nonfinite_steps,

@@ -14,6 +14,19 @@ namespace fs = std::filesystem;
 
 constexpr const char* kBaseKey = "_base_";
 
+// Bounds far above any real config, so that a hostile one cannot make loading exponential or
+// unbounded: YAML anchors referring to anchors (an alias bomb) expand when walked, a _base_ list
+// naming files that name files again (a diamond) loads them again and again, and very deep
+// nesting would exhaust the stack of the recursive merge.
+constexpr int kMaxDepth = 32;              // nested mappings, dotted key parts included
+constexpr size_t kMaxEntries = 100'000;    // mapping entries read, aliases expanded
+constexpr size_t kMaxFiles = 256;          // files read through _base_, repeats counted
+
+struct Budget {
+  size_t entries = 0;
+  size_t files = 0;
+};
+
 // "a.b.c" -> {a, b, c}; an empty part is an error naming the origin.
 std::vector<std::string> split_key(const std::string& key, const std::string& origin) {
   std::vector<std::string> parts;
@@ -53,9 +66,15 @@ Tree nest(const std::vector<std::string>& parts, Tree leaf) {
   return root;
 }
 
+void check_depth(int depth, const std::string& origin, const std::string& path) {
+  PSAM_CHECK(depth <= kMaxDepth, fmt::format("{}: key '{}' is nested deeper than {} levels",
+                                             origin, path.substr(0, 200), kMaxDepth));
+}
+
 // A YAML node as a tree. A dotted key ("train.lr: 1") is shorthand for nested mappings, as on
-// the command line.
-Tree from_yaml(const YAML::Node& node, const std::string& origin, const std::string& path) {
+// the command line. `depth` counts the mappings above node.
+Tree from_yaml(const YAML::Node& node, const std::string& origin, const std::string& path,
+               int depth, Budget& budget) {
   Tree tree;
   tree.origin = origin;
   if (!node.IsMap()) {
@@ -65,13 +84,19 @@ Tree from_yaml(const YAML::Node& node, const std::string& origin, const std::str
   tree.is_map = true;
   std::set<std::string> seen;
   for (const auto& entry : node) {
+    PSAM_CHECK(++budget.entries <= kMaxEntries,
+               fmt::format("{}: more than {} keys once YAML aliases are expanded (an alias bomb?)",
+                           origin, kMaxEntries));
     PSAM_CHECK(entry.first.IsScalar(),
                fmt::format("{}: keys must be names, got {}{}", origin, describe(entry.first),
                            path.empty() ? "" : " under '" + path + "'"));
     const std::string& key = entry.first.Scalar();
     const std::string full = join_key(path, key);
     PSAM_CHECK(seen.insert(key).second, fmt::format("{}: duplicate key '{}'", origin, full));
-    merge(tree, nest(split_key(key, origin), from_yaml(entry.second, origin, full)));
+    const std::vector<std::string> parts = split_key(key, origin);
+    const int inner = depth + static_cast<int>(parts.size());
+    check_depth(inner, origin, full);
+    merge(tree, nest(parts, from_yaml(entry.second, origin, full, inner, budget)));
   }
   return tree;
 }
@@ -102,7 +127,12 @@ std::vector<std::string> base_names(const YAML::Node& bases, const std::string& 
 }
 
 // `chain` holds the files being loaded, outermost first, to detect cycles.
-Tree load_file(const std::string& path, std::vector<std::pair<fs::path, std::string>>& chain) {
+Tree load_file(const std::string& path, std::vector<std::pair<fs::path, std::string>>& chain,
+               Budget& budget) {
+  PSAM_CHECK(++budget.files <= kMaxFiles,
+             fmt::format("{}: more than {} files to load through {} (files naming the same bases "
+                         "again and again?)",
+                         chain.empty() ? path : chain.front().second, kMaxFiles, kBaseKey));
   const fs::path canonical = fs::weakly_canonical(path);
   const auto loop = std::find_if(chain.begin(), chain.end(),
                                  [&](const auto& link) { return link.first == canonical; });
@@ -124,11 +154,11 @@ Tree load_file(const std::string& path, std::vector<std::pair<fs::path, std::str
     const std::string base = (fs::path(path).parent_path() / name).lexically_normal().string();
     PSAM_CHECK(fs::is_regular_file(base),
                fmt::format("{}: {} '{}' not found (looked for {})", path, kBaseKey, name, base));
-    merge(tree, load_file(base, chain));
+    merge(tree, load_file(base, chain, budget));
   }
   chain.pop_back();
 
-  Tree own = from_yaml(root, path, "");
+  Tree own = from_yaml(root, path, "", 0, budget);
   own.children.erase(std::remove_if(own.children.begin(), own.children.end(),
                                     [](const Tree& child) { return child.key == kBaseKey; }),
                      own.children.end());
@@ -167,7 +197,8 @@ void merge(Tree& into, const Tree& from) {
 
 Tree load_tree(const std::string& path) {
   std::vector<std::pair<fs::path, std::string>> chain;
-  return load_file(path, chain);
+  Budget budget;
+  return load_file(path, chain, budget);
 }
 
 void apply_override(Tree& tree, const std::string& assignment) {
@@ -177,6 +208,7 @@ void apply_override(Tree& tree, const std::string& assignment) {
       fmt::format("{}: override '{}' must look like key.sub=value", kCommandLine, assignment));
   const std::string key = assignment.substr(0, eq);
   const std::vector<std::string> parts = split_key(key, kCommandLine);
+  check_depth(static_cast<int>(parts.size()), kCommandLine, key);
   PSAM_CHECK(parts.front() != kBaseKey,
              fmt::format("{}: {} cannot be overridden; name the file on the command line instead",
                          kCommandLine, kBaseKey));
@@ -188,7 +220,9 @@ void apply_override(Tree& tree, const std::string& assignment) {
                        e.msg));
     }
   }();
-  merge(tree, nest(parts, from_yaml(value, kCommandLine, key)));
+  Budget budget;
+  merge(tree, nest(parts, from_yaml(value, kCommandLine, key, static_cast<int>(parts.size()),
+                                    budget)));
 }
 
 }  // namespace psam::config

@@ -65,6 +65,10 @@ struct TrainConfig {
 
   int64_t log_every_steps = 10;
   int64_t checkpoint_every_epochs = 1;  // last.pt is written at every epoch end regardless
+  // last.pt also inside an epoch, every N optimiser steps and/or when this many minutes have
+  // passed since it was last written (0 = off): a killed or preempted job loses at most that much.
+  int64_t checkpoint_every_steps = 0;
+  double checkpoint_every_minutes = 0;
   int64_t keep_epoch_checkpoints = 0;   // epoch_NNN.pt files kept (the newest); 0 = none written
   int64_t max_nonfinite_steps = 5;      // more non-finite steps in a row stop the run
 

@@ -75,7 +75,8 @@ struct TrainerOptions {
   // Stop as if interrupted once this many optimiser steps are done (0 = no); last.pt is
   // written first. Tests use it to split a run.
   int64_t stop_at_step = 0;
-  // Polled every step (e.g. set by SIGINT): last.pt is written and the run stops.
+  // Polled every step and between validation batches (set by SIGINT, SIGTERM, SIGUSR1 in the
+  // CLI): last.pt is written and the run stops with kInterrupted.
   const std::atomic<bool>* interrupt = nullptr;
   ValidationHook validation;
   ProgressOptions progress;
@@ -89,7 +90,7 @@ struct TrainerOptions {
 enum class TrainStatus {
   kFinished,     // ran every epoch (or max_steps)
   kEarlyStopped, // best_metric did not improve for early_stop_patience validations
-  kInterrupted,  // stop_at_step or interrupt; resume with the same run directory
+  kInterrupted,  // stopped, resumable (stop_at_step or interrupt): last.pt holds everything
   kNonFinite,    // more than max_nonfinite_steps non-finite losses in a row; checkpoints intact
 };
 std::string to_string(TrainStatus status);

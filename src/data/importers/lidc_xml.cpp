@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <pugixml.hpp>
 
@@ -78,7 +79,9 @@ class Reader {
   int integer(const pugi::xml_node& node, std::string_view element,
               const std::string& where) const {
     const double v = number(node, element, where);
-    PSAM_CHECK(v == static_cast<int>(v),
+    // Range first: converting a double outside int's range is undefined behaviour.
+    PSAM_CHECK(v >= std::numeric_limits<int>::min() && v <= std::numeric_limits<int>::max() &&
+                   v == static_cast<int>(v),
                fmt::format("{}: {}: <{}> {} is not an integer", name_, where, element, v));
     return static_cast<int>(v);
   }

@@ -45,7 +45,7 @@ Intensity intensity_from_string(const std::string& name) {
 nlohmann::ordered_json parse_json(const std::string& text, const std::string& source) {
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // syntax, or a number out of range
     fail(source + ": invalid JSON (" + e.what() + ")");
   }
 }

@@ -4,8 +4,11 @@
 #include <torch/torch.h>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <sys/resource.h>
 
+#include <csignal>
 #include <filesystem>
+#include <fstream>
 
 #include "psam/data/loader/embedding_cache.h"
 #include "psam/io/npy.h"
@@ -14,11 +17,13 @@
 #include "psam/models/prob_sam/prob_sam_model.h"
 #include "psam/models/registry.h"
 #include "psam/util/error.h"
+#include "psam/util/fs.h"
 #include "support/testing.h"
 #include "train/train_fixture.h"
 
 namespace psam::data {
 namespace {
+namespace fs = std::filesystem;
 
 EmbeddingCacheKey sample_key() {
   return {"dataset-fingerprint", "encoder-fingerprint", 32, "window -600 1500"};
@@ -63,6 +68,94 @@ TEST(EmbeddingCache, StoresFloat16AndPersists) {
     EXPECT_EQ(shape, " (5, 4, 2, 3");
     EXPECT_NEAR(sum, row.to(torch::kHalf).to(torch::kDouble).sum().item<double>(), 1e-9);
   }
+}
+
+// Flips one byte of a file of the cache.
+void flip_byte(const std::string& path, std::streamoff at) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(at);
+  const char c = static_cast<char>(f.get());
+  f.seekp(at);
+  f.put(static_cast<char>(c ^ 0x5A));
+}
+
+// A cache that was cut short, half deleted or damaged is rebuilt (or its damaged rows computed
+// again), never read as embeddings.
+TEST(EmbeddingCache, DamagedCachesAreRebuilt) {
+  support::TempDir dir;
+  const at::Tensor row = torch::randn({4, 2, 3});
+  const at::Tensor half = row.to(torch::kHalf).to(torch::kFloat);
+  std::string path;
+  const auto fill = [&] {
+    EmbeddingCache cache(dir.path(), sample_key(), 5, {4, 2, 3});
+    for (int64_t i = 0; i < 5; ++i) cache.put(i, row * static_cast<double>(i + 1));
+    path = cache.path();
+  };
+  fill();
+  const std::streamoff row_bytes = 4 * 2 * 3 * 2;  // float16
+  const auto rows_start =
+      static_cast<std::streamoff>(fs::file_size(path + "/embeddings.npy")) - 5 * row_bytes;
+
+  // Truncated rows file, missing flags, a rewritten key.json: rebuilt empty.
+  for (const std::string damage : {"truncate", "flags", "key"}) {
+    SCOPED_TRACE(damage);
+    fill();
+    if (damage == "truncate") fs::resize_file(path + "/embeddings.npy", rows_start + row_bytes);
+    if (damage == "flags") fs::remove(path + "/filled.u8");
+    if (damage == "key") write_file_atomic(path + "/key.json", [](std::ostream& o) { o << "{"; });
+    EmbeddingCache cache(dir.path(), sample_key(), 5, {4, 2, 3});
+    EXPECT_EQ(cache.filled(), 0);
+    cache.put(1, row);
+    EXPECT_TRUE(torch::equal(cache.get(1), half));
+  }
+
+  // A damaged row among the sampled ones: the whole cache is rebuilt on opening.
+  fill();
+  flip_byte(path + "/embeddings.npy", rows_start + 3 * row_bytes + 5);
+  {
+    EmbeddingCache cache(dir.path(), sample_key(), 5, {4, 2, 3});
+    EXPECT_EQ(cache.filled(), 0);
+  }
+
+  // A row damaged while the cache is open: get() refuses it, get_or_compute() computes it again.
+  fill();
+  EmbeddingCache cache(dir.path(), sample_key(), 5, {4, 2, 3});
+  EXPECT_EQ(cache.filled(), 5);
+  flip_byte(path + "/embeddings.npy", rows_start + 2 * row_bytes);
+  EXPECT_THROW(cache.get(2), Error);
+  std::vector<int64_t> recomputed;
+  const at::Tensor got = cache.get_or_compute({1, 2}, [&](const std::vector<int64_t>& rows) {
+    recomputed = rows;
+    return (row * 3.0).unsqueeze(0);
+  });
+  EXPECT_EQ(recomputed, (std::vector<int64_t>{1}));  // position of index 2 in the request
+  EXPECT_TRUE(torch::equal(got[0], (row * 2.0).to(torch::kHalf).to(torch::kFloat)));
+  EXPECT_TRUE(torch::equal(got[1], (row * 3.0).to(torch::kHalf).to(torch::kFloat)));
+  EXPECT_TRUE(torch::equal(cache.get(2), got[1]));
+}
+
+// Creating a cache on a full disk (a file-size limit below the rows file): an error naming the
+// file, and no cache directory or temporary left behind.
+TEST(EmbeddingCache, FullDiskAtCreationLeavesNothing) {
+  support::TempDir dir;
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const auto previous = ::signal(SIGXFSZ, SIG_IGN);
+  rlimit limited = saved;
+  limited.rlim_cur = 4096;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limited), 0);
+  std::string message;
+  try {
+    EmbeddingCache cache(dir.path(), sample_key(), 64, {16, 4, 4});  // 32 KB of rows
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  ::signal(SIGXFSZ, previous);
+  EXPECT_NE(message.find("embedding cache: cannot create "), std::string::npos) << message;
+  EXPECT_NE(message.find("/embeddings.npy ("), std::string::npos) << message;
+  EXPECT_NE(message.find("bytes): File too large"), std::string::npos) << message;
+  EXPECT_TRUE(fs::is_empty(dir.path())) << "left behind in " << dir.path();
 }
 
 TEST(EmbeddingCache, KeyCoversEveryPart) {

@@ -10,7 +10,9 @@
 #include "psam/util/log.h"
 #include "support/testing.h"
 
-namespace {
+// A named namespace: the fixture is the base of the TEST_F classes, which a unity batch would
+// otherwise flag (-Wsubobject-linkage).
+namespace log_test {
 
 std::vector<std::string> read_lines(const std::string& path) {
   std::ifstream in(path);
@@ -30,7 +32,10 @@ class Log : public ::testing::Test {
   psam::support::TempDir dir_;
 };
 
-}  // namespace
+}  // namespace log_test
+
+using log_test::Log;
+using log_test::read_lines;
 
 TEST_F(Log, FileGetsEveryLevelVerbatim) {
   const std::string path = dir_.path() + "/train.log";

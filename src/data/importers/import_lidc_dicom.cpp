@@ -14,7 +14,8 @@
 #include "psam/util/log.h"
 
 namespace psam::data {
-namespace {
+// Named (not anonymous) because LidcImporter::Plan holds them.
+namespace lidc_plan {
 
 struct PlannedPatch {
   LidcPatchInfo info;
@@ -25,6 +26,13 @@ struct PlannedSeries {
   const SeriesIndex* series = nullptr;
   std::vector<PlannedPatch> patches;
 };
+
+}  // namespace lidc_plan
+
+namespace {
+
+using lidc_plan::PlannedPatch;
+using lidc_plan::PlannedSeries;
 
 // Grouping tolerance: the slice thickness, else the slice spacing, else the XML's z step.
 double grouping_tolerance(const SeriesIndex& s, const LidcXml& xml) {
@@ -216,7 +224,7 @@ LidcPatch cut_patch(const at::Tensor& hu, const SeriesIndex& s, const PlannedPat
 struct LidcImporter::Plan {
   std::vector<LidcXml> reads;
   DicomIndex dicom;
-  std::vector<PlannedSeries> series;
+  std::vector<lidc_plan::PlannedSeries> series;
   LidcImportReport report;
   std::int64_t count = 0;
 };

@@ -19,7 +19,7 @@ train::StepLoss McDropoutSamModel::loss(const data::Batch& batch, const train::L
   const at::Tensor target = batch.masks.narrow(1, 0, 1).to(dev, at::kFloat);
   const at::Tensor low_res = net()->decode(embeddings(batch), batch.box.to(dev), {},
                                            sam::EmbeddingBatching::kPaired, &dropout);
-  const at::Tensor logits = prob::resize_logits(low_res, {target.size(2), target.size(3)});
+  const at::Tensor logits = sam::resize_logits(low_res, {target.size(2), target.size(3)});
   const train::LossTerms terms = train::prob_sam_loss(logits, target, {}, {}, loss, step);
   train::StepLoss result;
   result.total = terms.total;

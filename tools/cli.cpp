@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <ostream>
 
+#include "psam/prob/latent_net.h"
 #include "psam/util/allocator.h"
 #include "psam/util/error.h"
 #include "psam/util/log.h"
+#include "psam/util/names.h"
 #include "psam/util/threads.h"
 
 namespace psam::cli {
@@ -60,6 +62,18 @@ int run(const std::vector<std::string>& args, Io io) {
     return 1;
   }
   return rc;
+}
+
+void add_latent_shape_options(CLI::App* sub, std::optional<std::string>& latent_net,
+                              std::optional<int64_t>& latent_input_size) {
+  sub->add_option("--latent-net", latent_net,
+                  "for files that store no model config: the latent-net kind (default: read off "
+                  "the weights)")
+      ->check(CLI::IsMember(names_of<prob::LatentNetKind>()));
+  sub->add_option("--latent-input-size", latent_input_size,
+                  "for files that store no model config: the input size of the pixel latent nets "
+                  "(0 = SAM's)")
+      ->check(CLI::NonNegativeNumber);
 }
 
 }  // namespace psam::cli

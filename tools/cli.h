@@ -2,7 +2,9 @@
 // user types, and each subcommand's work is a plain function declared in its own header.
 #pragma once
 
+#include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,5 +32,10 @@ void add_predict_command(CLI::App& app, Io io, int& rc);
 void add_export_command(CLI::App& app, Io io, int& rc);
 void add_data_command(CLI::App& app, Io io, int& rc);
 void add_info_command(CLI::App& app, Io io, int& rc);
+
+// --latent-net and --latent-input-size: the latent nets' shape for weight files that store no
+// model config (export and predict take the same two).
+void add_latent_shape_options(CLI::App* sub, std::optional<std::string>& latent_net,
+                              std::optional<int64_t>& latent_input_size);
 
 }  // namespace psam::cli

@@ -286,14 +286,7 @@ void add_predict_command(CLI::App& app, Io io, int& rc) {
                   "mean probability and uncertainty heat-maps, summary.json")
       ->check(CLI::PositiveNumber);
   sub->add_option("--seed", a->seed, "seed of the samples (with --samples)");
-  sub->add_option("--latent-net", a->latent_net,
-                  "for files that store no model config: the latent-net kind (default: read off "
-                  "the weights)")
-      ->check(CLI::IsMember(names_of<prob::LatentNetKind>()));
-  sub->add_option("--latent-input-size", a->latent_input_size,
-                  "for files that store no model config: the input size of the pixel latent nets "
-                  "(0 = SAM's)")
-      ->check(CLI::NonNegativeNumber);
+  add_latent_shape_options(sub, a->latent_net, a->latent_input_size);
   sub->callback([a, io, &rc] {
     run_predict(*a, io);
     rc = 0;

@@ -1,8 +1,9 @@
-// psam train on a wide synthetic store (32 x 48 patches, SAM's frame 32 x 32) with validation:
-// the validation loader feeds the method's loss, so its masks must be in the frame like the
-// training loader's (they were left at image size, and the first validation stopped the run
-// on every store whose width differs from the frame). Whether a trained model beats the prompt-only baseline is a
-// measurement (docs/models.md, "The frame rules"), too long for a unit test on 2 cores.
+// psam train on non-square synthetic stores. Validation: the validation loader feeds the
+// method's loss, so its masks must be in the frame like the training loader's (they were left
+// at image size, and the first validation stopped the run on every store whose width differs
+// from the frame). Learning: a short run on a wide and on a tall store must beat the ellipse
+// inscribed in the prompt box; with the padding left in the logits (the rule psam had before)
+// the masks sit off their objects and fall far below it (docs/models.md, "The frame rules").
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -71,6 +72,52 @@ TEST(TrainNonSquare, ValidatesAndEvaluatesOnAWideStore) {
   const auto learned = test::run_cli({"eval", "--run", dir.file("runs/wide")});
   EXPECT_EQ(learned.rc, 0) << learned.err;
 }
+
+double summary_mean(const std::string& path, const std::string& metric) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in).at("metrics").at(metric).at("mean").get<double>();
+}
+
+class TrainNonSquareShape : public ::testing::TestWithParam<std::pair<int, int>> {};
+
+// 400 patches (320 for training) of clearly outlined nodules: every annotator marks the lesion
+// and none includes an attached vessel, so one deterministic mask can fit all of them and DSC
+// measures alignment and shape, not ambiguity. Frame 48 = the longer side, so the model sees the
+// store's pixels without downscaling. Measured on 2 cores, about 21 s of training per shape:
+// DSC 0.859 against the ellipse's 0.783 (80 test cases), GED 0.32-0.33 against 0.39-0.40.
+TEST_P(TrainNonSquareShape, ShortRunBeatsThePromptOnlyBaseline) {
+  const auto [height, width] = GetParam();
+  support::TempDir dir;
+  const std::string store = dir.file("store");
+  ASSERT_EQ(test::run_cli({"data", "synth", store, "--n", "400", "--height", std::to_string(height),
+                           "--width", std::to_string(width), "--radius-min", "3", "--radius-max",
+                           "8", "--per-patient", "1", "--oracle", "0", "--seed", "4",
+                           "--equivocal", "0", "--empty-clear", "0", "--attached", "0"})
+                .rc,
+            0);
+  const std::string config = dir.write("tiny.yaml", kTinySam);
+  const auto trained = test::run_cli({"train", config, "data.store=" + store,
+                                      "run.out_dir=" + dir.file("runs"), "model.sam.img_size=48",
+                                      "train.epochs=16", "train.val_every_epochs=0"});
+  ASSERT_EQ(trained.rc, 0) << trained.err;
+  const auto learned = test::run_cli({"eval", "--run", dir.file("runs/wide")});
+  ASSERT_EQ(learned.rc, 0) << learned.err;
+  const auto baseline = test::run_cli({"eval", "--kind", "box_ellipse", "--store", store,
+                                       "--config", config, "--out", dir.file("ellipse")});
+  ASSERT_EQ(baseline.rc, 0) << baseline.err;
+
+  const std::string ours = dir.file("runs/wide/eval/test/summary.json");
+  const std::string theirs = dir.file("ellipse/summary.json");
+  EXPECT_GT(summary_mean(ours, "dsc"), summary_mean(theirs, "dsc"));
+  EXPECT_LT(summary_mean(ours, "ged"), summary_mean(theirs, "ged"));
+}
+
+INSTANTIATE_TEST_SUITE_P(WideAndTall, TrainNonSquareShape,
+                         ::testing::Values(std::pair{32, 48}, std::pair{48, 32}),
+                         [](const auto& info) {
+                           return std::to_string(info.param.first) + "x" +
+                                  std::to_string(info.param.second);
+                         });
 
 }  // namespace
 }  // namespace psam::cli

@@ -20,7 +20,7 @@
 namespace psam::data {
 namespace {
 
-enum Stream : uint64_t { kOrderStream = 11, kSampleStream = 12 };
+enum LoaderStream : uint64_t { kOrderStream = 11, kSampleStream = 12 };
 
 // An image [H,W] or [H,W,C] (channel-last, as stores hold them) as channel-first floats in
 // [0, 1]: [C,H,W], mapped as the options say for the declared intensity.

@@ -17,7 +17,7 @@ namespace psam::data {
 namespace {
 
 // Independent random streams per purpose, so e.g. adding an annotator never changes an image.
-enum Stream : uint64_t {
+enum SynthStream : uint64_t {
   kPatientStream = 1,
   kImageStream = 2,
   kReaderStream = 3,

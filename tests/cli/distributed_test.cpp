@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/tiny_sam.h"
 #include "psam/dist/group.h"
 #include "psam/io/state_dict.h"
 #include "psam/train/checkpoint.h"
@@ -26,24 +27,11 @@ using namespace std::chrono_literals;
 
 // A deterministic tiny SAM (no latent draws), per-sample Dice so the loss is a mean over
 // samples, AdamW with weight decay and gradient clipping; one thread per rank.
-const char* kConfig = R"(
+const std::string kConfig = std::string(R"(
 run: {seed: 5, threads: 1, device: cpu}
 model:
   latent_net: none
-  sam:
-    img_size: 32
-    patch_size: 8
-    encoder_embed_dim: 16
-    encoder_depth: 2
-    encoder_num_heads: 2
-    window_size: 2
-    encoder_global_attn_indexes: [1]
-    prompt_embed_dim: 16
-    mask_in_chans: 4
-    decoder_depth: 1
-    decoder_num_heads: 2
-    decoder_mlp_dim: 32
-    iou_head_hidden_dim: 16
+  sam: )") + test::kTinySam + R"(
 loss: {dice_mode: per_sample}
 data:
   loader: {batch_size: 2, box_jitter: 0.1}

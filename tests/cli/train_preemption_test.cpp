@@ -19,6 +19,7 @@
 
 #include "psam/train/checkpoint.h"
 #include "psam/util/fs.h"
+#include "cli/tiny_sam.h"
 #include "support/testing.h"
 #include "train/train_fixture.h"
 
@@ -27,15 +28,12 @@ namespace {
 namespace fs = std::filesystem;
 
 // 16 training samples at batch 1: 16 steps per epoch, 2 epochs.
-const char* kPreemptionConfig = R"(
+const std::string kPreemptionConfig = std::string(R"(
 run: {name: ref, seed: 5, threads: 1, device: cpu}
 model:
   latent_net: reference
   latent_dim: 3
-  sam: {img_size: 32, patch_size: 8, encoder_embed_dim: 16, encoder_depth: 2,
-        encoder_num_heads: 2, window_size: 2, encoder_global_attn_indexes: [1],
-        prompt_embed_dim: 16, mask_in_chans: 4, decoder_depth: 1, decoder_num_heads: 2,
-        decoder_mlp_dim: 32, iou_head_hidden_dim: 16}
+  sam: )") + test::kTinySam + R"(
 data:
   loader: {batch_size: 1}
 train: {epochs: 2, lr: 1e-3, log_every_steps: 1, val_every_epochs: 0}

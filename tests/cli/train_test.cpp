@@ -11,6 +11,7 @@
 #include "psam/util/fs.h"
 #include "psam/util/hash.h"
 #include "cli/run_cli.h"
+#include "cli/tiny_sam.h"
 #include "support/testing.h"
 #include "train/train_fixture.h"
 
@@ -21,25 +22,12 @@ namespace fs = std::filesystem;
 using Result = test::CliResult;
 using test::run_cli;
 
-const char* kConfig = R"(
+const std::string kConfig = std::string(R"(
 run: {name: tiny, seed: 3, threads: 1, device: cpu}
 model:
   latent_net: reference
   latent_dim: 3
-  sam:
-    img_size: 32
-    patch_size: 8
-    encoder_embed_dim: 16
-    encoder_depth: 2
-    encoder_num_heads: 2
-    window_size: 2
-    encoder_global_attn_indexes: [1]
-    prompt_embed_dim: 16
-    mask_in_chans: 4
-    decoder_depth: 1
-    decoder_num_heads: 2
-    decoder_mlp_dim: 32
-    iou_head_hidden_dim: 16
+  sam: )") + test::kTinySam + R"(
 data:
   loader: {batch_size: 4}
 train: {epochs: 1, lr: 1e-3, log_every_steps: 1}

@@ -14,6 +14,7 @@
 #include "psam/models/registry.h"
 #include "psam/sam/checkpoint.h"
 #include "psam/sam/export.h"
+#include "psam/sam/resize_positions.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
 #include "psam/util/log.h"
@@ -240,7 +241,10 @@ LoadedModel load_model(const std::string& path, const ModelFlags& flags,
 }
 
 void init_from(Model& model, const std::string& path) {
-  const ModelFile file = read_model_file(path);
+  ModelFile file = read_model_file(path);
+  // Weights made for another input size (e.g. official 1024 px SAM into a 256 px model).
+  file.state =
+      sam::resize_position_tables(file.state, io::state_dict(model.module()), path);
   if (file.config && (file.part.empty() || file.part == "psam")) {
     ModelConfig stored = *file.config, ours = model.config();
     // Where the weights start from and which of them train change no tensor.

@@ -8,6 +8,7 @@
 #include "psam/models/mc_dropout_sam/mc_dropout_sam_model.h"
 #include "psam/models/prob_sam/prob_sam_model.h"
 #include "psam/models/prob_unet/prob_unet_model.h"
+#include "psam/models/ua_sam/ua_sam_model.h"
 #include "psam/util/error.h"
 #include "psam/util/names.h"
 
@@ -36,6 +37,10 @@ const std::vector<ModelEntry>& registry() {
       {"adapter_sam",
        "adapter SAM (Med-SA style): bottleneck adapters in a frozen ViT; deterministic",
        make<AdapterSamModel>},
+      {"ua_sam",
+       "UA-SAM: a latent z from prior/posterior nets modulates an uncertainty adapter after "
+       "every ViT block",
+       make<UaSamModel>},
       {"box_ellipse",
        "the ellipse inscribed in the prompt box, at image size: the prompt-only baseline (learns "
        "nothing)",

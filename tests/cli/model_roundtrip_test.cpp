@@ -189,7 +189,8 @@ INSTANTIATE_TEST_SUITE_P(ShippedConfigs, ModelRoundTrip,
                                            "probsam_lidc_vitb", "sam_lidc_vitb",
                                            "probunet_synthetic_tiny", "probunet_lidc",
                                            "mcdropout_synthetic_tiny", "mcdropout_lidc_vitb",
-                                           "adaptersam_synthetic_tiny", "adaptersam_lidc_vitb"));
+                                           "adaptersam_synthetic_tiny", "adaptersam_lidc_vitb",
+                                           "uasam_synthetic_tiny", "uasam_lidc_vitb"));
 
 class StoredConfigFlags : public ModelRoundTrip {};
 

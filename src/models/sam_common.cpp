@@ -21,10 +21,11 @@ at::Tensor sam_embeddings(const data::Batch& batch, data::EmbeddingCache* cache,
   const bool from_store =
       std::all_of(batch.index.begin(), batch.index.end(), [](int64_t i) { return i >= 0; });
   if (cache == nullptr || !from_store) return encode(batch.image.to(device));
-  const at::Tensor cached = cache->get_or_compute(batch.index, [&](const std::vector<int64_t>& rows) {
-    const at::Tensor index = at::tensor(rows, at::kLong);
-    return encode(batch.image.index_select(0, index).to(device));
-  });
+  const at::Tensor cached =
+      cache->get_or_compute(batch.index, [&](const std::vector<int64_t>& rows) {
+        const at::Tensor index = at::tensor(rows, at::kLong);
+        return encode(batch.image.index_select(0, index).to(device));
+      });
   return cached.to(device);
 }
 
@@ -61,6 +62,32 @@ bool has_prefix(const io::TensorDict& tensors, const std::string& prefix) {
     if (entry.first.compare(0, prefix.size(), prefix) == 0) return true;
   }
   return false;
+}
+
+ForeignSam merge_foreign_sam(const io::TensorDict& state, const std::string& prefix,
+                             const io::TensorDict& ours,
+                             const std::function<bool(const std::string&)>& is_own_part,
+                             const std::function<bool(const std::string&)>& drop) {
+  ForeignSam out;
+  for (const auto& [name, tensor] : ours) {
+    if (state.contains(prefix + name)) {
+      out.merged.insert(name, state.at(prefix + name));
+    } else if (is_own_part(name)) {
+      out.merged.insert(name, tensor);
+      ++out.fresh;
+    }
+  }
+  for (const auto& [key, tensor] : state) {
+    if (key.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string name = key.substr(prefix.size());
+    if (ours.contains(name)) continue;
+    if (drop(name)) {
+      ++out.dropped;
+      continue;
+    }
+    out.merged.insert(name, tensor);
+  }
+  return out;
 }
 
 }  // namespace psam::models

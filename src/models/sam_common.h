@@ -45,4 +45,18 @@ void check_one_case(const data::Batch& batch, const std::string& method);
 
 bool has_prefix(const io::TensorDict& tensors, const std::string& prefix);
 
+// A foreign file's SAM weights (under `prefix`) merged into the names of `ours`, a method's SAM
+// with parts of its own: a part the file lacks (`is_own_part`) keeps our fresh tensor; any other
+// name under the prefix stays, so that the strict load names it, unless `drop` says the method
+// has no use for it (those are counted in `dropped`).
+struct ForeignSam {
+  io::TensorDict merged;
+  int64_t fresh = 0;    // own-part tensors the file did not have
+  int64_t dropped = 0;  // file tensors `drop` left out
+};
+ForeignSam merge_foreign_sam(const io::TensorDict& state, const std::string& prefix,
+                             const io::TensorDict& ours,
+                             const std::function<bool(const std::string&)>& is_own_part,
+                             const std::function<bool(const std::string&)>& drop);
+
 }  // namespace psam::models

@@ -102,6 +102,9 @@ TEST(Suggest, ClosestKey) {
   EXPECT_EQ(closest_key("train.threads", keys), "run.threads");
   EXPECT_EQ(closest_key("run.lr", keys), "train.lr");
   EXPECT_EQ(closest_key("x", {}), "");
+  // Beyond 64 characters a key's tail does not count: its head still finds the key meant.
+  EXPECT_EQ(closest_key("train.optimiser" + std::string(100000, '\xff'), keys), "train.optimizer");
+  EXPECT_EQ(closest_key("run.thredas" + std::string(70, 'q'), keys), "run.threads");
 }
 
 }  // namespace

@@ -8,6 +8,9 @@ namespace {
 
 // A key elsewhere in the tree costs this much more than a sibling with the same last part.
 constexpr size_t kMovePenalty = 2;
+// Only this many leading characters of an unknown key are compared: psam's keys are shorter, and
+// a garbage key of kilobytes (fuzzing found one) made the suggestion quadratic in its length.
+constexpr size_t kComparedChars = 64;
 
 std::string_view parent_of(std::string_view key) {
   const size_t dot = key.rfind('.');
@@ -40,9 +43,10 @@ size_t edit_distance(std::string_view a, std::string_view b) {
   return previous[b.size()];
 }
 
-std::string closest_key(const std::string& key, const std::vector<std::string>& candidates) {
-  const std::string_view parent = parent_of(key);
-  const std::string_view last = last_part(key);
+std::string closest_key(const std::string& full_key, const std::vector<std::string>& candidates) {
+  const std::string_view parent = parent_of(full_key);
+  const std::string_view key = std::string_view(full_key).substr(0, kComparedChars);
+  const std::string_view last = last_part(full_key).substr(0, kComparedChars);
   std::string best;
   size_t best_cost = std::numeric_limits<size_t>::max();
   for (const std::string& candidate : candidates) {

@@ -48,36 +48,18 @@ io::TensorDict AdapterSamModel::export_state(const std::string& part) {
 
 void AdapterSamModel::init_from_foreign(const io::TensorDict& state, const std::string& source) {
   const std::string prefix = sam::find_sam_prefix(state, source);
-  const io::TensorDict ours = io::state_dict(*net()->sam);
   // The file's SAM weights (and adapters, when it has them); our fresh adapters otherwise.
-  io::TensorDict merged;
-  int64_t fresh = 0;
-  for (const auto& [name, tensor] : ours) {
-    if (state.contains(prefix + name)) {
-      merged.insert(name, state.at(prefix + name));
-    } else if (is_adapter_key(name)) {
-      merged.insert(name, tensor);
-      ++fresh;
-    }
-  }
-  // Anything else under the prefix stays, so that the strict load names it; Med-SA's 3-D branch
-  // (Depth_Adapter) has no use in 2-D.
-  int64_t skipped = 0;
-  for (const auto& [key, tensor] : state) {
-    if (key.compare(0, prefix.size(), prefix) != 0) continue;
-    const std::string name = key.substr(prefix.size());
-    if (ours.contains(name)) continue;
-    if (name.find(".Depth_Adapter.") != std::string::npos) {
-      ++skipped;
-      continue;
-    }
-    merged.insert(name, tensor);
-  }
-  io::load_state_dict(*net()->sam, merged, "", source);
-  log::info(fmt::format(
-      "model: SAM weights from {}{}; adapters {}{}", source,
-      prefix.empty() ? "" : " (under '" + prefix + "')", fresh > 0 ? "fresh" : "from the file",
-      skipped > 0 ? fmt::format(" ({} Depth_Adapter tensors left out)", skipped) : ""));
+  // Med-SA's 3-D branch (Depth_Adapter) has no use in 2-D.
+  const ForeignSam foreign = merge_foreign_sam(
+      state, prefix, io::state_dict(*net()->sam), is_adapter_key,
+      [](const std::string& name) { return name.find(".Depth_Adapter.") != std::string::npos; });
+  io::load_state_dict(*net()->sam, foreign.merged, "", source);
+  log::info(fmt::format("model: SAM weights from {}{}; adapters {}{}", source,
+                        prefix.empty() ? "" : " (under '" + prefix + "')",
+                        foreign.fresh > 0 ? "fresh" : "from the file",
+                        foreign.dropped > 0
+                            ? fmt::format(" ({} Depth_Adapter tensors left out)", foreign.dropped)
+                            : ""));
 }
 
 }  // namespace psam::models

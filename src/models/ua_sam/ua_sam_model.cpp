@@ -22,8 +22,8 @@ const ModelConfig& with_frozen_vit_ua(const ModelConfig& config) {
 }
 
 bool is_ua_sam_key(const std::string& name) {
-  for (const char* part : {"image_encoder.adapters.", "image_encoder.condition.",
-                           "image_encoder.res_MLP."}) {
+  for (const char* part :
+       {"image_encoder.adapters.", "image_encoder.condition.", "image_encoder.res_MLP."}) {
     if (name.compare(0, std::string(part).size(), part) == 0) return true;
   }
   return false;
@@ -132,8 +132,8 @@ train::StepLoss UaSamModel::loss(const data::Batch& batch, const train::LossConf
   const train::LossTerms terms = train::prob_sam_loss(logits, target, q, p, loss, step);
   train::StepLoss result;
   result.total = terms.total;
-  result.terms = {{"bce", terms.bce.detach()}, {"dice", terms.dice.detach()},
-                  {"kl", terms.kl.detach()}};
+  result.terms = {
+      {"bce", terms.bce.detach()}, {"dice", terms.dice.detach()}, {"kl", terms.kl.detach()}};
   if (loss.l2_weight > 0) {
     std::vector<at::Tensor> regularised = prior_net->parameters();
     for (const auto& t : posterior_net->parameters()) regularised.push_back(t);
@@ -155,8 +155,8 @@ CaseSamples UaSamModel::sample(const data::Batch& batch, int64_t n, at::Generato
   const at::Tensor z = p.sample(n, cpu_generator(dev, generator)).squeeze(1);
   // The prompt stays the case's own; only z differs between the n + 1 rows (n draws, the mean).
   const at::Tensor codes = torch::cat({z, p.mu()}, 0);
-  const at::Tensor low = decode_logits(image.expand({n + 1, -1, -1, -1}),
-                                       batch.box.to(dev).expand({n + 1, 4}), codes);
+  const at::Tensor low =
+      decode_logits(image.expand({n + 1, -1, -1, -1}), batch.box.to(dev).expand({n + 1, 4}), codes);
   const at::Tensor logits = sam::frame_to_image(low, s, batch.size).squeeze(1);
   CaseSamples out;
   out.logits = logits.slice(0, 0, n);
@@ -182,34 +182,21 @@ io::TensorDict UaSamModel::export_state(const std::string& part) {
 
 void UaSamModel::init_from_foreign(const io::TensorDict& state, const std::string& source) {
   const std::string prefix = sam::find_sam_prefix(state, source);
-  const io::TensorDict ours = io::state_dict(*net()->sam);
-  io::TensorDict merged;
-  int64_t fresh = 0;
-  for (const auto& [name, tensor] : ours) {
-    if (state.contains(prefix + name)) {
-      merged.insert(name, state.at(prefix + name));
-    } else if (is_ua_sam_key(name)) {
-      merged.insert(name, tensor);
-      ++fresh;
-    }
-  }
-  // Anything else under the prefix stays, so that the strict load names it.
   // The reference keeps the latent nets beside image_encoder; psam's tree beside sam.
-  io::TensorDict latent = state.with_prefix_removed(prefix + kLatentPrefix);
-  if (latent.empty()) latent = state.with_prefix_removed(kLatentPrefix);
-  for (const auto& [key, tensor] : state) {
-    if (key.compare(0, prefix.size(), prefix) != 0) continue;
-    const std::string name = key.substr(prefix.size());
-    if (ours.contains(name) || name.compare(0, std::string(kLatentPrefix).size(), kLatentPrefix) == 0) continue;
-    merged.insert(name, tensor);
-  }
-  io::load_state_dict(*net()->sam, merged, "", source);
+  const std::string latent_prefix = kLatentPrefix;
+  const ForeignSam foreign = merge_foreign_sam(
+      state, prefix, io::state_dict(*net()->sam), is_ua_sam_key, [&](const std::string& name) {
+        return name.compare(0, latent_prefix.size(), latent_prefix) == 0;
+      });
+  io::TensorDict latent = state.with_prefix_removed(prefix + latent_prefix);
+  if (latent.empty()) latent = state.with_prefix_removed(latent_prefix);
+  io::load_state_dict(*net()->sam, foreign.merged, "", source);
   if (!latent.empty()) {
     io::load_state_dict(*probabilistic_model_, latent, "", source);
   }
-  log::info(fmt::format("model: SAM weights from {}{}; UA-SAM adapters {}; latent nets {}",
-                        source, prefix.empty() ? "" : " (under '" + prefix + "')",
-                        fresh > 0 ? "fresh" : "from the file",
+  log::info(fmt::format("model: SAM weights from {}{}; UA-SAM adapters {}; latent nets {}", source,
+                        prefix.empty() ? "" : " (under '" + prefix + "')",
+                        foreign.fresh > 0 ? "fresh" : "from the file",
                         latent.empty() ? "fresh" : "from the file"));
 }
 

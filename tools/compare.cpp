@@ -84,6 +84,9 @@ Plan plan(const config::Benchmark& b) {
                fmt::format("{}: data.store {} does not exist (import it, or give data.synth to "
                            "generate a synthetic one)",
                            b.file, b.store));
+    // psam data synth writes into an existing parent folder only.
+    const fs::path parent = fs::path(b.store).parent_path();
+    if (!parent.empty()) fs::create_directories(parent);
     Stage s{"generate the store " + b.store, {"data", "synth", b.store}};
     s.args.insert(s.args.end(), b.synth.begin(), b.synth.end());
     p.stages.push_back(s);

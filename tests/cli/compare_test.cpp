@@ -2,11 +2,9 @@
 // report's numbers are the runs' own summary.json values; a second call trains and evaluates
 // nothing and writes the same report; a compare killed while training finishes on rerun with
 // the numbers of an uninterrupted one.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -14,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "cli/child_process.h"
 #include "cli/run_cli.h"
 #include "psam/io/image.h"
 #include "psam/util/fs.h"
@@ -37,10 +36,10 @@ data:
 train: {epochs: 2, lr: 1e-3, log_every_steps: 1, val_every_epochs: 0}
 )";
 
-// The box_ellipse baseline is added by default.
+// The box_ellipse baseline is added by default; out_dir (relative to the working directory) is
+// set by write_bench.
 const char* kBench = R"(
 name: tiny
-out_dir: out
 data:
   store: store
   synth: [--n, "24", --size, "32", --oracle, "0"]
@@ -54,7 +53,8 @@ nlohmann::json json_file(const std::string& path) { return nlohmann::json::parse
 
 std::string write_bench(const support::TempDir& dir, const std::string& extra = "") {
   dir.write("micro.yaml", kMicroConfig);
-  return dir.write("bench.yaml", std::string(kBench) + extra);
+  return dir.write("bench.yaml",
+                   std::string(kBench) + "out_dir: " + dir.file("out") + "\n" + extra);
 }
 
 TEST(Compare, ReportHoldsTheRunsNumbersAndASecondCallDoesNothing) {
@@ -118,43 +118,25 @@ TEST(Compare, ReportHoldsTheRunsNumbersAndASecondCallDoesNothing) {
   EXPECT_EQ(json_file(report + "/results.json"), results);
 
   // A changed protocol evaluates again, and trains nothing.
-  dir.write("bench.yaml", std::string(kBench) + "splits: [val]\n");
+  write_bench(dir, "splits: [val]\n");
   const auto other = test::run_cli({"compare", bench, "--dry-run"});
   ASSERT_EQ(other.rc, 0) << other.err;
   EXPECT_NE(other.out.find("5 stage(s), 3 to run"), std::string::npos) << other.out;
 }
 
-pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
-  std::vector<std::string> all = {PSAM_BINARY};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) ::_exit(126);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
-
 TEST(Compare, KilledWhileTrainingFinishesOnRerun) {
-  // Long enough (batch 1, 6 epochs) to be stopped while the first model trains.
-  const std::string longer = "overrides: [data.loader.batch_size=1, train.epochs=6]\n";
+  // Long enough (batch 1, 40 epochs: a few seconds) to be stopped while the first model trains.
+  const std::string longer = "overrides: [data.loader.batch_size=1, train.epochs=40]\n";
   support::TempDir whole, killed;
   ASSERT_EQ(test::run_cli({"compare", write_bench(whole, longer)}).rc, 0);
 
   const std::string bench = write_bench(killed, longer);
-  const pid_t pid = spawn({"compare", bench}, killed.file("log.txt"));
+  const pid_t pid = test::spawn({"compare", bench}, killed.file("log.txt"));
   const std::string metrics = killed.file("out/tiny/runs/prob_sam/seed0/metrics.jsonl");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
   while (!(fs::exists(metrics) && fs::file_size(metrics) > 0) &&
          std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   ::kill(pid, SIGTERM);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);

@@ -40,6 +40,7 @@ int run(const std::vector<std::string>& args, Io io) {
   add_export_command(app, io, rc);
   add_data_command(app, io, rc);
   add_info_command(app, io, rc);
+  add_compare_command(app, io, rc);
   app.parse_complete_callback([&] {
     log::set_console_level(log_level);
     set_num_threads(threads);

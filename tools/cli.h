@@ -32,6 +32,7 @@ void add_predict_command(CLI::App& app, Io io, int& rc);
 void add_export_command(CLI::App& app, Io io, int& rc);
 void add_data_command(CLI::App& app, Io io, int& rc);
 void add_info_command(CLI::App& app, Io io, int& rc);
+void add_compare_command(CLI::App& app, Io io, int& rc);
 
 // --latent-net and --latent-input-size: the latent nets' shape for weight files that store no
 // model config (export and predict take the same two).

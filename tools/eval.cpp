@@ -86,7 +86,10 @@ EvalPlan plan(const EvalArgs& a) {
              fmt::format("{}: data.store is not set (give --store DIR)", p.config_path));
   auto& e = p.config.eval;
   if (!a.split.empty()) e.split = a.split;
-  if (a.samples) e.samples = *a.samples;
+  if (a.samples) {
+    e.samples = *a.samples;
+    e.sample_counts.clear();
+  }
   if (a.max_cases) e.max_cases = *a.max_cases;
   e.preprocessing = p.config.data.loader;
   e.validate();
@@ -207,13 +210,14 @@ void run_eval(const EvalArgs& a, Io io) {
   };
   const eval::EvalResult result = eval::evaluate(model, store, indices, e, group.get());
   if (!group->is_main()) return;
-  std::vector<std::pair<std::string, nlohmann::json>> rows = {
-      {model.deterministic() ? "deterministic" : "probabilistic",
-       eval::eval_summary_json(result, identity)}};
+  std::vector<std::pair<std::string, nlohmann::json>> rows = eval::rows_by_sample_count(
+      model.deterministic() ? "deterministic" : "probabilistic",
+      eval::eval_summary_json(result, identity));
   std::optional<eval::EvalResult> oracle;
   if (a.oracle) {
     oracle = eval::evaluate_oracle(store, indices, e);
-    rows.emplace_back("oracle", eval::eval_summary_json(*oracle, identity));
+    for (auto& row : eval::rows_by_sample_count("oracle", eval::eval_summary_json(*oracle, identity)))
+      rows.push_back(std::move(row));
   }
   eval::write_eval_report(result, p.out, identity);
   if (oracle) eval::write_eval_report(*oracle, p.out + "/oracle", identity);

@@ -33,6 +33,7 @@ EvalResult begin_result(const std::string& source, const data::DatasetStore& sto
   r.source = source;
   r.split = config.split;
   r.samples = config.samples;
+  r.counts = config.scored_counts();
   r.annotators = store.info().annotators;
   r.metrics = config.metrics;
   r.prompt = config.prompt;
@@ -43,9 +44,8 @@ EvalResult begin_result(const std::string& source, const data::DatasetStore& sto
 
 // Means and counts over the cases where each metric is defined, and the bootstrap interval of
 // each mean over those cases.
-void finish(EvalResult& r, Clock::time_point start) {
-  std::vector<CaseMetrics> metrics;
-  for (const auto& c : r.cases) metrics.push_back(c.metrics);
+std::vector<MetricStat> stats_of(const std::vector<CaseMetrics>& metrics, const EvalResult& r) {
+  std::vector<MetricStat> stats;
   const MetricSummary summary = summarize(metrics, r.metrics);
   for (size_t k = 0; k < summary.names.size(); ++k) {
     MetricStat s;
@@ -58,11 +58,35 @@ void finish(EvalResult& r, Clock::time_point start) {
       if (!std::isnan(v)) defined.push_back(v);
     }
     s.ci = defined.empty() ? Interval{NAN, NAN} : bootstrap_mean_interval(defined, r.bootstrap);
-    r.stats.push_back(s);
+    stats.push_back(s);
   }
+  return stats;
+}
+
+void finish(EvalResult& r, Clock::time_point start) {
+  std::vector<CaseMetrics> metrics;
+  for (const auto& c : r.cases) metrics.push_back(c.metrics);
+  r.stats = stats_of(metrics, r);
+  for (size_t i = 0; i + 1 < r.counts.size(); ++i) {
+    std::vector<CaseMetrics> prefix;
+    for (const auto& c : r.cases) prefix.push_back(c.prefixes[i]);
+    r.count_stats.push_back(stats_of(prefix, r));
+  }
+  r.count_stats.push_back(r.stats);
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   log::info(fmt::format("evaluated {} ({}): {} case(s), GED {:.4f}, {:.1f} s", r.source, r.split,
                         r.cases.size(), r.stat("ged").mean, r.seconds));
+}
+
+// The case's metrics for every n of r.counts: the prefixes below N, then all N samples.
+void score_case(CaseResult& c, const at::Tensor& samples, const at::Tensor& annotators,
+                const at::Tensor& probs, const EvalResult& r) {
+  for (size_t i = 0; i + 1 < r.counts.size(); ++i) {
+    const int64_t n = r.counts[i];
+    c.prefixes.push_back(evaluate_case(samples.slice(0, 0, n), annotators,
+                                       probs.defined() ? probs.slice(0, 0, n) : probs, r.metrics));
+  }
+  c.metrics = evaluate_case(samples, annotators, probs, r.metrics);
 }
 
 // A generator for the case's latent draws on `device`. CPU: a fresh one; other devices share
@@ -103,20 +127,27 @@ std::vector<int64_t> share_of(const std::vector<int64_t>& cases, int64_t figure_
 }
 
 // Every rank's case results on every rank, in the order of `cases`: each rank writes its rows
-// of one table (8 scalars, whether NCC per annotator is known, then its K values) and a sum
-// across ranks fills it in.
+// of one table (per sample count: 8 scalars, whether NCC per annotator is known, then its K
+// values) and a sum across ranks fills it in.
 void gather_cases(EvalResult& r, const std::vector<int64_t>& cases,
                   const data::DatasetStore& store, dist::Group& group) {
   const int64_t k = store.info().annotators, width = 9 + k;
-  at::Tensor table = at::zeros({static_cast<int64_t>(cases.size()), width}, at::kDouble);
+  const auto counts = static_cast<int64_t>(r.counts.size());
+  at::Tensor table =
+      at::zeros({static_cast<int64_t>(cases.size()), width * counts}, at::kDouble);
   for (const auto& c : r.cases) {
     const int64_t row =
         std::lower_bound(cases.begin(), cases.end(), c.index) - cases.begin();
-    const auto scalars = c.metrics.scalars();
-    for (size_t j = 0; j < scalars.size(); ++j) table[row][static_cast<int64_t>(j)] = scalars[j].second;
-    if (!c.metrics.ncc_per_annotator.empty()) {
-      table[row][8] = 1;
-      for (int64_t a = 0; a < k; ++a) table[row][9 + a] = c.metrics.ncc_per_annotator[a];
+    for (int64_t n = 0; n < counts; ++n) {
+      const CaseMetrics& m = n + 1 < counts ? c.prefixes[n] : c.metrics;
+      const int64_t at = n * width;
+      const auto scalars = m.scalars();
+      for (size_t j = 0; j < scalars.size(); ++j)
+        table[row][at + static_cast<int64_t>(j)] = scalars[j].second;
+      if (!m.ncc_per_annotator.empty()) {
+        table[row][at + 8] = 1;
+        for (int64_t a = 0; a < k; ++a) table[row][at + 9 + a] = m.ncc_per_annotator[a];
+      }
     }
   }
   group.allreduce_sum(table);
@@ -126,12 +157,20 @@ void gather_cases(EvalResult& r, const std::vector<int64_t>& cases,
     CaseResult c;
     c.index = cases[row];
     c.id = store.meta()[c.index].id;
-    CaseMetrics& m = c.metrics;
-    double* fields[] = {&m.ged, &m.hm_iou, &m.ncc, &m.diversity, &m.dsc, &m.iou,
-                        &m.dsc_annotator_mean, &m.iou_annotator_mean};
-    for (int j = 0; j < 8; ++j) *fields[j] = t[row][j];
-    if (t[row][8] > 0) {
-      for (int64_t a = 0; a < k; ++a) m.ncc_per_annotator.push_back(t[row][9 + a]);
+    for (int64_t n = 0; n < counts; ++n) {
+      CaseMetrics m;
+      const int64_t at = n * width;
+      double* fields[] = {&m.ged, &m.hm_iou, &m.ncc, &m.diversity, &m.dsc, &m.iou,
+                          &m.dsc_annotator_mean, &m.iou_annotator_mean};
+      for (int j = 0; j < 8; ++j) *fields[j] = t[row][at + j];
+      if (t[row][at + 8] > 0) {
+        for (int64_t a = 0; a < k; ++a) m.ncc_per_annotator.push_back(t[row][at + 9 + a]);
+      }
+      if (n + 1 < counts) {
+        c.prefixes.push_back(std::move(m));
+      } else {
+        c.metrics = std::move(m);
+      }
     }
     r.cases.push_back(std::move(c));
   }
@@ -210,14 +249,24 @@ EvalResult evaluate(models::Model& model, const data::DatasetStore& store,
   EvalModeGuard eval_mode(model.module());
   while (auto batch = loader.next()) {
     const int64_t index = batch->index[0];
-    const auto out = model.sample(*batch, config.samples,
-                                  case_generator(device, case_seed(config.seed, index)));
-    const at::Tensor logits = out.logits.to(torch::kCPU, torch::kFloat);
-    PSAM_CHECK(logits.dim() == 3 && logits.size(0) == config.samples &&
-                   logits.size(1) == info.height && logits.size(2) == info.width,
-               fmt::format("evaluate: {} returned samples of shape {}, expected [{},{},{}]",
-                           model.kind(), fmt::streamed(logits.sizes()), config.samples,
-                           info.height, info.width));
+    // One stream of draws per case, taken in chunks up to each scored n: the first n samples are
+    // then exactly those of an evaluation with N = n for the smallest n (a draw of n samples at
+    // once is not a prefix of a draw of more: CPU randn fills in blocks).
+    at::Generator generator = case_generator(device, case_seed(config.seed, index));
+    std::vector<at::Tensor> parts;
+    int64_t drawn = 0;
+    for (const int64_t n : r.counts) {
+      const auto out = model.sample(*batch, n - drawn, generator);
+      const at::Tensor part = out.logits.to(torch::kCPU, torch::kFloat);
+      PSAM_CHECK(part.dim() == 3 && part.size(0) == n - drawn && part.size(1) == info.height &&
+                     part.size(2) == info.width,
+                 fmt::format("evaluate: {} returned samples of shape {}, expected [{},{},{}]",
+                             model.kind(), fmt::streamed(part.sizes()), n - drawn, info.height,
+                             info.width));
+      parts.push_back(part);
+      drawn = n;
+    }
+    const at::Tensor logits = parts.size() == 1 ? parts[0] : torch::cat(parts);
     const at::Tensor samples = (logits > 0).to(torch::kUInt8);
     const at::Tensor probs = logits.sigmoid();
     const at::Tensor annotators = store.masks()[index];
@@ -225,7 +274,7 @@ EvalResult evaluate(models::Model& model, const data::DatasetStore& store,
     CaseResult c;
     c.index = index;
     c.id = batch->ids[0];
-    c.metrics = evaluate_case(samples, annotators, probs, config.metrics);
+    score_case(c, samples, annotators, probs, r);
     r.cases.push_back(std::move(c));
     if (static_cast<int64_t>(r.figures.size()) < config.figure_cases)
       r.figures.push_back(make_figure(*batch, annotators, samples, probs));
@@ -244,12 +293,17 @@ EvalResult evaluate_oracle(const data::DatasetStore& store, const std::vector<in
   const auto start = Clock::now();
   EvalResult r = begin_result("oracle", store, config);
   r.samples = std::min(config.samples, store.oracle_masks().size(1));
+  // The counts the draws allow, and all of them.
+  r.counts.erase(std::remove_if(r.counts.begin(), r.counts.end(),
+                                [&](int64_t n) { return n >= r.samples; }),
+                 r.counts.end());
+  r.counts.push_back(r.samples);
   for (int64_t index : selected(indices, config)) {
     CaseResult c;
     c.index = index;
     c.id = store.meta()[index].id;
-    c.metrics = evaluate_case(store.oracle_masks()[index].slice(0, 0, r.samples),
-                              store.masks()[index], at::Tensor(), config.metrics);
+    score_case(c, store.oracle_masks()[index].slice(0, 0, r.samples), store.masks()[index],
+               at::Tensor(), r);
     r.cases.push_back(std::move(c));
   }
   finish(r, start);

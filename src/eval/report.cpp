@@ -58,17 +58,24 @@ std::string interval_cell(const nlohmann::json& metric) {
                      ci[1].get<double>());
 }
 
-}  // namespace
-
-nlohmann::json eval_summary_json(const EvalResult& result, const nlohmann::json& identity) {
+nlohmann::json stats_json(const std::vector<MetricStat>& stats) {
   nlohmann::json metrics = nlohmann::json::object();
-  for (const auto& s : result.stats) {
+  for (const auto& s : stats) {
     metrics[s.name] = {
         {"mean", number_or_null(s.mean)},
         {"ci", {number_or_null(s.ci.low), number_or_null(s.ci.high)}},
         {"count", s.count},
     };
   }
+  return metrics;
+}
+
+}  // namespace
+
+nlohmann::json eval_summary_json(const EvalResult& result, const nlohmann::json& identity) {
+  nlohmann::json by_samples = nlohmann::json::object();
+  for (size_t i = 0; i < result.counts.size() && i < result.count_stats.size(); ++i)
+    by_samples[std::to_string(result.counts[i])] = stats_json(result.count_stats[i]);
   return {
       {"source", result.source},
       {"model", identity},
@@ -79,7 +86,9 @@ nlohmann::json eval_summary_json(const EvalResult& result, const nlohmann::json&
       {"deterministic", result.deterministic},
       {"prompt", data::to_string(result.prompt)},
       {"sampling_seed", result.seed},
-      {"metrics", metrics},
+      {"metrics", stats_json(result.stats)},
+      {"sample_counts", result.counts},
+      {"by_samples", by_samples},
       {"bootstrap",
        {{"resamples", result.bootstrap.resamples},
         {"level", result.bootstrap.level},
@@ -92,6 +101,9 @@ nlohmann::json eval_summary_json(const EvalResult& result, const nlohmann::json&
 std::string per_case_csv(const EvalResult& result) {
   std::string out = "index,id";
   for (const auto& s : result.stats) out += "," + s.name;
+  // The prefixes' metrics follow, named by their n: ged_n16, ...
+  for (size_t i = 0; i + 1 < result.counts.size(); ++i)
+    for (const auto& s : result.stats) out += fmt::format(",{}_n{}", s.name, result.counts[i]);
   out += "\n";
   for (const auto& c : result.cases) {
     // Ids come from stores (meta.jsonl); quote them so a comma cannot shift the columns.
@@ -99,8 +111,12 @@ std::string per_case_csv(const EvalResult& result) {
     for (size_t p = id.find('"'); p != std::string::npos; p = id.find('"', p + 2))
       id.insert(p, "\"");
     out += fmt::format("{},\"{}\"", c.index, id);
-    for (const auto& [name, value] : c.metrics.scalars())
-      out += std::isnan(value) ? std::string(",") : fmt::format(",{}", value);
+    auto write = [&out](const CaseMetrics& m) {
+      for (const auto& [name, value] : m.scalars())
+        out += std::isnan(value) ? std::string(",") : fmt::format(",{}", value);
+    };
+    write(c.metrics);
+    for (const auto& m : c.prefixes) write(m);
     out += "\n";
   }
   return out;
@@ -138,6 +154,21 @@ void write_eval_report(const EvalResult& result, const std::string& dir,
   const std::string csv = per_case_csv(result);
   write_file_atomic(dir + "/per_case.csv", [&](std::ostream& out) { out << csv; });
   if (!result.figures.empty()) io::write_image(dir + "/samples.png", samples_grid(result.figures));
+}
+
+std::vector<std::pair<std::string, nlohmann::json>> rows_by_sample_count(
+    const std::string& label, const nlohmann::json& summary) {
+  std::vector<std::pair<std::string, nlohmann::json>> rows;
+  const auto counts = summary.value("sample_counts", nlohmann::json::array());
+  for (size_t i = 0; i + 1 < counts.size(); ++i) {
+    nlohmann::json row = summary;
+    row["metrics"] = summary["by_samples"][std::to_string(counts[i].get<int64_t>())];
+    rows.emplace_back(fmt::format("{} n={}", label, counts[i].get<int64_t>()), std::move(row));
+  }
+  rows.emplace_back(counts.size() > 1 ? fmt::format("{} n={}", label, summary["samples"].get<int64_t>())
+                                      : label,
+                    summary);
+  return rows;
 }
 
 std::string comparison_table(const std::vector<std::pair<std::string, nlohmann::json>>& rows) {

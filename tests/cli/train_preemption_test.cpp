@@ -17,6 +17,7 @@
 #include <optional>
 #include <thread>
 
+#include "cli/child_process.h"
 #include "psam/train/checkpoint.h"
 #include "psam/util/fs.h"
 #include "cli/tiny_sam.h"
@@ -26,6 +27,7 @@
 namespace psam::cli {
 namespace {
 namespace fs = std::filesystem;
+using test::spawn;
 
 // 16 training samples at batch 1: 16 steps per epoch, 2 epochs.
 const std::string kPreemptionConfig = std::string(R"(
@@ -40,31 +42,6 @@ train: {epochs: 2, lr: 1e-3, log_every_steps: 1, val_every_epochs: 0}
 )";
 
 constexpr int kResumable = 75;
-
-// A child running psam with `args`, stdout and stderr to `log`; with a file-size limit when
-// fsize > 0 (SIGXFSZ ignored, so writes past it fail with EFBIG as on a full disk).
-pid_t spawn(const std::vector<std::string>& args, const std::string& log, rlim_t fsize = 0) {
-  std::vector<std::string> all = {PSAM_BINARY};
-  all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid == 0) {  // only async-signal-safe calls until exec
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) ::_exit(126);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    if (fsize > 0) {
-      ::signal(SIGXFSZ, SIG_IGN);
-      const rlimit limit{fsize, fsize};
-      ::setrlimit(RLIMIT_FSIZE, &limit);
-    }
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
-}
 
 int wait_for(pid_t pid) {
   int status = 0;

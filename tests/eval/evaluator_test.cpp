@@ -130,6 +130,48 @@ TEST_F(EvaluatorTest, MetricsEqualTheLibraryOnTheSameSamples) {
   EXPECT_THROW(r.stat("accuracy"), Error);
 }
 
+// eval.samples: [4, 8]: the n = 4 row is a separate N = 4 evaluation with the same seed, case by
+// case and in its means and intervals; the n = 8 row is the headline result.
+TEST_F(EvaluatorTest, SeveralSampleCountsScoreTheFirstSamplesOfOneDraw) {
+  const auto s = store();
+  auto m = model("reference");
+  const auto indices = s.split_indices("test");
+  EvalConfig several = config();
+  several.samples = 8;
+  several.sample_counts = {8, 4};
+  EvalConfig four = config();
+  four.samples = 4;
+  const EvalResult r = evaluate(*m, s, indices, several);
+  const EvalResult alone = evaluate(*m, s, indices, four);
+  ASSERT_EQ(r.counts, (std::vector<int64_t>{4, 8}));
+  ASSERT_EQ(r.count_stats.size(), 2u);
+  ASSERT_EQ(r.cases.size(), alone.cases.size());
+  bool differs = false;
+  for (size_t c = 0; c < r.cases.size(); ++c) {
+    ASSERT_EQ(r.cases[c].prefixes.size(), 1u);
+    expect_same_metrics(r.cases[c].prefixes[0], alone.cases[c].metrics);
+    differs = differs || r.cases[c].prefixes[0].ged != r.cases[c].metrics.ged;
+  }
+  EXPECT_TRUE(differs) << "n = 4 and n = 8 should score differently (else the check is weak)";
+  for (size_t k = 0; k < alone.stats.size(); ++k) {
+    const MetricStat &a = r.count_stats[0][k], &b = alone.stats[k];
+    EXPECT_EQ(a.name, b.name);
+    if (std::isnan(b.mean)) continue;
+    EXPECT_EQ(a.mean, b.mean) << a.name;
+    EXPECT_EQ(a.ci.low, b.ci.low) << a.name;
+    EXPECT_EQ(a.ci.high, b.ci.high) << a.name;
+    EXPECT_EQ(r.count_stats[1][k].mean, r.stats[k].mean) << a.name;
+  }
+  // The summary and the CSV carry both.
+  const nlohmann::json j = eval_summary_json(r, {});
+  EXPECT_EQ(j["sample_counts"], nlohmann::json({4, 8}));
+  EXPECT_EQ(j["by_samples"]["4"]["ged"]["mean"].get<double>(), alone.stat("ged").mean);
+  EXPECT_NE(per_case_csv(r).find(",ged_n4,"), std::string::npos);
+
+  several.sample_counts = {4, 16};
+  EXPECT_THROW(evaluate(*m, s, indices, several), Error);
+}
+
 TEST_F(EvaluatorTest, CasesDoNotDependOnWhichOthersAreEvaluated) {
   const auto s = store();
   auto m = model("reference");

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <limits>
 #include <set>
 
@@ -355,6 +356,36 @@ PSAM_CONFIG_FIELD_TYPE(std::optional<double>)
 PSAM_CONFIG_FIELD_TYPE(std::optional<std::string>)
 PSAM_CONFIG_FIELD_TYPE(DoubleTriple)
 #undef PSAM_CONFIG_FIELD_TYPE
+
+FieldRef Binder::counts(std::string_view key, int64_t& value, std::vector<int64_t>& list,
+                        std::string_view help) {
+  Field& field = section_->add_field(key, help);
+  field.type = "int or list of int";
+  field.expected = "an integer or a list of integers";
+  field.load = [&value, &list, &field](const YAML::Node& node, const Where& where) {
+    std::vector<int64_t> given;
+    if (node.IsSequence()) {
+      given = Codec<std::vector<int64_t>>::decode(node, where);
+    } else {
+      const auto one = Codec<int64_t>::parse(node);
+      if (!one) mismatch(where, field.expected, node);
+      given = {*one};
+    }
+    PSAM_CHECK(!given.empty(),
+               fmt::format("{}: key '{}' expects {}, got an empty list", where.origin,
+                           where.path, field.expected));
+    value = *std::max_element(given.begin(), given.end());
+    list = given.size() > 1 ? given : std::vector<int64_t>{};
+  };
+  field.emit = [&value, &list](YAML::Emitter& out) {
+    if (list.empty()) {
+      Codec<int64_t>::encode(out, value);
+    } else {
+      Codec<std::vector<int64_t>>::encode(out, list);
+    }
+  };
+  return FieldRef(field);
+}
 
 FieldRef Binder::choice(std::string_view key, std::string& value, std::vector<std::string> allowed,
                         std::string_view help) {

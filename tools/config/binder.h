@@ -73,6 +73,12 @@ class Binder {
     return add(key, value, help);
   }
 
+  // A count that may also be given as a list of counts (eval.samples: 16 or [16, 32, 100]): the
+  // largest goes to `value`, and a list of several to `list` (else `list` is left empty). Written
+  // back as it was given: a plain integer when `list` is empty.
+  FieldRef counts(std::string_view key, int64_t& value, std::vector<int64_t>& list,
+                  std::string_view help = {});
+
   // A string restricted to the allowed values.
   FieldRef choice(std::string_view key, std::string& value, std::vector<std::string> allowed,
                   std::string_view help = {});

@@ -6,7 +6,9 @@
 namespace psam::config {
 
 void bind(Binder& b, eval::EvalConfig& c) {
-  b.field("samples", c.samples, "latent samples N per case (a multiple of K for HM-IoU)");
+  b.counts("samples", c.samples, c.sample_counts,
+           "latent samples N per case (a multiple of K for HM-IoU); a list [16, 32, 100] draws "
+           "the largest once and scores the first n of them for each n");
   b.field("split", c.split, "store split psam eval scores by default");
   b.choice("ged_convention", c.metrics.ged_convention,
            "IoU of empty masks in GED and diversity (docs/metrics.md)");

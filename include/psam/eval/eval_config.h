@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "psam/data/loader/boxes.h"
 #include "psam/data/loader/loader.h"
@@ -14,6 +15,11 @@ namespace psam::eval {
 
 struct EvalConfig {
   int64_t samples = 16;        // N latent samples per case (a multiple of K for HM-IoU)
+  // Several sample counts in one evaluation (GED_16, GED_32, GED_100 as papers report them): one
+  // stream of N = max draws per case, every n scored on its first n samples (the smallest n's
+  // samples are exactly an N = n evaluation's). Empty: only `samples`; otherwise its largest
+  // value equals `samples` (the config layer keeps them so).
+  std::vector<int64_t> sample_counts;
   std::string split = "test";  // the store split the caller evaluates (recorded in reports)
   MetricOptions metrics;       // GED / diversity and HM-IoU IoU conventions
   // Which mask the prompt box is taken from; kAnnotator uses annotator `prompt_annotator`.
@@ -31,6 +37,8 @@ struct EvalConfig {
   data::LoaderOptions preprocessing;
 
   BootstrapOptions bootstrap() const;
+  // The n scored, ascending: sample_counts, or {samples} when it is empty.
+  std::vector<int64_t> scored_counts() const;
   // psam::Error naming the first invalid field.
   void validate() const;
 };

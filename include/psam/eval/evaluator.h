@@ -42,6 +42,8 @@ struct CaseResult {
   int64_t index = 0;  // store index
   std::string id;     // sample id
   CaseMetrics metrics;
+  // The metrics of the first n samples for each n of EvalResult::counts below N (in order).
+  std::vector<CaseMetrics> prefixes;
 };
 
 // Mean over cases with its bootstrap interval; mean NaN and count 0 when defined in no case.
@@ -75,6 +77,10 @@ struct EvalResult {
   int64_t seed = 0;
   std::vector<CaseResult> cases;
   std::vector<MetricStat> stats;  // CaseMetrics::scalars() order
+  // Every sample count n scored (EvalConfig::scored_counts), ascending, the last being `samples`,
+  // and the stats of each over the first n samples; the last entry equals `stats`.
+  std::vector<int64_t> counts;
+  std::vector<std::vector<MetricStat>> count_stats;
   std::vector<CaseFigure> figures;
   double seconds = 0.0;  // wall time of the evaluation
 

@@ -37,6 +37,11 @@ void write_eval_report(const EvalResult& result, const std::string& dir,
 
 // The main metrics of several summaries (eval_summary_json objects) side by side: one row per
 // (label, summary), columns GED, HM-IoU, DSC, IoU, NCC, diversity as "mean [low, high]".
+// A summary as table rows: itself under `label`, preceded, when it scored several sample counts,
+// by one row per smaller n ("label n=16") holding that n's metrics.
+std::vector<std::pair<std::string, nlohmann::json>> rows_by_sample_count(
+    const std::string& label, const nlohmann::json& summary);
+
 std::string comparison_table(const std::vector<std::pair<std::string, nlohmann::json>>& rows);
 
 }  // namespace psam::eval

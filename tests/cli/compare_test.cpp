@@ -14,6 +14,7 @@
 
 #include "cli/child_process.h"
 #include "cli/run_cli.h"
+#include "cli/tiny_sam.h"
 #include "psam/io/image.h"
 #include "psam/util/fs.h"
 #include "support/testing.h"
@@ -22,15 +23,12 @@ namespace psam::cli {
 namespace {
 namespace fs = std::filesystem;
 
-const char* kMicroConfig = R"(
+const std::string kMicroConfig = std::string(R"(
 run: {threads: 1, device: cpu}
 model:
   latent_net: reference
   latent_dim: 3
-  sam: {img_size: 32, patch_size: 8, encoder_embed_dim: 16, encoder_depth: 2,
-        encoder_num_heads: 2, window_size: 2, encoder_global_attn_indexes: [1],
-        prompt_embed_dim: 16, mask_in_chans: 4, decoder_depth: 1, decoder_num_heads: 2,
-        decoder_mlp_dim: 32, iou_head_hidden_dim: 16}
+  sam: )") + test::kTinySam + R"(
 data:
   loader: {batch_size: 4}
 train: {epochs: 2, lr: 1e-3, log_every_steps: 1, val_every_epochs: 0}

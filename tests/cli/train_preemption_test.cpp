@@ -18,9 +18,9 @@
 #include <thread>
 
 #include "cli/child_process.h"
+#include "cli/tiny_sam.h"
 #include "psam/train/checkpoint.h"
 #include "psam/util/fs.h"
-#include "cli/tiny_sam.h"
 #include "support/testing.h"
 #include "train/train_fixture.h"
 

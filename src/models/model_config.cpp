@@ -186,6 +186,7 @@ void ModelConfig::validate() const {
   prob_unet.validate();
   mc_dropout_sam.validate();
   adapter_sam.validate();
+  usam.validate();
 }
 
 bool ModelConfig::operator==(const ModelConfig& other) const {

@@ -8,6 +8,7 @@
 #include "psam/models/mc_dropout_sam/mc_dropout_sam_model.h"
 #include "psam/models/prob_sam/prob_sam_model.h"
 #include "psam/models/prob_unet/prob_unet_model.h"
+#include "psam/models/usam/usam_model.h"
 #include "psam/util/error.h"
 #include "psam/util/names.h"
 
@@ -36,6 +37,10 @@ const std::vector<ModelEntry>& registry() {
       {"adapter_sam",
        "adapter SAM (Med-SA style): bottleneck adapters in a frozen ViT; deterministic",
        make<AdapterSamModel>},
+      {"usam",
+       "UncertainSAM (Kaiser et al. 2025) on SAM1: MLP heads on the frozen decoder's tokens "
+       "predict the mask's IoU and its task and prompt gaps",
+       make<UsamModel>},
       {"box_ellipse",
        "the ellipse inscribed in the prompt box, at image size: the prompt-only baseline (learns "
        "nothing)",

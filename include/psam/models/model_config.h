@@ -13,6 +13,7 @@
 #include "psam/models/adapter_sam/adapter_sam_config.h"
 #include "psam/models/mc_dropout_sam/mc_dropout_sam_config.h"
 #include "psam/models/prob_unet/prob_unet_config.h"
+#include "psam/models/usam/usam_config.h"
 #include "psam/prob/prob_sam.h"
 #include "psam/prob/prob_sam_fields.h"
 #include "psam/sam/config_fields.h"
@@ -31,6 +32,7 @@ struct ModelConfig {
   ProbUnetConfig prob_unet;
   McDropoutSamConfig mc_dropout_sam;
   AdapterSamConfig adapter_sam;
+  UsamConfig usam;
 
   // psam::Error naming the first invalid field.
   void validate() const;
@@ -62,6 +64,7 @@ void describe(B& b, ModelConfig& c) {
   b.section("prob_unet", c.prob_unet, "kind prob_unet: the Probabilistic U-Net's shape");
   b.section("mc_dropout_sam", c.mc_dropout_sam, "kind mc_dropout_sam: the decoder dropout");
   b.section("adapter_sam", c.adapter_sam, "kind adapter_sam: the ViT adapters");
+  b.section("usam", c.usam, "kind usam: the uncertainty heads on a frozen SAM");
 }
 
 // The JSON text of the whole section (every field, defaults included), and back. Reading is

@@ -106,7 +106,7 @@ TEST(UsamModel, HeadsTrainOnATinySam) {
     if (j["kind"] == "epoch") epoch_loss.push_back(j["train/loss"].get<double>());
   }
   ASSERT_EQ(epoch_loss.size(), 8u);
-  EXPECT_LT(epoch_loss.back(), 0.5 * epoch_loss.front())
+  EXPECT_LT(epoch_loss.back(), 0.7 * epoch_loss.front())
       << "first epoch " << epoch_loss.front() << ", last " << epoch_loss.back();
   // Every training (and validation) case was decoded once and then served from the cache.
   EXPECT_EQ(dynamic_cast<UsamModel&>(*model).cached_records(),

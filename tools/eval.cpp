@@ -223,6 +223,7 @@ void run_eval(const EvalArgs& a, Io io) {
   if (oracle) eval::write_eval_report(*oracle, p.out + "/oracle", identity);
 
   io.out << eval::comparison_table(rows);
+  io.out << eval::quality_table(result);
   io.out << fmt::format(
       "{} case(s) of split '{}', N={} samples, K={} annotators, prompt {}; mean [95% bootstrap "
       "interval]; GED {}, HM-IoU {}; {:.1f} s\nwrote {}\n",

@@ -107,6 +107,12 @@ void run_predict_samples(const PredictArgs& a, Io io) {
   const auto prior_mean = logits[n] > 0;
   images.emplace_back("prior_mean.png", prior_mean.to(torch::kUInt8) * 255);
   info["prior_mean"] = {{"file", "prior_mean.png"}, {"area", prior_mean.sum().item<int64_t>()}};
+  // The method's own predictions of that mask's quality (USAM's heads, SAM's IoU head).
+  std::string scores;
+  for (const auto& [name, value] : drawn.scores) {
+    info["prior_mean"]["scores"][name] = value;
+    scores += fmt::format("{}{} {:.4f}", scores.empty() ? "" : ", ", name, value);
+  }
   // Entropy of a probability is at most 1 bit and the variance of values in [0,1] at most 1/4.
   const std::vector<std::tuple<std::string, at::Tensor, double>> maps = {
       {"mean_probability", mean, 1.0}, {"entropy", entropy, 1.0}, {"variance", variance, 4.0}};
@@ -138,6 +144,7 @@ void run_predict_samples(const PredictArgs& a, Io io) {
                     : fmt::format("mean {:.4f} (min {:.4f})", iou["mean"].get<double>(),
                                   iou["min"].get<double>()),
       a.out);
+  if (!scores.empty()) io.out << "prior_mean.png scores: " << scores << "\n";
 }
 
 }  // namespace psam::cli

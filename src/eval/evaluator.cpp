@@ -190,6 +190,38 @@ CaseFigure make_figure(const data::Batch& batch, const at::Tensor& annotators,
   return f;
 }
 
+// The quality predictions of every case, pooled by name in the order the method gives them.
+class QualityPool {
+ public:
+  void add(const std::vector<models::QualityPrediction>& case_predictions) {
+    for (const auto& q : case_predictions) {
+      auto it = std::find_if(pooled_.begin(), pooled_.end(),
+                             [&](const models::QualityPrediction& p) { return p.name == q.name; });
+      if (it == pooled_.end()) it = pooled_.insert(pooled_.end(), {q.name, q.is_iou, {}, {}});
+      it->predicted.insert(it->predicted.end(), q.predicted.begin(), q.predicted.end());
+      it->actual.insert(it->actual.end(), q.actual.begin(), q.actual.end());
+    }
+  }
+  std::vector<QualityStat> stats(const dist::Group* group) const {
+    if (pooled_.empty()) return {};
+    if (group != nullptr && group->size() > 1) {
+      log::warn("evaluate: the method's quality predictions are scored in one process only; "
+                "left out of this multi-process evaluation");
+      return {};
+    }
+    std::vector<QualityStat> out;
+    for (const auto& p : pooled_) {
+      QualityStat s{p.name, p.is_iou, ranking_stats(p.predicted, p.actual)};
+      if (!p.is_iou) s.stats.auroc = NAN;
+      out.push_back(s);
+    }
+    return out;
+  }
+
+ private:
+  std::vector<models::QualityPrediction> pooled_;
+};
+
 }  // namespace
 
 uint64_t case_seed(int64_t seed, int64_t index) {
@@ -247,6 +279,7 @@ EvalResult evaluate(models::Model& model, const data::DatasetStore& store,
   const torch::Device device = model.device();
   torch::NoGradGuard no_grad;
   EvalModeGuard eval_mode(model.module());
+  QualityPool quality;
   while (auto batch = loader.next()) {
     const int64_t index = batch->index[0];
     // One stream of draws per case, taken in chunks up to each scored n: the first n samples are
@@ -276,10 +309,12 @@ EvalResult evaluate(models::Model& model, const data::DatasetStore& store,
     c.id = batch->ids[0];
     score_case(c, samples, annotators, probs, r);
     r.cases.push_back(std::move(c));
+    quality.add(model.quality(*batch, annotators));
     if (static_cast<int64_t>(r.figures.size()) < config.figure_cases)
       r.figures.push_back(make_figure(*batch, annotators, samples, probs));
   }
   if (group != nullptr && group->size() > 1) gather_cases(r, cases, store, *group);
+  r.quality = quality.stats(group);
   finish(r, start);
   return r;
 }

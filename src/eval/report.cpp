@@ -76,7 +76,7 @@ nlohmann::json eval_summary_json(const EvalResult& result, const nlohmann::json&
   nlohmann::json by_samples = nlohmann::json::object();
   for (size_t i = 0; i < result.counts.size() && i < result.count_stats.size(); ++i)
     by_samples[std::to_string(result.counts[i])] = stats_json(result.count_stats[i]);
-  return {
+  nlohmann::json summary = {
       {"source", result.source},
       {"model", identity},
       {"split", result.split},
@@ -96,6 +96,33 @@ nlohmann::json eval_summary_json(const EvalResult& result, const nlohmann::json&
       {"conventions", conventions_json(result.metrics)},
       {"seconds", result.seconds},
   };
+  if (!result.quality.empty()) {
+    nlohmann::json quality = nlohmann::json::object();
+    for (const auto& q : result.quality) {
+      quality[q.name] = {{"count", q.stats.count},
+                         {"spearman", number_or_null(q.stats.spearman)},
+                         {"pearson", number_or_null(q.stats.pearson)},
+                         {"mae", number_or_null(q.stats.mae)},
+                         {"auroc", number_or_null(q.stats.auroc)}};
+    }
+    summary["quality"] = quality;
+  }
+  return summary;
+}
+
+std::string quality_table(const EvalResult& result) {
+  if (result.quality.empty()) return "";
+  const auto cell = [](double v) {
+    return std::isnan(v) ? fmt::format("{:>9}", "-") : fmt::format("{:>9.3f}", v);
+  };
+  std::string out = fmt::format("{:<24}{:>9}{:>9}{:>9}{:>9}{:>7}\n", "quality prediction",
+                                "Spearman", "Pearson", "MAE", "AUROC", "n");
+  for (const auto& q : result.quality) {
+    out += fmt::format("{:<24}{}{}{}{}{:>7}\n", q.name, cell(q.stats.spearman),
+                       cell(q.stats.pearson), cell(q.stats.mae), cell(q.stats.auroc),
+                       q.stats.count);
+  }
+  return out;
 }
 
 std::string per_case_csv(const EvalResult& result) {

@@ -187,6 +187,7 @@ void ModelConfig::validate() const {
   mc_dropout_sam.validate();
   adapter_sam.validate();
   ua_sam.validate();
+  usam.validate();
 }
 
 bool ModelConfig::operator==(const ModelConfig& other) const {

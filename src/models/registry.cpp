@@ -9,6 +9,7 @@
 #include "psam/models/prob_sam/prob_sam_model.h"
 #include "psam/models/prob_unet/prob_unet_model.h"
 #include "psam/models/ua_sam/ua_sam_model.h"
+#include "psam/models/usam/usam_model.h"
 #include "psam/util/error.h"
 #include "psam/util/names.h"
 
@@ -41,6 +42,10 @@ const std::vector<ModelEntry>& registry() {
        "UA-SAM: a latent z from prior/posterior nets modulates an uncertainty adapter after "
        "every ViT block",
        make<UaSamModel>},
+      {"usam",
+       "UncertainSAM (Kaiser et al. 2025) on SAM1: MLP heads on the frozen decoder's tokens "
+       "predict the mask's IoU and its task and prompt gaps",
+       make<UsamModel>},
       {"box_ellipse",
        "the ellipse inscribed in the prompt box, at image size: the prompt-only baseline (learns "
        "nothing)",

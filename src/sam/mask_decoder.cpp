@@ -63,7 +63,7 @@ MaskDecoderOutput MaskDecoderImpl::forward(const torch::Tensor& image_embeddings
                            dense_prompt_embeddings, batching, dropout);
   const int64_t begin = multimask_output ? 1 : 0;
   const int64_t end = multimask_output ? num_mask_tokens_ : 1;
-  return {out.masks.slice(1, begin, end), out.iou_pred.slice(1, begin, end)};
+  return {out.masks.slice(1, begin, end), out.iou_pred.slice(1, begin, end), out.tokens};
 }
 
 MaskDecoderOutput MaskDecoderImpl::predict_masks(const torch::Tensor& image_embeddings,
@@ -119,7 +119,7 @@ MaskDecoderOutput MaskDecoderImpl::predict_masks(const torch::Tensor& image_embe
   const auto hyper_in = torch::stack(hyper_in_list, 1);
   const int64_t uc = upscaled.size(1), uh = upscaled.size(2), uw = upscaled.size(3);
   const auto masks = hyper_in.matmul(upscaled.view({b, uc, uh * uw})).view({b, -1, uh, uw});
-  return {masks, iou_prediction_head(iou_token_out)};
+  return {masks, iou_prediction_head(iou_token_out), hs.slice(1, 0, 1 + num_mask_tokens_)};
 }
 
 }  // namespace psam::sam

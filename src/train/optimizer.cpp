@@ -14,11 +14,13 @@ AdamOptimizer::AdamOptimizer(NamedParameters parameters, const TrainConfig& conf
     : parameters_(std::move(parameters)),
       state_(parameters_.size()),
       decoupled_(config.optimizer == OptimizerKind::kAdamW),
+      sgd_(config.optimizer == OptimizerKind::kSgd),
       lr_(config.lr),
       weight_decay_(config.weight_decay),
       beta1_(config.betas.at(0)),
       beta2_(config.betas.at(1)),
-      eps_(config.eps) {}
+      eps_(config.eps),
+      momentum_(config.momentum) {}
 
 void AdamOptimizer::zero_grad() {
   for (auto& [name, p] : parameters_) {
@@ -33,6 +35,10 @@ void AdamOptimizer::step() {
     if (!p.grad().defined()) continue;
     at::Tensor grad = p.grad();
     State& s = state_[i];
+    if (sgd_) {
+      sgd_step(p, grad, s);
+      continue;
+    }
     if (!s.exp_avg.defined()) {
       s.exp_avg = at::zeros_like(p);
       s.exp_avg_sq = at::zeros_like(p);
@@ -55,13 +61,32 @@ void AdamOptimizer::step() {
   }
 }
 
+// torch.optim.SGD: d = g + wd p; buf = d at the first step, then momentum buf + d; p -= lr buf.
+void AdamOptimizer::sgd_step(at::Tensor& p, at::Tensor grad, State& s) const {
+  ++s.step;
+  if (weight_decay_ != 0) grad = grad.add(p, weight_decay_);
+  if (momentum_ != 0) {
+    if (s.exp_avg.defined()) {
+      s.exp_avg.mul_(momentum_).add_(grad);
+    } else {
+      s.exp_avg = grad.clone();
+    }
+    grad = s.exp_avg;
+  }
+  p.add_(grad, -lr_);
+}
+
 io::TensorDict AdamOptimizer::state_dict() const {
   io::TensorDict out;
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const State& s = state_[i];
-    if (!s.exp_avg.defined()) continue;
+    if (s.step == 0) continue;
     const std::string& name = parameters_[i].first;
     out.insert(name + ".step", at::scalar_tensor(s.step, at::kLong));
+    if (sgd_) {
+      if (s.exp_avg.defined()) out.insert(name + ".momentum_buffer", s.exp_avg.cpu());
+      continue;
+    }
     out.insert(name + ".exp_avg", s.exp_avg.cpu());
     out.insert(name + ".exp_avg_sq", s.exp_avg_sq.cpu());
   }
@@ -85,17 +110,20 @@ void AdamOptimizer::load_state_dict(const io::TensorDict& state) {
       s.step = tensor.item<int64_t>();
       continue;
     }
-    PSAM_CHECK(field == "exp_avg" || field == "exp_avg_sq",
-               fmt::format("optimizer state has an unknown entry '{}'", key));
+    const bool known = sgd_ ? field == "momentum_buffer"
+                            : field == "exp_avg" || field == "exp_avg_sq";
+    PSAM_CHECK(known, fmt::format("optimizer state has an unknown entry '{}'", key));
     PSAM_CHECK(tensor.sizes() == p.sizes(),
                fmt::format("optimizer state '{}' has shape {}, the parameter {}", key,
                            fmt::join(tensor.sizes(), "x"), fmt::join(p.sizes(), "x")));
-    (field == "exp_avg" ? s.exp_avg : s.exp_avg_sq) = tensor.to(p.options()).clone();
+    (field == "exp_avg_sq" ? s.exp_avg_sq : s.exp_avg) = tensor.to(p.options()).clone();
   }
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const State& s = state_[i];
-    PSAM_CHECK(s.exp_avg.defined() == s.exp_avg_sq.defined() &&
-                   s.exp_avg.defined() == (s.step > 0),
+    const bool complete = sgd_ ? s.exp_avg.defined() == (s.step > 0 && momentum_ != 0)
+                               : s.exp_avg.defined() == s.exp_avg_sq.defined() &&
+                                     s.exp_avg.defined() == (s.step > 0);
+    PSAM_CHECK(complete,
                fmt::format("optimizer state of '{}' is incomplete", parameters_[i].first));
   }
 }

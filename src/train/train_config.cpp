@@ -11,6 +11,8 @@ void TrainConfig::validate() const {
   PSAM_CHECK(weight_decay >= 0, fmt::format("train.weight_decay must be >= 0, got {}", weight_decay));
   PSAM_CHECK(betas.size() == 2 && betas[0] >= 0 && betas[0] < 1 && betas[1] >= 0 && betas[1] < 1,
              "train.betas must be two numbers in [0, 1)");
+  PSAM_CHECK(momentum >= 0 && momentum < 1,
+             fmt::format("train.momentum must be in [0, 1), got {}", momentum));
   PSAM_CHECK(eps > 0, fmt::format("train.eps must be > 0, got {}", eps));
   PSAM_CHECK(warmup_steps >= 0, "train.warmup_steps must be >= 0");
   PSAM_CHECK(step_size > 0, fmt::format("train.step_size must be > 0, got {}", step_size));

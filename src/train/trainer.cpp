@@ -425,7 +425,7 @@ class Loop {
     c.rng_cpu_ranks = cpu_ranks;
     c.rng_train_ranks = train_ranks;
     c.model = io::state_dict(task_.module());
-    c.optimizer_kind = c_.optimizer == OptimizerKind::kAdamW ? "adamw" : "adam";
+    c.optimizer_kind = std::string(name_of(c_.optimizer));
     c.optimizer = optimizer_.state_dict();
     c.schedule_kind = schedule_name();
     c.lr = optimizer_.lr();
@@ -453,7 +453,7 @@ class Loop {
                             paths_.last, c.config_hash.substr(0, 12),
                             o_.config_hash.substr(0, 12)));
     }
-    const std::string kind = c_.optimizer == OptimizerKind::kAdamW ? "adamw" : "adam";
+    const std::string kind = std::string(name_of(c_.optimizer));
     PSAM_CHECK(c.optimizer_kind == kind,
                fmt::format("cannot resume {}: it was trained with {}, the config says {}",
                            paths_.last, c.optimizer_kind, kind));

@@ -1,4 +1,4 @@
-// Adam / AdamW against torch.optim, gradient clipping, and the LR schedules.
+// Adam / AdamW / SGD against torch.optim, gradient clipping, and the LR schedules.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -20,6 +20,7 @@ std::vector<float> run_cpp(OptimizerKind kind) {
   c.weight_decay = 0.1;
   c.betas = {0.8, 0.95};
   c.eps = 1e-6;
+  c.momentum = 0.7;
   NamedParameters params = {{"a", torch::tensor({0.5f, -1.0f, 2.0f}).requires_grad_()},
                             {"b", torch::tensor({{0.25f}, {-0.75f}}).requires_grad_()}};
   AdamOptimizer optimizer(params, c);
@@ -53,9 +54,18 @@ for cls in (torch.optim.Adam, torch.optim.AdamW):
         loss.backward()
         opt.step()
     print(' '.join('%.9g' % v for v in torch.cat([a.detach().flatten(), b.detach().flatten()]).tolist()))
+a = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
+b = torch.tensor([[0.25], [-0.75]], requires_grad=True)
+opt = torch.optim.SGD([a, b], lr=0.05, momentum=0.7, weight_decay=0.1)
+for t in range(5):
+    opt.zero_grad()
+    loss = sum((-torch.cos(3 * p + t) / 3).sum() for p in (a, b))
+    loss.backward()
+    opt.step()
+print(' '.join('%.9g' % v for v in torch.cat([a.detach().flatten(), b.detach().flatten()]).tolist()))
 )");
   std::istringstream lines(support::run_python(script));
-  for (OptimizerKind kind : {OptimizerKind::kAdam, OptimizerKind::kAdamW}) {
+  for (OptimizerKind kind : {OptimizerKind::kAdam, OptimizerKind::kAdamW, OptimizerKind::kSgd}) {
     std::string line;
     std::getline(lines, line);
     std::istringstream values(line);
@@ -63,9 +73,31 @@ for cls in (torch.optim.Adam, torch.optim.AdamW):
     for (float v : mine) {
       float expected = 0;
       values >> expected;
-      EXPECT_NEAR(v, expected, 2e-6) << (kind == OptimizerKind::kAdam ? "adam" : "adamw");
+      EXPECT_NEAR(v, expected, 2e-6) << name_of(kind);
     }
   }
+}
+
+TEST(AdamOptimizer, SgdMomentumStateRoundTrips) {
+  TrainConfig c;
+  c.optimizer = OptimizerKind::kSgd;
+  c.lr = 0.5;
+  c.momentum = 0.5;
+  NamedParameters params = {{"w", torch::ones({2}).requires_grad_()}};
+  AdamOptimizer a(params, c);
+  params[0].second.mutable_grad() = torch::tensor({1.0f, -2.0f});
+  a.step();  // buf = g; w = 1 - 0.5 g
+  const io::TensorDict state = a.state_dict();
+  EXPECT_EQ(state.keys(), (std::vector<std::string>{"w.step", "w.momentum_buffer"}));
+  NamedParameters other = {{"w", params[0].second.detach().clone().requires_grad_()}};
+  AdamOptimizer b(other, c);
+  b.load_state_dict(state);
+  other[0].second.mutable_grad() = torch::tensor({1.0f, 0.0f});
+  b.step();  // buf = 0.5 (1, -2) + (1, 0) = (1.5, -1); w = (0.5, 2) - 0.5 buf
+  EXPECT_TRUE(torch::allclose(other[0].second.detach(), torch::tensor({-0.25f, 2.5f})));
+  c.optimizer = OptimizerKind::kAdam;
+  AdamOptimizer adam(other, c);
+  EXPECT_THROW(adam.load_state_dict(state), Error);
 }
 
 TEST(AdamOptimizer, StateByNameRoundTrips) {

@@ -8,11 +8,13 @@ namespace psam::config {
 
 void bind(Binder& b, train::TrainConfig& c) {
   b.choice("optimizer", c.optimizer,
-           "adam: weight decay as L2 on the gradient; adamw: decoupled weight decay");
+           "adam: weight decay as L2 on the gradient; adamw: decoupled weight decay; sgd: "
+           "with momentum, weight decay as L2");
   b.field("lr", c.lr, "peak learning rate");
   b.field("weight_decay", c.weight_decay, "weight decay");
   b.field("betas", c.betas, "Adam's (beta1, beta2)");
   b.field("eps", c.eps, "Adam's epsilon");
+  b.field("momentum", c.momentum, "SGD's momentum");
   b.choice("schedule", c.schedule, "learning-rate schedule after the warm-up");
   b.field("warmup_steps", c.warmup_steps, "linear warm-up from 0 over this many steps");
   b.field("step_size", c.step_size, "step schedule: steps between decays");

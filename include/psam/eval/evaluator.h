@@ -17,6 +17,9 @@
 //     exactly as for the single mask and makes HM-IoU defined (then the mean IoU of the mask
 //     with the annotators).
 // A method with an embedding cache attached (Model::set_embedding_cache) uses it here too.
+// A method that predicts the quality of its own mask (Model::quality, e.g. USAM) is scored on
+// it as well: Spearman, Pearson, MAE and failure AUROC (ranking.h) per prediction, pooled over
+// every case and ground truth (one process only: with several ranks they are left out).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -31,6 +34,7 @@
 #include "psam/eval/bootstrap.h"
 #include "psam/eval/eval_config.h"
 #include "psam/eval/metrics.h"
+#include "psam/eval/ranking.h"
 #include "psam/models/model.h"
 
 namespace psam::eval {
@@ -65,6 +69,14 @@ struct CaseFigure {
   at::Tensor uncertainty;  // float [H,W]: binary entropy (nats) of `mean`, in [0, ln 2]
 };
 
+// How well one of the method's quality predictions (models::QualityPrediction) tracks the real
+// value over every (case, ground truth) of the evaluation; auroc NaN unless it predicts an IoU.
+struct QualityStat {
+  std::string name;
+  bool is_iou = false;
+  RankingStats stats;
+};
+
 struct EvalResult {
   std::string source;  // "model" or "oracle"
   bool deterministic = false;
@@ -82,6 +94,7 @@ struct EvalResult {
   std::vector<int64_t> counts;
   std::vector<std::vector<MetricStat>> count_stats;
   std::vector<CaseFigure> figures;
+  std::vector<QualityStat> quality;  // empty for a method that predicts none
   double seconds = 0.0;  // wall time of the evaluation
 
   // The stat called `name`; psam::Error naming the known ones otherwise.

@@ -15,7 +15,9 @@ namespace psam::eval {
 
 // {"source", "model": identity, "split", "cases", "samples", "annotators", "prompt",
 //  "sampling_seed", "deterministic", "metrics": {name: {"mean", "ci": [low, high], "count"}},
-//  "bootstrap": {"resamples", "level", "seed"}, "conventions", "seconds"}; NaN -> null.
+//  "bootstrap": {"resamples", "level", "seed"}, "conventions", "seconds"}; NaN -> null. A
+// method that predicts its masks' quality adds "quality": {name: {"count", "spearman",
+// "pearson", "mae", "auroc"}}.
 // `identity` names the model (checkpoint, config, hash ...); the evaluator does not know it.
 nlohmann::json eval_summary_json(const EvalResult& result, const nlohmann::json& identity);
 
@@ -29,6 +31,10 @@ std::string per_case_csv(const EvalResult& result);
 // Tiles are enlarged (nearest) to at least 96 px. uint8 [rows,cols,3] RGB; psam::Error when
 // there are no figures.
 at::Tensor samples_grid(const std::vector<CaseFigure>& figures, int64_t max_samples = 4);
+
+// The quality predictions of a result as a table: one row per prediction with Spearman,
+// Pearson, MAE and failure AUROC ("-" where undefined); empty text when it has none.
+std::string quality_table(const EvalResult& result);
 
 // Writes dir/summary.json, dir/per_case.csv and, when the result has figures, dir/samples.png
 // (creating dir).

@@ -39,6 +39,17 @@ struct CaseSamples {
   // itself for a deterministic method; dropout off for MC dropout).
   at::Tensor mean_logits;
   at::Tensor z;  // [n,L] the latent codes drawn, where the method has them; else undefined
+  // The method's predictions of the quality of mean_logits (USAM's heads, SAM's IoU head), as
+  // (name, value); empty for a method that makes none.
+  std::vector<std::pair<std::string, double>> scores;
+};
+
+// A method's prediction of a quantity of its own mask, against the real value for each ground
+// truth of one case (psam eval's quality table).
+struct QualityPrediction {
+  std::string name;     // e.g. "usam.iou", "sam.iou_pred"
+  bool is_iou = false;  // predicts an IoU: failure detection (actual < 0.5) is scored too
+  std::vector<double> predicted, actual;  // one per ground truth
 };
 
 // A weight layout a method can export for other tools (psam export --part NAME).
@@ -96,6 +107,16 @@ class Model {
   // Used by loss() and sample() for batches of store images (batch.index >= 0) while set; the
   // cache must be of this model's cacheable_encoder() and the batches' store.
   void set_embedding_cache(data::EmbeddingCache* cache) { cache_ = cache; }
+
+  // For one case (batch of one, as sample() takes it) and its annotators' masks [K,H,W] at the
+  // image size: the method's quality predictions against the real values; empty (the default)
+  // for a method that predicts none. Call in eval mode without autograd.
+  virtual std::vector<QualityPrediction> quality(const data::Batch& batch,
+                                                 const at::Tensor& annotators) {
+    (void)batch;
+    (void)annotators;
+    return {};
+  }
 
   // Weight layouts for other tools, and the state dict of one (psam::Error for another name).
   virtual std::vector<ExportPart> export_parts() const = 0;

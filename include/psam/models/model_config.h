@@ -14,6 +14,7 @@
 #include "psam/models/mc_dropout_sam/mc_dropout_sam_config.h"
 #include "psam/models/prob_unet/prob_unet_config.h"
 #include "psam/models/ua_sam/ua_sam_config.h"
+#include "psam/models/usam/usam_config.h"
 #include "psam/prob/prob_sam.h"
 #include "psam/prob/prob_sam_fields.h"
 #include "psam/sam/config_fields.h"
@@ -33,6 +34,7 @@ struct ModelConfig {
   McDropoutSamConfig mc_dropout_sam;
   AdapterSamConfig adapter_sam;
   UaSamConfig ua_sam;
+  UsamConfig usam;
 
   // psam::Error naming the first invalid field.
   void validate() const;
@@ -65,6 +67,7 @@ void describe(B& b, ModelConfig& c) {
   b.section("mc_dropout_sam", c.mc_dropout_sam, "kind mc_dropout_sam: the decoder dropout");
   b.section("adapter_sam", c.adapter_sam, "kind adapter_sam: the ViT adapters");
   b.section("ua_sam", c.ua_sam, "kind ua_sam: latent code, latent nets, adapters, prompt");
+  b.section("usam", c.usam, "kind usam: the uncertainty heads on a frozen SAM");
 }
 
 // The JSON text of the whole section (every field, defaults included), and back. Reading is

@@ -44,6 +44,9 @@ enum class EmbeddingBatching {
 struct MaskDecoderOutput {
   torch::Tensor masks;     // [B, M, 4h, 4w] low-resolution mask logits
   torch::Tensor iou_pred;  // [B, M]; M = num_multimask_outputs, or 1 without multimask output
+  // [B, 1+T, C]: the two-way transformer's outputs of the IoU token and all T mask tokens
+  // (official hs[:, 0] and hs[:, 1:1+T]), whatever masks were selected (USAM's heads read them).
+  torch::Tensor tokens;
 };
 
 class MaskDecoderImpl : public torch::nn::Module {

@@ -1,6 +1,7 @@
-// Adam and AdamW over named parameters, with the per-parameter state (step, exp_avg,
-// exp_avg_sq) kept by parameter name so a checkpoint restores it onto a rebuilt model. The
-// update is PyTorch's torch.optim.Adam / AdamW (single-tensor path, amsgrad off).
+// Adam, AdamW and SGD over named parameters, with the per-parameter state (step, exp_avg,
+// exp_avg_sq; SGD: momentum_buffer) kept by parameter name so a checkpoint restores it onto a
+// rebuilt model. The update is PyTorch's torch.optim.Adam / AdamW (single-tensor path, amsgrad
+// off) / SGD (momentum without dampening, not Nesterov).
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -19,7 +20,7 @@ using NamedParameters = std::vector<std::pair<std::string, at::Tensor>>;
 
 class AdamOptimizer {
  public:
-  // Uses config.optimizer, lr, weight_decay, betas and eps.
+  // Uses config.optimizer, lr, weight_decay, betas and eps (SGD: momentum).
   AdamOptimizer(NamedParameters parameters, const TrainConfig& config);
 
   double lr() const { return lr_; }
@@ -41,13 +42,15 @@ class AdamOptimizer {
  private:
   struct State {
     int64_t step = 0;
-    at::Tensor exp_avg, exp_avg_sq;
+    at::Tensor exp_avg, exp_avg_sq;  // SGD: exp_avg holds the momentum buffer
   };
+  void sgd_step(at::Tensor& p, at::Tensor grad, State& s) const;
 
   NamedParameters parameters_;
   std::vector<State> state_;
   bool decoupled_;  // AdamW
-  double lr_, weight_decay_, beta1_, beta2_, eps_;
+  bool sgd_;
+  double lr_, weight_decay_, beta1_, beta2_, eps_, momentum_;
 };
 
 // Scales every gradient so that their global L2 norm is at most max_norm (as

@@ -11,7 +11,7 @@
 
 namespace psam::train {
 
-enum class OptimizerKind { kAdam, kAdamW };
+enum class OptimizerKind { kAdam, kAdamW, kSgd };
 enum class ScheduleKind {
   kConstant,  // lr throughout
   kStep,      // lr * gamma^(floor(step / step_size))
@@ -19,9 +19,10 @@ enum class ScheduleKind {
 };
 enum class MetricMode { kMin, kMax };
 
-inline constexpr NameTable<OptimizerKind, 2> kOptimizerNames = {{
+inline constexpr NameTable<OptimizerKind, 3> kOptimizerNames = {{
     {OptimizerKind::kAdam, "adam"},
     {OptimizerKind::kAdamW, "adamw"},
+    {OptimizerKind::kSgd, "sgd"},
 }};
 constexpr const auto& enum_names(OptimizerKind) { return kOptimizerNames; }
 inline constexpr NameTable<ScheduleKind, 3> kScheduleNames = {{
@@ -39,7 +40,8 @@ constexpr const auto& enum_names(MetricMode) { return kMetricModeNames; }
 struct TrainConfig {
   OptimizerKind optimizer = OptimizerKind::kAdam;
   double lr = 1e-4;
-  double weight_decay = 0.0;  // Adam: L2 added to the gradient; AdamW: decoupled
+  double weight_decay = 0.0;  // Adam, SGD: L2 added to the gradient; AdamW: decoupled
+  double momentum = 0.9;      // SGD's momentum (no dampening, not Nesterov)
   std::vector<double> betas = {0.9, 0.999};
   double eps = 1e-8;
 

@@ -1,0 +1,271 @@
+#include "psam/models/usam/usam_model.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "models/sam_common.h"
+#include "psam/io/state_dict.h"
+#include "psam/models/usam/usam_targets.h"
+#include "psam/sam/checkpoint.h"
+#include "psam/sam/export.h"
+#include "psam/sam/transforms.h"
+#include "psam/util/error.h"
+#include "psam/util/log.h"
+
+namespace psam::models {
+namespace {
+
+// The seed of a ground truth's dense-prompt points: splitmix64 of (store index, annotator), so
+// a target never depends on the order cases are visited in or on the token cache.
+uint64_t dense_points_seed(int64_t index, int64_t annotator) {
+  uint64_t z = 0x9E3779B97F4A7C15ull * (static_cast<uint64_t>(index) + 2) +
+               static_cast<uint64_t>(annotator) * 0xD1B54A32D192ED03ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+std::string record_key(const data::Batch& batch, int64_t b) {
+  const at::Tensor box = batch.box[b].to(at::kCPU, at::kFloat);
+  const auto v = box.accessor<float, 1>();
+  return fmt::format("{}:{},{},{},{}", batch.index[static_cast<size_t>(b)], v[0], v[1], v[2],
+                     v[3]);
+}
+
+}  // namespace
+
+UsamHeadsImpl::UsamHeadsImpl(int64_t input_dim, int64_t hidden) {
+  for (const auto& name : usam_head_names()) {
+    heads_.push_back(
+        register_module(name, sam::MLP(input_dim, hidden, 1, 3, /*sigmoid_output=*/true)));
+  }
+}
+
+torch::Tensor UsamHeadsImpl::forward(const torch::Tensor& features) {
+  std::vector<torch::Tensor> out;
+  out.reserve(heads_.size());
+  for (auto& head : heads_) out.push_back(head->forward(features));
+  return torch::cat(out, 1);
+}
+
+UsamNetImpl::UsamNetImpl(const sam::SamConfig& sam_config, int64_t hidden) {
+  sam = register_module("sam", sam::build_sam(sam_config));
+  heads = register_module("heads", UsamHeads(2 * sam_config.prompt_embed_dim, hidden));
+}
+
+UsamModel::UsamModel(const ModelConfig& config)
+    : Model(without_latent_nets(config)), net_(config.prob.sam, config.usam.hidden) {
+  const int64_t tokens = config.prob.sam.num_multimask_outputs + 1;
+  PSAM_CHECK(config.usam.token < tokens,
+             fmt::format("model.usam.token {} is not a mask token of this SAM (0..{})",
+                         config.usam.token, tokens - 1));
+  // SAM stays as it is: only the heads learn.
+  for (auto& p : net_->sam->parameters()) p.requires_grad_(false);
+}
+
+void UsamModel::prepare_loader(data::LoaderOptions& options, bool training) const {
+  set_sam_frame(options, config().prob.sam);
+  // Targets are IoUs at the image's own size, against every annotator.
+  options.resize_masks = false;
+  if (training) {
+    options.annotators = data::AnnotatorMode::kAll;
+    options.box_jitter = 0;  // the same prompt every epoch, so the token cache applies
+  }
+}
+
+at::Tensor UsamModel::embeddings(const data::Batch& batch) {
+  const int64_t size = config().prob.sam.img_size;
+  PSAM_CHECK(batch.image.defined() && batch.image.size(-1) == size,
+             fmt::format("usam: batches must be at the model's input size {}, got {}", size,
+                         batch.image.defined() ? batch.image.size(-1) : 0));
+  torch::NoGradGuard no_grad;
+  return sam_embeddings(batch, embedding_cache(), device(), [&](const at::Tensor& images) {
+    return net_->sam->image_encoder->forward(images);
+  });
+}
+
+UsamModel::Decoded UsamModel::decode(const at::Tensor& embedding, const at::Tensor& box,
+                                     const at::Tensor& points, std::array<int64_t, 2> size) {
+  torch::NoGradGuard no_grad;
+  const UsamConfig& u = config().usam;
+  sam::PromptInputs prompt;
+  prompt.boxes = box;
+  if (points.defined() && points.size(0) > 0) {
+    prompt.point_coords = points.unsqueeze(0);
+    prompt.point_labels = torch::ones({1, points.size(0)}, points.options().dtype(at::kLong));
+  }
+  auto& s = *net_->sam;
+  const auto [sparse, dense] = s.prompt_encoder->forward(prompt);
+  const sam::MaskDecoderOutput out =
+      s.mask_decoder->forward(embedding, s.prompt_encoder->get_dense_pe(), sparse, dense,
+                              u.multimask, sam::EmbeddingBatching::kShared);
+  Decoded d;
+  d.logits = sam::frame_to_image(out.masks, s.img_size(), size)[0];
+  d.iou_pred = out.iou_pred[0];
+  d.chosen = d.iou_pred.argmax().item<int64_t>();
+  // Mask token t is hs[:, 1 + t]; the multimask outputs come from tokens 1..M.
+  const int64_t token = u.token >= 0 ? u.token : (u.multimask ? 1 + d.chosen : 0);
+  d.features = torch::cat({out.tokens[0][0], out.tokens[0][1 + token]});
+  return d;
+}
+
+at::Tensor UsamModel::ground_truths(const at::Tensor& annotators) const {
+  const int64_t k = config().usam.annotator;
+  if (k < 0) return annotators;
+  PSAM_CHECK(k < annotators.size(0),
+             fmt::format("model.usam.annotator {} is not an annotator of the store (0..{})", k,
+                         annotators.size(0) - 1));
+  return annotators.narrow(0, k, 1);
+}
+
+UsamModel::Record UsamModel::compute_record(const at::Tensor& embedding, const at::Tensor& box,
+                                            const at::Tensor& annotators,
+                                            std::array<int64_t, 2> size, int64_t index) {
+  const Decoded d = decode(embedding, box, at::Tensor(), size);
+  const at::Tensor masks = d.logits > 0;
+  const at::Tensor truths = ground_truths(annotators);
+  const auto scale = sam::ResizeLongestSide::coord_scale(size, config().prob.sam.img_size);
+  const at::Tensor to_frame = torch::tensor({static_cast<float>(scale[0]),
+                                             static_cast<float>(scale[1])});
+  const int64_t first = config().usam.annotator < 0 ? 0 : config().usam.annotator;
+  at::Tensor targets = torch::empty({truths.size(0), kUsamHeads}, at::kFloat);
+  for (int64_t a = 0; a < truths.size(0); ++a) {
+    const at::Tensor truth = truths[a];
+    const at::Tensor points =
+        dense_prompt_points(truth, config().usam.dense_points, dense_points_seed(index, first + a));
+    std::vector<double> dense_ious;
+    if (points.size(0) > 0) {
+      const Decoded dense = decode(embedding, box, (points * to_frame).to(box.device()), size);
+      dense_ious = mask_ious(dense.logits > 0, truth);
+    }
+    const auto t = usam_targets(mask_ious(masks, truth), d.chosen, dense_ious);
+    for (int64_t h = 0; h < kUsamHeads; ++h) targets[a][h] = t[static_cast<size_t>(h)];
+  }
+  return {d.features.unsqueeze(0), targets.to(d.features.device())};
+}
+
+train::StepLoss UsamModel::loss(const data::Batch& batch, const train::LossConfig& /*loss*/,
+                                int64_t /*step*/, at::Generator /*generator*/) {
+  const int64_t batch_size = batch.image.size(0);
+  PSAM_CHECK(batch.masks.defined() && batch.masks.dim() == 4 &&
+                 batch.masks.size(2) == batch.size[0] && batch.masks.size(3) == batch.size[1],
+             "usam: training batches need the annotators' masks at the image size");
+  const bool cache = config().usam.cache_tokens;
+  std::vector<Record> rows(static_cast<size_t>(batch_size));
+  std::vector<int64_t> missing;
+  for (int64_t b = 0; b < batch_size; ++b) {
+    const auto it = cache && batch.index[static_cast<size_t>(b)] >= 0
+                        ? records_.find(record_key(batch, b))
+                        : records_.end();
+    if (it == records_.end()) {
+      missing.push_back(b);
+    } else {
+      rows[static_cast<size_t>(b)] = it->second;
+    }
+  }
+  if (!missing.empty()) {
+    const at::Tensor embedding = embeddings(batch);
+    const c10::Device dev = device();
+    for (int64_t b : missing) {
+      Record r = compute_record(embedding.narrow(0, b, 1), batch.box.narrow(0, b, 1).to(dev),
+                                batch.masks[b].to(dev), batch.size,
+                                batch.index[static_cast<size_t>(b)]);
+      if (cache && batch.index[static_cast<size_t>(b)] >= 0) records_[record_key(batch, b)] = r;
+      rows[static_cast<size_t>(b)] = std::move(r);
+    }
+  }
+  std::vector<at::Tensor> features, targets;
+  for (const Record& r : rows) {
+    features.push_back(r.features.expand({r.targets.size(0), -1}));
+    targets.push_back(r.targets);
+  }
+  const at::Tensor predicted = net_->heads(torch::cat(features));
+  // Each head's own MSE; their sum trains every head as if alone.
+  const at::Tensor per_head = (predicted - torch::cat(targets)).pow(2).mean(0);
+  train::StepLoss result;
+  result.total = per_head.sum();
+  for (int64_t h = 0; h < kUsamHeads; ++h)
+    result.terms.emplace_back("mse_" + usam_head_names()[static_cast<size_t>(h)],
+                              per_head[h].detach());
+  return result;
+}
+
+CaseSamples UsamModel::sample(const data::Batch& batch, int64_t n, at::Generator /*generator*/) {
+  check_one_case(batch, kind());
+  last_image_ = batch.image.clone();
+  last_embedding_ = embeddings(batch);
+  const Decoded d = decode(last_embedding_, batch.box.to(device()), at::Tensor(), batch.size);
+  const at::Tensor heads = net_->heads(d.features.unsqueeze(0))[0].cpu();
+  CaseSamples out;
+  out.mean_logits = d.logits[d.chosen];
+  out.logits = out.mean_logits.unsqueeze(0).expand({n, -1, -1});
+  for (int64_t h = 0; h < kUsamHeads; ++h) {
+    // The gap heads learn gap + 0.5: report the gap itself.
+    const double shift = h >= 2 ? 0.5 : 0.0;
+    out.scores.emplace_back("usam." + usam_head_names()[static_cast<size_t>(h)],
+                            heads[h].item<double>() - shift);
+  }
+  out.scores.emplace_back("sam.iou_pred", d.iou_pred[d.chosen].item<double>());
+  return out;
+}
+
+std::vector<QualityPrediction> UsamModel::quality(const data::Batch& batch,
+                                                  const at::Tensor& annotators) {
+  check_one_case(batch, kind());
+  const c10::Device dev = device();
+  const bool same_case = last_image_.defined() && at::equal(batch.image, last_image_);
+  const at::Tensor embedding = same_case ? last_embedding_ : embeddings(batch);
+  last_image_ = last_embedding_ = at::Tensor();
+  const at::Tensor box = batch.box.to(dev);
+  const Decoded d = decode(embedding, box, at::Tensor(), batch.size);
+  const Record r = compute_record(embedding, box, annotators.to(dev), batch.size, batch.index[0]);
+  const at::Tensor heads = net_->heads(r.features)[0].cpu().to(at::kDouble);
+  const at::Tensor actual = r.targets.cpu().to(at::kDouble);
+  const int64_t count = actual.size(0);
+  std::vector<QualityPrediction> out;
+  const auto column = [&](int64_t h) {
+    std::vector<double> v(static_cast<size_t>(count));
+    for (int64_t a = 0; a < count; ++a) v[static_cast<size_t>(a)] = actual[a][h].item<double>();
+    return v;
+  };
+  for (int64_t h = 0; h < kUsamHeads; ++h) {
+    QualityPrediction q;
+    q.name = "usam." + usam_head_names()[static_cast<size_t>(h)];
+    q.is_iou = h < 2;
+    q.predicted.assign(static_cast<size_t>(count), heads[h].item<double>());
+    q.actual = column(h);
+    out.push_back(std::move(q));
+  }
+  // SAM's own IoU head scores the mask it chose: the unsupervised IoU is its real value.
+  QualityPrediction q;
+  q.name = "sam.iou_pred";
+  q.is_iou = true;
+  q.predicted.assign(static_cast<size_t>(count), d.iou_pred[d.chosen].item<double>());
+  q.actual = column(1);
+  out.push_back(std::move(q));
+  return out;
+}
+
+std::optional<CacheableEncoder> UsamModel::cacheable_encoder() {
+  return sam_cacheable_encoder(*net_->sam);
+}
+
+std::vector<ExportPart> UsamModel::export_parts() const {
+  return {{"sam", "the frozen SAM's weights in the official segment_anything layout"}};
+}
+
+io::TensorDict UsamModel::export_state(const std::string& part) {
+  PSAM_CHECK(part == "sam", fmt::format("{}: no export part '{}'", kind(), part));
+  return sam::official_sam_state_dict(io::state_dict(*net_).with_prefix_removed("sam."),
+                                      config().prob.sam, "the model");
+}
+
+void UsamModel::init_from_foreign(const io::TensorDict& state, const std::string& source) {
+  // Official SAM / MedSAM, or the SAM part of any psam file; the heads start fresh.
+  const auto prefix = sam::find_sam_prefix(state, source);
+  io::load_state_dict(*net_->sam, state, prefix, source);
+  log::info(fmt::format("model: SAM weights from {}{}; USAM heads fresh", source,
+                        prefix.empty() ? "" : " (under '" + prefix + "')"));
+}
+
+}  // namespace psam::models

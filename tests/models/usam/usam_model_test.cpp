@@ -1,0 +1,151 @@
+// USAM's heads on a tiny SAM: they train (the MSE falls), the token cache gives exactly the
+// loss of recomputing, and the quality predictions score SAM's mask against the annotators.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "psam/eval/metrics.h"
+#include "psam/models/registry.h"
+#include "psam/models/usam/usam_model.h"
+#include "psam/train/model_task.h"
+#include "psam/train/trainer.h"
+#include "psam/util/error.h"
+#include "psam/util/fs.h"
+#include "support/testing.h"
+#include "train/train_fixture.h"
+
+namespace psam::models {
+namespace {
+
+ModelConfig tiny_usam() {
+  ModelConfig m = test::tiny_model("none");
+  m.kind = "usam";
+  m.usam.hidden = 32;
+  return m;
+}
+
+std::shared_ptr<const data::DatasetStore> tiny_store(const std::string& dir) {
+  test::make_synthetic_store(dir);
+  return std::make_shared<const data::DatasetStore>(data::DatasetStore::open(dir));
+}
+
+TEST(UsamModel, ConfigIsChecked) {
+  ModelConfig latent = tiny_usam();
+  latent.prob.latent_net = prob::LatentNetKind::kReference;
+  EXPECT_THROW(build_model(latent, torch::kCPU), Error);
+  ModelConfig token = tiny_usam();
+  token.usam.token = 4;  // the tiny SAM has mask tokens 0..3
+  EXPECT_THROW(build_model(token, torch::kCPU), Error);
+  const auto model = build_model(tiny_usam(), torch::kCPU);
+  // Only the heads learn.
+  for (const auto& [name, p] : model->trainable_parameters())
+    EXPECT_EQ(name.rfind("heads.", 0), 0u) << name;
+}
+
+TEST(UsamModel, CachedTokensGiveTheLossOfRecomputing) {
+  support::TempDir dir;
+  const auto store = tiny_store(dir.path() + "/store");
+  ModelConfig cached = tiny_usam(), fresh = tiny_usam();
+  fresh.usam.cache_tokens = false;
+  torch::manual_seed(3);
+  auto a = build_model(cached, torch::kCPU);
+  torch::manual_seed(3);
+  auto b = build_model(fresh, torch::kCPU);
+  auto options = test::tiny_loader_options(true);
+  a->prepare_loader(options, true);
+  EXPECT_EQ(options.box_jitter, 0);
+  data::Loader loader(store, store->split_indices("train"), options);
+  const data::Batch batch = *loader.next();
+  ASSERT_EQ(batch.masks.size(1), 4);  // every annotator
+  at::Generator g = at::detail::createCPUGenerator(0);
+  const auto first = a->loss(batch, {}, 0, g);
+  auto& usam = dynamic_cast<UsamModel&>(*a);
+  EXPECT_EQ(usam.cached_records(), 2);
+  const auto again = a->loss(batch, {}, 1, g);  // from the cache: no encoder, no decoder
+  const auto recomputed = b->loss(batch, {}, 0, g);
+  EXPECT_EQ(dynamic_cast<UsamModel&>(*b).cached_records(), 0);
+  EXPECT_EQ(first.total.item<double>(), again.total.item<double>());
+  EXPECT_EQ(first.total.item<double>(), recomputed.total.item<double>());
+  ASSERT_EQ(first.terms.size(), 4u);
+  EXPECT_EQ(first.terms[0].first, "mse_iou");
+}
+
+TEST(UsamModel, HeadsTrainOnATinySam) {
+  support::TempDir dir;
+  const auto store = tiny_store(dir.path() + "/store");
+  torch::manual_seed(1);
+  const auto model = build_model(tiny_usam(), torch::kCPU);
+  auto train_options = test::tiny_loader_options(true);
+  auto val_options = test::tiny_loader_options(false);
+  model->prepare_loader(train_options, true);
+  model->prepare_loader(val_options, false);
+  data::Loader train_loader(store, store->split_indices("train"), train_options);
+  data::Loader val_loader(store, store->split_indices("val"), val_options);
+  train::ModelTask task(*model, {});
+  train::TrainerOptions options;
+  options.config = test::tiny_train_config();
+  options.config.optimizer = train::OptimizerKind::kSgd;
+  options.config.lr = 0.05;
+  options.config.weight_decay = 1e-3;
+  options.config.grad_clip = 0;
+  options.config.epochs = 8;
+  options.config.val_every_epochs = 8;
+  options.run_dir = dir.path() + "/run";
+  options.seed = 7;
+  options.config_hash = "test";
+  options.progress.tty = false;
+  const auto result = train::train(task, train_loader, &val_loader, options);
+  ASSERT_EQ(result.status, train::TrainStatus::kFinished);
+  std::vector<double> epoch_loss;
+  std::istringstream lines(read_file(options.run_dir + "/metrics.jsonl"));
+  for (std::string line; std::getline(lines, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["kind"] == "epoch") epoch_loss.push_back(j["train/loss"].get<double>());
+  }
+  ASSERT_EQ(epoch_loss.size(), 8u);
+  EXPECT_LT(epoch_loss.back(), 0.7 * epoch_loss.front())
+      << "first epoch " << epoch_loss.front() << ", last " << epoch_loss.back();
+  // Every training (and validation) case was decoded once and then served from the cache.
+  EXPECT_EQ(dynamic_cast<UsamModel&>(*model).cached_records(),
+            static_cast<int64_t>(store->split_indices("train").size() +
+                                 store->split_indices("val").size()));
+}
+
+TEST(UsamModel, QualityScoresSamsOwnMaskAgainstEachAnnotator) {
+  support::TempDir dir;
+  const auto store = tiny_store(dir.path() + "/store");
+  torch::manual_seed(5);
+  auto model = build_model(tiny_usam(), torch::kCPU);
+  auto options = test::tiny_loader_options(false);
+  model->prepare_loader(options, false);
+  options.batch_size = 1;
+  data::Loader loader(store, store->split_indices("test"), options);
+  torch::NoGradGuard no_grad;
+  model->module().eval();
+  for (int k = 0; k < 3; ++k) {
+    const data::Batch batch = *loader.next();
+    const auto drawn = model->sample(batch, 2, at::detail::createCPUGenerator(0));
+    const at::Tensor annotators = store->masks()[batch.index[0]];
+    const auto quality = model->quality(batch, annotators);
+    ASSERT_EQ(quality.size(), 5u);
+    EXPECT_EQ(quality[4].name, "sam.iou_pred");
+    // The real value of SAM's IoU head: the IoU of the returned mask with each annotator.
+    const at::Tensor d = eval::iou_distance_matrix((drawn.mean_logits > 0).unsqueeze(0),
+                                                   annotators, eval::IouConvention::kPhiseg);
+    ASSERT_EQ(quality[4].actual.size(), 4u);
+    for (int64_t a = 0; a < 4; ++a)
+      EXPECT_NEAR(quality[4].actual[a], 1 - d[0][a].item<double>(), 1e-6);  // float targets
+    // The predictions are the scores sample() reports (gaps shifted back).
+    ASSERT_EQ(drawn.scores.size(), 5u);
+    EXPECT_DOUBLE_EQ(quality[0].predicted[0], drawn.scores[0].second);
+    EXPECT_NEAR(quality[2].predicted[0], drawn.scores[2].second + 0.5, 1e-12);
+    EXPECT_DOUBLE_EQ(quality[4].predicted[0], drawn.scores[4].second);
+    EXPECT_TRUE(torch::equal(drawn.logits[0], drawn.mean_logits));
+  }
+}
+
+}  // namespace
+}  // namespace psam::models

@@ -55,7 +55,7 @@ TEST(TrainUaSam, LossFallsOnlyTrainablePartsChangeAndEvalScores) {
   const std::string start = dir.file("runs/start/checkpoints/last.pt");
   args = common;
   args.insert(args.begin(), "train");
-  for (const std::string o : {std::string("run.name=ua"), std::string("train.epochs=6"),
+  for (const std::string& o : {std::string("run.name=ua"), std::string("train.epochs=6"),
                               "model.init_from=" + start})
     args.push_back(o);
   r = run_cli(args);

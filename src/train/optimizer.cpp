@@ -10,7 +10,7 @@
 
 namespace psam::train {
 
-AdamOptimizer::AdamOptimizer(NamedParameters parameters, const TrainConfig& config)
+Optimizer::Optimizer(NamedParameters parameters, const TrainConfig& config)
     : parameters_(std::move(parameters)),
       state_(parameters_.size()),
       decoupled_(config.optimizer == OptimizerKind::kAdamW),
@@ -22,13 +22,13 @@ AdamOptimizer::AdamOptimizer(NamedParameters parameters, const TrainConfig& conf
       eps_(config.eps),
       momentum_(config.momentum) {}
 
-void AdamOptimizer::zero_grad() {
+void Optimizer::zero_grad() {
   for (auto& [name, p] : parameters_) {
     if (p.grad().defined()) p.mutable_grad() = at::Tensor();
   }
 }
 
-void AdamOptimizer::step() {
+void Optimizer::step() {
   at::NoGradGuard no_grad;
   for (size_t i = 0; i < parameters_.size(); ++i) {
     at::Tensor& p = parameters_[i].second;
@@ -62,7 +62,7 @@ void AdamOptimizer::step() {
 }
 
 // torch.optim.SGD: d = g + wd p; buf = d at the first step, then momentum buf + d; p -= lr buf.
-void AdamOptimizer::sgd_step(at::Tensor& p, at::Tensor grad, State& s) const {
+void Optimizer::sgd_step(at::Tensor& p, at::Tensor grad, State& s) const {
   ++s.step;
   if (weight_decay_ != 0) grad = grad.add(p, weight_decay_);
   if (momentum_ != 0) {
@@ -76,7 +76,7 @@ void AdamOptimizer::sgd_step(at::Tensor& p, at::Tensor grad, State& s) const {
   p.add_(grad, -lr_);
 }
 
-io::TensorDict AdamOptimizer::state_dict() const {
+io::TensorDict Optimizer::state_dict() const {
   io::TensorDict out;
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const State& s = state_[i];
@@ -93,7 +93,7 @@ io::TensorDict AdamOptimizer::state_dict() const {
   return out;
 }
 
-void AdamOptimizer::load_state_dict(const io::TensorDict& state) {
+void Optimizer::load_state_dict(const io::TensorDict& state) {
   std::unordered_map<std::string, size_t> index;
   for (size_t i = 0; i < parameters_.size(); ++i) index[parameters_[i].first] = i;
   for (auto& s : state_) s = State{};

@@ -541,7 +541,7 @@ class Loop {
   const TrainerOptions& o_;
   TrainConfig c_;
   RunPaths paths_;
-  AdamOptimizer optimizer_;
+  Optimizer optimizer_;
   std::unique_ptr<dist::Group> single_;  // the group of one process when options.group is null
   dist::Group& group_;
   at::Generator generator_;

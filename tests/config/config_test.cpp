@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "config/bench.h"
 #include "config/config.h"
 #include "psam/util/error.h"
 #include "support/testing.h"
@@ -83,14 +84,24 @@ TEST(Config, HelpCommentsDescribeEveryField) {
 }
 
 // Every YAML file under configs/ loads: a config that names a key psam does not know, or one
-// whose bases are missing, fails here rather than in a user's first run.
+// whose bases are missing, fails here rather than in a user's first run. configs/bench/ holds
+// benchmark files (psam compare), whose method configs must load too.
 TEST(Config, ShippedConfigsLoad) {
   const std::filesystem::path dir = std::filesystem::path(PSAM_SOURCE_DIR) / "configs";
   if (!std::filesystem::is_directory(dir)) GTEST_SKIP() << "no configs/ directory yet";
   int count = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
     if (entry.path().extension() != ".yaml") continue;
-    EXPECT_NO_THROW(load<Config>(entry.path().string())) << entry.path();
+    if (entry.path().parent_path().filename() == "bench") {
+      Benchmark bench;
+      ASSERT_NO_THROW(bench = load_benchmark(entry.path().string())) << entry.path();
+      for (const auto& method : bench.methods) {
+        if (method.config.empty()) continue;
+        EXPECT_NO_THROW(load<Config>(method.config, method.overrides)) << method.config;
+      }
+    } else {
+      EXPECT_NO_THROW(load<Config>(entry.path().string())) << entry.path();
+    }
     ++count;
   }
   if (count == 0) GTEST_SKIP() << "no configs/*.yaml yet";

@@ -23,7 +23,7 @@ std::vector<float> run_cpp(OptimizerKind kind) {
   c.momentum = 0.7;
   NamedParameters params = {{"a", torch::tensor({0.5f, -1.0f, 2.0f}).requires_grad_()},
                             {"b", torch::tensor({{0.25f}, {-0.75f}}).requires_grad_()}};
-  AdamOptimizer optimizer(params, c);
+  Optimizer optimizer(params, c);
   for (int t = 0; t < 5; ++t) {
     optimizer.zero_grad();
     torch::Tensor loss = torch::zeros({});
@@ -39,7 +39,7 @@ std::vector<float> run_cpp(OptimizerKind kind) {
   return out;
 }
 
-TEST(AdamOptimizer, MatchesTorchOptim) {
+TEST(Optimizer, MatchesTorchOptim) {
   if (!support::python_has("torch")) GTEST_SKIP() << "/usr/bin/python3 has no torch";
   support::TempDir dir;
   const std::string script = dir.write("adam.py", R"(
@@ -78,32 +78,32 @@ print(' '.join('%.9g' % v for v in torch.cat([a.detach().flatten(), b.detach().f
   }
 }
 
-TEST(AdamOptimizer, SgdMomentumStateRoundTrips) {
+TEST(Optimizer, SgdMomentumStateRoundTrips) {
   TrainConfig c;
   c.optimizer = OptimizerKind::kSgd;
   c.lr = 0.5;
   c.momentum = 0.5;
   NamedParameters params = {{"w", torch::ones({2}).requires_grad_()}};
-  AdamOptimizer a(params, c);
+  Optimizer a(params, c);
   params[0].second.mutable_grad() = torch::tensor({1.0f, -2.0f});
   a.step();  // buf = g; w = 1 - 0.5 g
   const io::TensorDict state = a.state_dict();
   EXPECT_EQ(state.keys(), (std::vector<std::string>{"w.step", "w.momentum_buffer"}));
   NamedParameters other = {{"w", params[0].second.detach().clone().requires_grad_()}};
-  AdamOptimizer b(other, c);
+  Optimizer b(other, c);
   b.load_state_dict(state);
   other[0].second.mutable_grad() = torch::tensor({1.0f, 0.0f});
   b.step();  // buf = 0.5 (1, -2) + (1, 0) = (1.5, -1); w = (0.5, 2) - 0.5 buf
   EXPECT_TRUE(torch::allclose(other[0].second.detach(), torch::tensor({-0.25f, 2.5f})));
   c.optimizer = OptimizerKind::kAdam;
-  AdamOptimizer adam(other, c);
+  Optimizer adam(other, c);
   EXPECT_THROW(adam.load_state_dict(state), Error);
 }
 
-TEST(AdamOptimizer, StateByNameRoundTrips) {
+TEST(Optimizer, StateByNameRoundTrips) {
   TrainConfig c;
   NamedParameters params = {{"w", torch::ones({3}).requires_grad_()}};
-  AdamOptimizer a(params, c);
+  Optimizer a(params, c);
   params[0].second.mutable_grad() = torch::tensor({1.0f, -2.0f, 3.0f});
   a.step();
   const io::TensorDict state = a.state_dict();
@@ -113,15 +113,15 @@ TEST(AdamOptimizer, StateByNameRoundTrips) {
   EXPECT_TRUE(torch::allclose(state.at("w.exp_avg_sq"), torch::tensor({0.001f, 0.004f, 0.009f})));
 
   NamedParameters other = {{"w", torch::ones({3}).requires_grad_()}};
-  AdamOptimizer b(other, c);
+  Optimizer b(other, c);
   b.load_state_dict(state);
   EXPECT_EQ(b.state_dict().at("w.step").item<int64_t>(), 1);
 
   NamedParameters wrong = {{"w", torch::ones({4}).requires_grad_()}};
-  AdamOptimizer d(wrong, c);
+  Optimizer d(wrong, c);
   EXPECT_THROW(d.load_state_dict(state), Error);
   NamedParameters renamed = {{"v", torch::ones({3}).requires_grad_()}};
-  AdamOptimizer e(renamed, c);
+  Optimizer e(renamed, c);
   EXPECT_THROW(e.load_state_dict(state), Error);
 }
 

@@ -44,7 +44,7 @@ double now() {
 // Seconds per step of `steps` optimiser steps (after one warm-up step) on the loader's batches.
 double time_steps(train::ModelTask& task, data::Loader& loader, int steps) {
   train::TrainConfig config;
-  train::AdamOptimizer optimizer(task.trainable_parameters(), config);
+  train::Optimizer optimizer(task.trainable_parameters(), config);
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(0);
   double start = 0;
   for (int i = 0; i <= steps; ++i) {

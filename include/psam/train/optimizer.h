@@ -18,10 +18,10 @@ namespace psam::train {
 
 using NamedParameters = std::vector<std::pair<std::string, at::Tensor>>;
 
-class AdamOptimizer {
+class Optimizer {
  public:
   // Uses config.optimizer, lr, weight_decay, betas and eps (SGD: momentum).
-  AdamOptimizer(NamedParameters parameters, const TrainConfig& config);
+  Optimizer(NamedParameters parameters, const TrainConfig& config);
 
   double lr() const { return lr_; }
   void set_lr(double lr) { lr_ = lr; }

@@ -156,10 +156,10 @@ int run_compare(const CompareArgs& a, Io io) {
   Plan p = plan(b);
   const auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
   const size_t total = p.stages.size();
-  size_t todo = 0;
-  for (const auto& s : p.stages) todo += !s.done;
+  size_t to_run = 0;
+  for (const auto& s : p.stages) to_run += !s.done;
   io.out << fmt::format("psam compare {}: {} method(s) x {} seed(s), {} stage(s), {} to run\n",
-                        b.name, b.methods.size(), b.seeds.size(), total, todo);
+                        b.name, b.methods.size(), b.seeds.size(), total, to_run);
   for (size_t i = 0; i < total; ++i) {
     Stage& s = p.stages[i];
     if (s.done || a.dry_run) {

@@ -76,7 +76,8 @@ MeanSd mean_sd(const std::vector<double>& all) {
 nlohmann::json or_null(double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); }
 
 // per_case.csv as index -> column -> value (NaN where empty).
-std::map<int64_t, std::map<std::string, double>> read_per_case(const std::string& path) {
+using PerCase = std::map<int64_t, std::map<std::string, double>>;
+PerCase read_per_case(const std::string& path) {
   std::istringstream in(read_file(path));
   std::string line;
   std::getline(in, line);
@@ -114,8 +115,8 @@ struct Paired {
 };
 
 // Mean over shared cases of method - baseline, with the percentile bootstrap of that mean.
-Paired paired(const std::map<int64_t, std::map<std::string, double>>& a,
-              const std::map<int64_t, std::map<std::string, double>>& b, const std::string& metric,
+Paired paired(const PerCase& a,
+              const PerCase& b, const std::string& metric,
               const eval::BootstrapOptions& options) {
   std::vector<double> d;
   for (const auto& [index, row] : a) {
@@ -374,6 +375,7 @@ std::string write_compare_report(const std::string& dir, const std::string& titl
     // Paired differences at the largest n, seed by seed (a baseline that learns nothing has one
     // run for every seed).
     const auto base = of(baseline, split);
+    std::map<std::string, PerCase> baseline_cases;  // read once per baseline run
     std::string pairs = header("method | seed | cases");
     for (const auto& method : methods) {
       if (method == baseline) continue;
@@ -387,7 +389,12 @@ std::string write_compare_report(const std::string& dir, const std::string& titl
         options.level = bs.value("level", 0.95);
         options.seed = bs.value("seed", uint64_t{0});
         const auto mine = read_per_case(r->eval_dir + "/per_case.csv");
-        const auto theirs = read_per_case(b->eval_dir + "/per_case.csv");
+        auto cached = baseline_cases.find(b->eval_dir);
+        if (cached == baseline_cases.end())
+          cached = baseline_cases
+                       .emplace(b->eval_dir, read_per_case(b->eval_dir + "/per_case.csv"))
+                       .first;
+        const PerCase& theirs = cached->second;
         std::string row;
         int64_t cases = 0;
         for (const auto& [key, label] : kMetrics) {

@@ -7,6 +7,7 @@
 #include <limits>
 #include <random>
 
+#include "psam/eval/metrics.h"
 #include "psam/util/error.h"
 
 namespace psam::models {
@@ -15,16 +16,14 @@ std::vector<double> mask_ious(const at::Tensor& masks, const at::Tensor& ground_
   PSAM_CHECK(masks.dim() == 3 && ground_truth.dim() == 2 &&
                  masks.size(1) == ground_truth.size(0) && masks.size(2) == ground_truth.size(1),
              "usam: masks must be [M,H,W] and the ground truth [H,W] of the same size");
-  const at::Tensor a = masks.to(at::kBool).flatten(1).to(at::kDouble);
-  const at::Tensor b = ground_truth.to(at::kBool).flatten().to(at::kDouble);
-  const at::Tensor inter = a.matmul(b).cpu();
-  const at::Tensor uni = (a.sum(1) + b.sum() - a.matmul(b)).cpu();
-  std::vector<double> out(static_cast<size_t>(masks.size(0)));
-  for (int64_t m = 0; m < masks.size(0); ++m) {
-    const double u = uni[m].item<double>();
-    out[static_cast<size_t>(m)] = u == 0 ? 1.0 : inter[m].item<double>() / u;
-  }
-  return out;
+  // psam's evaluator's IoU (PHiSeg convention: two empty masks agree).
+  const at::Tensor iou =
+      1.0 - eval::iou_distance_matrix(masks.to(at::kBool), ground_truth.to(at::kBool).unsqueeze(0),
+                                      eval::IouConvention::kPhiseg)
+                .select(1, 0)
+                .cpu()
+                .contiguous();
+  return {iou.data_ptr<double>(), iou.data_ptr<double>() + iou.numel()};
 }
 
 double shifted_gap(double gap) { return std::clamp(gap + 0.5, 0.0, 1.0); }

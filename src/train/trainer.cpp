@@ -196,7 +196,7 @@ class Loop {
         state_.loader = train_.position();
         progress.update(state_.step, [&] { return postfix(); });
         if (!ok) {
-          progress.finish();
+          progress.finish(postfix());
           return finish(result, TrainStatus::kNonFinite);
         }
         // Every rank stops, and writes mid-epoch checkpoints, at the same step.
@@ -211,12 +211,12 @@ class Loop {
         return stop(progress, result);
       }
       if (early_stop) {
-        progress.finish();
+        progress.finish(postfix());
         return finish(result, TrainStatus::kEarlyStopped);
       }
     }
     save(paths_.last);
-    progress.finish();
+    progress.finish(postfix());  // the final step's values, not the last drawn
     return finish(result, TrainStatus::kFinished);
   }
 
@@ -235,7 +235,7 @@ class Loop {
   // A requested stop: last.pt holds everything to continue, then the run ends resumable.
   TrainResult stop(Progress& progress, TrainResult& result) {
     save(paths_.last);
-    progress.finish();
+    progress.finish(postfix());
     log::info(fmt::format("train: stopped at step {}, {} written; resume with --resume {}",
                           state_.step, paths_.last, paths_.dir));
     return finish(result, TrainStatus::kInterrupted);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -193,6 +194,31 @@ TEST_F(TrainerTest, CheckpointEveryMinutes) {
       saved_step[step] = read_checkpoint(last).state.step;
   });
   EXPECT_EQ(saved_step, (std::map<int64_t, int64_t>{{1, 1}, {2, 2}, {3, 3}}));
+}
+
+// The progress line drawn at the end shows the final step's learning rate and loss terms, not
+// those of the last line drawn before (here the first step's: lines are 1e9 s apart).
+TEST_F(TrainerTest, FinalProgressLineShowsTheFinalStep) {
+  TrainerOptions options;
+  options.config = test::tiny_train_config();
+  std::ostringstream lines;
+  options.progress.out = &lines;
+  options.progress.log_every_s = 1e9;
+  const Outcome run = train_once(store_, dir_.path() + "/run", options);
+  ASSERT_EQ(run.result.status, TrainStatus::kFinished);
+  nlohmann::json last;
+  std::istringstream metrics(run.metrics);
+  for (std::string line; std::getline(metrics, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["kind"] == "step") last = j;
+  }
+  ASSERT_EQ(last["step"].get<int64_t>(), 16);
+  char expected[64];
+  std::snprintf(expected, sizeof expected, "lr=%.2e loss=%.4f bce=%.4f", last["lr"].get<double>(),
+                last["train/loss"].get<double>(), last["train/bce"].get<double>());
+  const std::string text = lines.str();
+  const std::string final_line = text.substr(text.rfind("16/16"));
+  EXPECT_NE(final_line.find(expected), std::string::npos) << expected << " in " << text;
 }
 
 // A full disk while logging (metrics.jsonl on /dev/full, which fails every write with ENOSPC):

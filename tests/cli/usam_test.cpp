@@ -75,5 +75,41 @@ TEST(UsamCli, TrainEvalAndPredictReportTheHeads) {
   EXPECT_LE(scores["usam.prompt_gap"].get<double>(), 0.5);
 }
 
+TEST(UsamCli, ModelGapAgainstAnotherRunsSam) {
+  support::TempDir dir;
+  test::make_tiny_store(dir.file("store"));
+  const std::string config = dir.write("usam.yaml", kUsamConfig);
+  const std::string store = "data.store=" + dir.file("store");
+  const std::string runs = "run.out_dir=" + dir.file("runs");
+  // The larger SAM is the SAM part of another psam run, named by its directory.
+  ASSERT_EQ(test::run_cli({"train", config, store, runs, "run.name=larger", "train.epochs=1",
+                           "run.seed=9"})
+                .rc,
+            0);
+  const auto train =
+      test::run_cli({"train", config, store, runs, "run.name=gap", "train.epochs=1",
+                     "model.usam.model_gap_from=" + dir.file("runs/larger")});
+  ASSERT_EQ(train.rc, 0) << train.err;
+  EXPECT_NE(read_file(dir.file("runs/gap/metrics.jsonl")).find("train/mse_model_gap"),
+            std::string::npos);
+
+  const auto eval = test::run_cli({"eval", "--run", dir.file("runs/gap"), "--out",
+                                   dir.file("eval")});
+  ASSERT_EQ(eval.rc, 0) << eval.err;
+  std::ifstream in(dir.file("eval/summary.json"));
+  const auto summary = nlohmann::json::parse(in);
+  const auto& gap = summary["quality"]["usam.model_gap"];
+  EXPECT_EQ(gap["count"].get<int64_t>(), 4 * summary["cases"].get<int64_t>());
+  EXPECT_TRUE(gap["auroc"].is_null());  // a gap is no IoU
+
+  // A larger SAM that is gone by evaluation time is named, and nothing is written.
+  std::filesystem::rename(dir.file("runs/larger"), dir.file("moved"));
+  const auto missing = test::run_cli({"eval", "--run", dir.file("runs/gap"), "--out",
+                                      dir.file("eval2")});
+  EXPECT_NE(missing.rc, 0);
+  EXPECT_NE(missing.err.find("model.usam.model_gap_from"), std::string::npos) << missing.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("eval2/summary.json")));
+}
+
 }  // namespace
 }  // namespace psam::cli

@@ -5,6 +5,7 @@
 
 #include "models/sam_common.h"
 #include "psam/io/state_dict.h"
+#include "psam/models/usam/larger_sam.h"
 #include "psam/models/usam/usam_targets.h"
 #include "psam/sam/checkpoint.h"
 #include "psam/sam/export.h"
@@ -34,8 +35,9 @@ std::string record_key(const data::Batch& batch, int64_t b) {
 
 }  // namespace
 
-UsamHeadsImpl::UsamHeadsImpl(int64_t input_dim, int64_t hidden) {
-  for (const auto& name : usam_head_names()) {
+UsamHeadsImpl::UsamHeadsImpl(int64_t input_dim, int64_t hidden,
+                             const std::vector<std::string>& names) {
+  for (const auto& name : names) {
     heads_.push_back(
         register_module(name, sam::MLP(input_dim, hidden, 1, 3, /*sigmoid_output=*/true)));
   }
@@ -48,13 +50,17 @@ torch::Tensor UsamHeadsImpl::forward(const torch::Tensor& features) {
   return torch::cat(out, 1);
 }
 
-UsamNetImpl::UsamNetImpl(const sam::SamConfig& sam_config, int64_t hidden) {
+UsamNetImpl::UsamNetImpl(const sam::SamConfig& sam_config, int64_t hidden,
+                         const std::vector<std::string>& head_names) {
   sam = register_module("sam", sam::build_sam(sam_config));
-  heads = register_module("heads", UsamHeads(2 * sam_config.prompt_embed_dim, hidden));
+  heads =
+      register_module("heads", UsamHeads(2 * sam_config.prompt_embed_dim, hidden, head_names));
 }
 
 UsamModel::UsamModel(const ModelConfig& config)
-    : Model(without_latent_nets(config)), net_(config.prob.sam, config.usam.hidden) {
+    : Model(without_latent_nets(config)),
+      head_names_(usam_head_names(config.usam.model_gap())),
+      net_(config.prob.sam, config.usam.hidden, head_names_) {
   const int64_t tokens = config.prob.sam.num_multimask_outputs + 1;
   PSAM_CHECK(config.usam.token < tokens,
              fmt::format("model.usam.token {} is not a mask token of this SAM (0..{})",
@@ -84,29 +90,40 @@ at::Tensor UsamModel::embeddings(const data::Batch& batch) {
   });
 }
 
-UsamModel::Decoded UsamModel::decode(const at::Tensor& embedding, const at::Tensor& box,
-                                     const at::Tensor& points, std::array<int64_t, 2> size) {
+at::Tensor UsamModel::larger_embeddings(const at::Tensor& images) {
+  if (!config().usam.model_gap()) return at::Tensor();
+  if (!larger_) larger_ = load_larger_sam(config().usam.model_gap_from, config().prob.sam, device());
   torch::NoGradGuard no_grad;
-  const UsamConfig& u = config().usam;
+  return larger_->image_encoder->forward(images.to(device()));
+}
+
+UsamModel::Decoded UsamModel::decode(sam::SamImpl& s, bool multimask, const at::Tensor& embedding,
+                                     const at::Tensor& box, const at::Tensor& points,
+                                     std::array<int64_t, 2> size) {
+  torch::NoGradGuard no_grad;
   sam::PromptInputs prompt;
   prompt.boxes = box;
   if (points.defined() && points.size(0) > 0) {
     prompt.point_coords = points.unsqueeze(0);
     prompt.point_labels = torch::ones({1, points.size(0)}, points.options().dtype(at::kLong));
   }
-  auto& s = *net_->sam;
   const auto [sparse, dense] = s.prompt_encoder->forward(prompt);
   const sam::MaskDecoderOutput out =
       s.mask_decoder->forward(embedding, s.prompt_encoder->get_dense_pe(), sparse, dense,
-                              u.multimask, sam::EmbeddingBatching::kShared);
+                              multimask, sam::EmbeddingBatching::kShared);
   Decoded d;
   d.logits = sam::frame_to_image(out.masks, s.img_size(), size)[0];
   d.iou_pred = out.iou_pred[0];
   d.chosen = d.iou_pred.argmax().item<int64_t>();
-  // Mask token t is hs[:, 1 + t]; the multimask outputs come from tokens 1..M.
-  const int64_t token = u.token >= 0 ? u.token : (u.multimask ? 1 + d.chosen : 0);
-  d.features = torch::cat({out.tokens[0][0], out.tokens[0][1 + token]});
+  d.tokens = out.tokens[0];
   return d;
+}
+
+at::Tensor UsamModel::head_input(const Decoded& d) const {
+  // Mask token t is hs[:, 1 + t]; the multimask outputs come from tokens 1..M.
+  const UsamConfig& u = config().usam;
+  const int64_t token = u.token >= 0 ? u.token : (u.multimask ? 1 + d.chosen : 0);
+  return torch::cat({d.tokens[0], d.tokens[1 + token]});
 }
 
 at::Tensor UsamModel::ground_truths(const at::Tensor& annotators) const {
@@ -118,30 +135,43 @@ at::Tensor UsamModel::ground_truths(const at::Tensor& annotators) const {
   return annotators.narrow(0, k, 1);
 }
 
-UsamModel::Record UsamModel::compute_record(const at::Tensor& embedding, const at::Tensor& box,
-                                            const at::Tensor& annotators,
+UsamModel::Record UsamModel::compute_record(const at::Tensor& embedding,
+                                            const at::Tensor& larger_embedding,
+                                            const at::Tensor& box, const at::Tensor& annotators,
                                             std::array<int64_t, 2> size, int64_t index) {
-  const Decoded d = decode(embedding, box, at::Tensor(), size);
+  const UsamConfig& u = config().usam;
+  const Decoded d = decode(*net_->sam, u.multimask, embedding, box, at::Tensor(), size);
   const at::Tensor masks = d.logits > 0;
+  // The larger SAM answers the same prompt on the same frame.
+  at::Tensor larger_masks;
+  if (larger_embedding.defined())
+    larger_masks =
+        decode(*larger_, u.model_gap_multimask, larger_embedding, box, at::Tensor(), size)
+            .logits > 0;
   const at::Tensor truths = ground_truths(annotators);
   const auto scale = sam::ResizeLongestSide::coord_scale(size, config().prob.sam.img_size);
   const at::Tensor to_frame = torch::tensor({static_cast<float>(scale[0]),
                                              static_cast<float>(scale[1])});
   const int64_t first = config().usam.annotator < 0 ? 0 : config().usam.annotator;
-  at::Tensor targets = torch::empty({truths.size(0), kUsamHeads}, at::kFloat);
+  const int64_t heads = static_cast<int64_t>(head_names_.size());
+  at::Tensor targets = torch::empty({truths.size(0), heads}, at::kFloat);
   for (int64_t a = 0; a < truths.size(0); ++a) {
     const at::Tensor truth = truths[a];
     const at::Tensor points =
         dense_prompt_points(truth, config().usam.dense_points, dense_points_seed(index, first + a));
     std::vector<double> dense_ious;
     if (points.size(0) > 0) {
-      const Decoded dense = decode(embedding, box, (points * to_frame).to(box.device()), size);
+      const Decoded dense = decode(*net_->sam, u.multimask, embedding, box,
+                                   (points * to_frame).to(box.device()), size);
       dense_ious = mask_ious(dense.logits > 0, truth);
     }
-    const auto t = usam_targets(mask_ious(masks, truth), d.chosen, dense_ious);
-    for (int64_t h = 0; h < kUsamHeads; ++h) targets[a][h] = t[static_cast<size_t>(h)];
+    const auto t =
+        usam_targets(mask_ious(masks, truth), d.chosen, dense_ious,
+                     larger_masks.defined() ? mask_ious(larger_masks, truth) : std::vector<double>{});
+    for (int64_t h = 0; h < heads; ++h) targets[a][h] = t[static_cast<size_t>(h)];
   }
-  return {d.features.unsqueeze(0), targets.to(d.features.device())};
+  const at::Tensor features = head_input(d).unsqueeze(0);
+  return {features, targets.to(features.device())};
 }
 
 train::StepLoss UsamModel::loss(const data::Batch& batch, const train::LossConfig& /*loss*/,
@@ -165,11 +195,13 @@ train::StepLoss UsamModel::loss(const data::Batch& batch, const train::LossConfi
   }
   if (!missing.empty()) {
     const at::Tensor embedding = embeddings(batch);
+    const at::Tensor larger = larger_embeddings(batch.image);
     const c10::Device dev = device();
     for (int64_t b : missing) {
-      Record r = compute_record(embedding.narrow(0, b, 1), batch.box.narrow(0, b, 1).to(dev),
-                                batch.masks[b].to(dev), batch.size,
-                                batch.index[static_cast<size_t>(b)]);
+      Record r = compute_record(embedding.narrow(0, b, 1),
+                                larger.defined() ? larger.narrow(0, b, 1) : larger,
+                                batch.box.narrow(0, b, 1).to(dev), batch.masks[b].to(dev),
+                                batch.size, batch.index[static_cast<size_t>(b)]);
       if (cache && batch.index[static_cast<size_t>(b)] >= 0) records_[record_key(batch, b)] = r;
       rows[static_cast<size_t>(b)] = std::move(r);
     }
@@ -184,9 +216,8 @@ train::StepLoss UsamModel::loss(const data::Batch& batch, const train::LossConfi
   const at::Tensor per_head = (predicted - torch::cat(targets)).pow(2).mean(0);
   train::StepLoss result;
   result.total = per_head.sum();
-  for (int64_t h = 0; h < kUsamHeads; ++h)
-    result.terms.emplace_back("mse_" + usam_head_names()[static_cast<size_t>(h)],
-                              per_head[h].detach());
+  for (size_t h = 0; h < head_names_.size(); ++h)
+    result.terms.emplace_back("mse_" + head_names_[h], per_head[static_cast<int64_t>(h)].detach());
   return result;
 }
 
@@ -194,16 +225,17 @@ CaseSamples UsamModel::sample(const data::Batch& batch, int64_t n, at::Generator
   check_one_case(batch, kind());
   last_image_ = batch.image.clone();
   last_embedding_ = embeddings(batch);
-  const Decoded d = decode(last_embedding_, batch.box.to(device()), at::Tensor(), batch.size);
-  const at::Tensor heads = net_->heads(d.features.unsqueeze(0))[0].cpu();
+  const Decoded d = decode(*net_->sam, config().usam.multimask, last_embedding_,
+                           batch.box.to(device()), at::Tensor(), batch.size);
+  const at::Tensor heads = net_->heads(head_input(d).unsqueeze(0))[0].cpu();
   CaseSamples out;
   out.mean_logits = d.logits[d.chosen];
   out.logits = out.mean_logits.unsqueeze(0).expand({n, -1, -1});
-  for (int64_t h = 0; h < kUsamHeads; ++h) {
+  for (size_t h = 0; h < head_names_.size(); ++h) {
     // The gap heads learn gap + 0.5: report the gap itself.
-    const double shift = h >= 2 ? 0.5 : 0.0;
-    out.scores.emplace_back("usam." + usam_head_names()[static_cast<size_t>(h)],
-                            heads[h].item<double>() - shift);
+    const auto i = static_cast<int64_t>(h);
+    out.scores.emplace_back("usam." + head_names_[h],
+                            heads[i].item<double>() - (usam_head_is_gap(i) ? 0.5 : 0.0));
   }
   out.scores.emplace_back("sam.iou_pred", d.iou_pred[d.chosen].item<double>());
   return out;
@@ -217,8 +249,10 @@ std::vector<QualityPrediction> UsamModel::quality(const data::Batch& batch,
   const at::Tensor embedding = same_case ? last_embedding_ : embeddings(batch);
   last_image_ = last_embedding_ = at::Tensor();
   const at::Tensor box = batch.box.to(dev);
-  const Decoded d = decode(embedding, box, at::Tensor(), batch.size);
-  const Record r = compute_record(embedding, box, annotators.to(dev), batch.size, batch.index[0]);
+  const Decoded d = decode(*net_->sam, config().usam.multimask, embedding, box, at::Tensor(),
+                           batch.size);
+  const Record r = compute_record(embedding, larger_embeddings(batch.image), box,
+                                  annotators.to(dev), batch.size, batch.index[0]);
   const at::Tensor heads = net_->heads(r.features)[0].cpu().to(at::kDouble);
   const at::Tensor actual = r.targets.cpu().to(at::kDouble);
   const int64_t count = actual.size(0);
@@ -228,10 +262,11 @@ std::vector<QualityPrediction> UsamModel::quality(const data::Batch& batch,
     for (int64_t a = 0; a < count; ++a) v[static_cast<size_t>(a)] = actual[a][h].item<double>();
     return v;
   };
-  for (int64_t h = 0; h < kUsamHeads; ++h) {
+  for (size_t i = 0; i < head_names_.size(); ++i) {
+    const auto h = static_cast<int64_t>(i);
     QualityPrediction q;
-    q.name = "usam." + usam_head_names()[static_cast<size_t>(h)];
-    q.is_iou = h < 2;
+    q.name = "usam." + head_names_[i];
+    q.is_iou = !usam_head_is_gap(h);
     q.predicted.assign(static_cast<size_t>(count), heads[h].item<double>());
     q.actual = column(h);
     out.push_back(std::move(q));

@@ -26,17 +26,29 @@ std::vector<double> mask_ious(const at::Tensor& masks, const at::Tensor& ground_
   return {iou.data_ptr<double>(), iou.data_ptr<double>() + iou.numel()};
 }
 
+std::vector<std::string> usam_head_names(bool model_gap) {
+  std::vector<std::string> names = {"iou", "unsupervised_iou", "task_gap", "prompt_gap"};
+  if (model_gap) names.emplace_back("model_gap");
+  return names;
+}
+
 double shifted_gap(double gap) { return std::clamp(gap + 0.5, 0.0, 1.0); }
 
-std::array<double, kUsamHeads> usam_targets(const std::vector<double>& ious, int64_t chosen,
-                                            const std::vector<double>& dense_ious) {
+std::vector<double> usam_targets(const std::vector<double>& ious, int64_t chosen,
+                                 const std::vector<double>& dense_ious,
+                                 const std::vector<double>& larger_ious) {
   PSAM_CHECK(!ious.empty() && chosen >= 0 && chosen < static_cast<int64_t>(ious.size()),
              fmt::format("usam: chosen mask {} of {}", chosen, ious.size()));
   const double best = *std::max_element(ious.begin(), ious.end());
   const double unsupervised = ious[static_cast<size_t>(chosen)];
   const double dense =
       dense_ious.empty() ? best : *std::max_element(dense_ious.begin(), dense_ious.end());
-  return {best, unsupervised, shifted_gap(best - unsupervised), shifted_gap(dense - best)};
+  std::vector<double> targets = {best, unsupervised, shifted_gap(best - unsupervised),
+                                 shifted_gap(dense - best)};
+  if (!larger_ious.empty())
+    targets.push_back(
+        shifted_gap(*std::max_element(larger_ious.begin(), larger_ious.end()) - best));
+  return targets;
 }
 
 at::Tensor dense_prompt_points(const at::Tensor& ground_truth, int64_t extra, uint64_t seed) {

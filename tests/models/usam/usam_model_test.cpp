@@ -1,13 +1,19 @@
 // USAM's heads on a tiny SAM: they train (the MSE falls), the token cache gives exactly the
-// loss of recomputing, and the quality predictions score SAM's mask against the annotators.
+// loss of recomputing, the quality predictions score SAM's mask against the annotators, and
+// the model gap is the larger SAM's IoU gain.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 
 #include "psam/eval/metrics.h"
+#include "psam/io/pth.h"
+#include "psam/io/state_dict.h"
+#include "psam/models/load.h"
 #include "psam/models/registry.h"
 #include "psam/models/usam/usam_model.h"
 #include "psam/train/model_task.h"
@@ -144,6 +150,145 @@ TEST(UsamModel, QualityScoresSamsOwnMaskAgainstEachAnnotator) {
     EXPECT_NEAR(quality[2].predicted[0], drawn.scores[2].second + 0.5, 1e-12);
     EXPECT_DOUBLE_EQ(quality[4].predicted[0], drawn.scores[4].second);
     EXPECT_TRUE(torch::equal(drawn.logits[0], drawn.mean_logits));
+  }
+}
+
+// The quality row named `name`.
+const QualityPrediction& row(const std::vector<QualityPrediction>& rows, const std::string& name) {
+  for (const auto& q : rows)
+    if (q.name == name) return q;
+  throw std::runtime_error("no quality row " + name);
+}
+
+TEST(UsamModel, ModelGapAgainstItselfIsZero) {
+  support::TempDir dir;
+  const auto store = tiny_store(dir.path() + "/store");
+  // Official SAM files do not show the decoder's head count and are read as 8 heads.
+  ModelConfig config = tiny_usam();
+  config.prob.sam.decoder_num_heads = 8;
+  torch::manual_seed(5);
+  const auto plain = build_model(config, torch::kCPU);
+  io::write_pth(dir.path() + "/same.pth",
+                io::state_dict(*dynamic_cast<UsamModel&>(*plain).net()->sam));
+  config.usam.model_gap_from = dir.path() + "/same.pth";
+  torch::manual_seed(5);
+  auto model = build_model(config, torch::kCPU);
+  EXPECT_TRUE(io::state_dict(model->module()).contains("heads.model_gap.layers.0.weight"));
+  auto options = test::tiny_loader_options(true);
+  model->prepare_loader(options, true);
+  data::Loader loader(store, store->split_indices("train"), options);
+  const data::Batch batch = *loader.next();
+  const auto loss = model->loss(batch, {}, 0, at::detail::createCPUGenerator(0));
+  ASSERT_EQ(loss.terms.size(), 5u);
+  EXPECT_EQ(loss.terms[4].first, "mse_model_gap");
+  model->module().eval();
+  torch::NoGradGuard no_grad;
+  auto eval_options = test::tiny_loader_options(false);
+  model->prepare_loader(eval_options, false);
+  eval_options.batch_size = 1;
+  data::Loader cases(store, store->split_indices("test"), eval_options);
+  for (int k = 0; k < 2; ++k) {
+    const data::Batch one = *cases.next();
+    const auto quality = model->quality(one, store->masks()[one.index[0]]);
+    for (double gap : row(quality, "usam.model_gap").actual) EXPECT_EQ(gap, 0.5);  // shifted 0
+    const auto scores = model->sample(one, 1, at::detail::createCPUGenerator(0)).scores;
+    EXPECT_EQ(scores[4].first, "usam.model_gap");
+  }
+}
+
+TEST(UsamModel, ModelGapIsTheLargerSamsIouGainOnATallStore) {
+  support::TempDir dir;
+  // 48 rows x 32 columns: the larger SAM must see the same resized and padded frame.
+  data::SynthOptions synth;
+  synth.count = 12;
+  synth.height = 48;
+  synth.width = 32;
+  synth.radius_min = 3;
+  synth.radius_max = 8;
+  synth.oracle_draws = 0;
+  synth.samples_per_patient = 2;
+  data::SplitOptions split;
+  split.fractions = {{"train", 1}, {"test", 1}};
+  data::generate_synthetic(dir.path() + "/store", synth, split);
+  const auto store =
+      std::make_shared<const data::DatasetStore>(data::DatasetStore::open(dir.path() + "/store"));
+
+  // A larger SAM, made for 64 px input: wider, deeper, another prompt width.
+  sam::SamConfig larger = test::tiny_sam();
+  larger.img_size = 64;
+  larger.encoder_embed_dim = 24;
+  larger.encoder_depth = 3;
+  larger.encoder_global_attn_indexes = {2};
+  larger.prompt_embed_dim = 32;
+  larger.decoder_num_heads = 8;  // as an official file is read
+  torch::manual_seed(11);
+  const std::string file = dir.path() + "/larger.pth";
+  io::write_pth(file, io::state_dict(*sam::build_sam(larger)));
+
+  ModelConfig small = tiny_usam();
+  small.usam.model_gap_from = file;
+  torch::manual_seed(3);
+  auto model = build_model(small, torch::kCPU);
+  // The reference: the larger SAM itself as a USAM's SAM at the same 32 px frame, from the
+  // same file through model.init_from.
+  ModelConfig big = tiny_usam();
+  big.prob.sam = larger;
+  big.prob.sam.img_size = small.prob.sam.img_size;
+  auto reference = build_model(big, torch::kCPU);
+  init_from(*reference, file);
+  torch::manual_seed(3);
+  auto plain = build_model(tiny_usam(), torch::kCPU);
+
+  model->module().eval();
+  reference->module().eval();
+  plain->module().eval();
+  torch::NoGradGuard no_grad;
+  auto options = test::tiny_loader_options(false);
+  model->prepare_loader(options, false);
+  options.batch_size = 1;
+  data::Loader cases(store, store->split_indices("test"), options);
+  int64_t gains = 0, losses = 0;
+  for (int64_t k = 0; k < static_cast<int64_t>(store->split_indices("test").size()); ++k) {
+    const data::Batch one = *cases.next();
+    ASSERT_EQ(one.size[0], 48);
+    const at::Tensor annotators = store->masks()[one.index[0]];
+    const auto q = model->quality(one, annotators);
+    const auto& gap = row(q, "usam.model_gap").actual;
+    const auto& ours = row(q, "usam.iou").actual;
+    const auto theirs = row(reference->quality(one, annotators), "usam.iou").actual;
+    // The other heads are those of the same model without a model gap.
+    const auto without = row(plain->quality(one, annotators), "usam.iou").actual;
+    ASSERT_EQ(gap.size(), 4u);
+    for (size_t a = 0; a < gap.size(); ++a) {
+      EXPECT_EQ(ours[a], without[a]);
+      EXPECT_NEAR(gap[a], std::clamp(theirs[a] - ours[a] + 0.5, 0.0, 1.0), 1e-6)
+          << "case " << k << " annotator " << a;
+      gains += theirs[a] > ours[a];
+      losses += theirs[a] < ours[a];
+    }
+  }
+  // Two random SAMs: the test means something only if the gap takes both signs.
+  EXPECT_GT(gains, 0);
+  EXPECT_GT(losses, 0);
+}
+
+TEST(UsamModel, AMissingLargerSamIsNamed) {
+  support::TempDir dir;
+  const auto store = tiny_store(dir.path() + "/store");
+  ModelConfig config = tiny_usam();
+  config.usam.model_gap_from = dir.path() + "/nowhere.pth";
+  auto model = build_model(config, torch::kCPU);  // read on first use, not before
+  auto options = test::tiny_loader_options(true);
+  model->prepare_loader(options, true);
+  data::Loader loader(store, store->split_indices("train"), options);
+  try {
+    model->loss(*loader.next(), {}, 0, at::detail::createCPUGenerator(0));
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.usam.model_gap_from " + dir.path() +
+                                         "/nowhere.pth"),
+              std::string::npos)
+        << e.what();
   }
 }
 

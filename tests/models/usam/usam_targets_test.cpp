@@ -51,6 +51,25 @@ TEST(UsamTargets, GapsAreShiftedAndClipped) {
   EXPECT_DOUBLE_EQ(shifted_gap(0.9), 1.0);
 }
 
+TEST(UsamTargets, ModelGapIsTheLargerSamsBestIouGain) {
+  const Masks m;
+  const auto ious = mask_ious(m.masks, m.truth);  // best 0.75
+  EXPECT_EQ(usam_head_names(false).size(), 4u);
+  const auto names = usam_head_names(true);
+  ASSERT_EQ(names.size(), 5u);
+  EXPECT_EQ(names[4], "model_gap");
+  EXPECT_TRUE(usam_head_is_gap(4));
+  // The larger SAM's best mask is the truth itself: a gain of 0.25.
+  const auto gain = usam_targets(ious, 0, {}, {0.5, 1.0});
+  ASSERT_EQ(gain.size(), 5u);
+  EXPECT_DOUBLE_EQ(gain[4], 0.25 + 0.5);
+  // A larger SAM at best 4/6 loses 0.75 - 4/6.
+  EXPECT_NEAR(usam_targets(ious, 0, {}, {4.0 / 6, 0.0})[4], 4.0 / 6 - 0.75 + 0.5, 1e-12);
+  // One that finds nothing loses everything: -0.75, shifted and clipped to 0.
+  EXPECT_DOUBLE_EQ(usam_targets(ious, 0, {}, {0.0})[4], 0.0);
+  EXPECT_EQ(usam_targets(ious, 0, {}).size(), 4u);  // no larger SAM, no model gap
+}
+
 TEST(UsamTargets, DensePromptPointsLieOnTheMask) {
   // A 3 x 3 block at rows 1-3, columns 2-4 of a 6 x 6 image: centroid (x 3, y 2).
   torch::Tensor truth = torch::zeros({6, 6}, torch::kUInt8);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace psam::models {
 
@@ -22,7 +23,13 @@ struct UsamConfig {
   // Keep each image+prompt's decoder tokens and targets in memory after the first epoch, so
   // training the heads runs neither the encoder nor the decoder again.
   bool cache_tokens = true;
+  // The model gap's larger SAM: its weights (official SAM, a psam run directory or file with a
+  // plain SAM part), run on this SAM's frame. Empty: no model_gap head.
+  std::string model_gap_from;
+  // The larger SAM's multimask outputs (true, for official weights) or its single output.
+  bool model_gap_multimask = true;
 
+  bool model_gap() const { return !model_gap_from.empty(); }
   void validate() const;  // psam::Error naming the first invalid field
 };
 
@@ -39,6 +46,10 @@ void describe(B& b, UsamConfig& c) {
   b.field("hidden", c.hidden, "width of the heads' hidden layers");
   b.field("cache_tokens", c.cache_tokens,
           "keep decoder tokens and targets per image+prompt in memory while training");
+  b.field("model_gap_from", c.model_gap_from,
+          "model_gap head: weights of a larger SAM (official, psam run or file); empty = none");
+  b.field("model_gap_multimask", c.model_gap_multimask,
+          "model_gap: the larger SAM's multimask outputs (true) or its single output");
 }
 
 }  // namespace psam::models

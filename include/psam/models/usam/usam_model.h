@@ -1,13 +1,15 @@
 // model.kind usam: UncertainSAM's uncertainty heads (Kaiser et al. 2025, there on SAM2) on a
 // frozen SAM1. docs/usam.md.
 //   module    sam.* (any psam SAM: official weights or a trained psam model's SAM part through
-//             model.init_from; frozen) and heads.<name>.layers.{0,1,2}: one MLP per target,
+//             model.init_from; frozen) and heads.<name>.layers.{0,1,2}: one MLP per target
+//             (usam_head_names: model_gap only with model.usam.model_gap_from),
 //             2C -> hidden -> hidden -> 1, ReLU between, sigmoid, on the concatenation of the
 //             decoder's IoU-token output (hs[:,0]) and one mask-token output (hs[:,1+t])
 //   mask      SAM's box-prompted mask: of its multimask outputs the one its IoU head ranks
 //             first (or its single output); deterministic
 //   targets   usam_targets.h, against each annotator in turn (or model.usam.annotator), at the
-//             image's own size; the dense prompt's points drawn from (store index, annotator)
+//             image's own size; the dense prompt's points drawn from (store index, annotator);
+//             the model gap's larger SAM (larger_sam.h) read when targets are first needed
 //   loss      MSE of the heads against the targets, every (case, ground truth) a row
 //   cache     the encoder's embeddings (the embedding cache) and, in memory, each image+prompt's
 //             head inputs and targets: after the first epoch a step runs only the heads. The
@@ -30,11 +32,11 @@
 
 namespace psam::models {
 
-// One MLP per target (usam_head_names), registered under its name.
+// One MLP per target, registered under its name.
 class UsamHeadsImpl : public torch::nn::Module {
  public:
-  UsamHeadsImpl(int64_t input_dim, int64_t hidden);
-  // features [R, 2C] -> [R, kUsamHeads] in (0, 1).
+  UsamHeadsImpl(int64_t input_dim, int64_t hidden, const std::vector<std::string>& names);
+  // features [R, 2C] -> [R, heads] in (0, 1).
   torch::Tensor forward(const torch::Tensor& features);
 
  private:
@@ -44,7 +46,8 @@ TORCH_MODULE(UsamHeads);
 
 class UsamNetImpl : public torch::nn::Module {
  public:
-  UsamNetImpl(const sam::SamConfig& sam_config, int64_t hidden);
+  UsamNetImpl(const sam::SamConfig& sam_config, int64_t hidden,
+              const std::vector<std::string>& head_names);
   sam::Sam sam{nullptr};
   UsamHeads heads{nullptr};
 };
@@ -77,24 +80,33 @@ class UsamModel : public Model {
   struct Decoded {
     at::Tensor logits;    // float [M,H,W] mask logits at the image size
     at::Tensor iou_pred;  // float [M] SAM's IoU head
-    at::Tensor features;  // float [2C] the heads' input
+    at::Tensor tokens;    // float [1+T,C] the IoU token's and the mask tokens' outputs
     int64_t chosen = 0;   // the mask SAM's IoU head ranks first
   };
 
  private:
-  // The head inputs [1,2C] and targets [A,kUsamHeads] of one case of a batch.
+  // The head inputs [1,2C] and targets [A,heads] of one case of a batch.
   struct Record {
     at::Tensor features, targets;
   };
-  Decoded decode(const at::Tensor& embedding, const at::Tensor& box, const at::Tensor& points,
-                 std::array<int64_t, 2> size);
+  // `sam`'s answer (this SAM's or the larger one's), with its multimask setting.
+  Decoded decode(sam::SamImpl& sam, bool multimask, const at::Tensor& embedding,
+                 const at::Tensor& box, const at::Tensor& points, std::array<int64_t, 2> size);
   // The ground truths of a case [K,H,W]: all, or model.usam.annotator's.
   at::Tensor ground_truths(const at::Tensor& annotators) const;
-  Record compute_record(const at::Tensor& embedding, const at::Tensor& box,
-                        const at::Tensor& annotators, std::array<int64_t, 2> size, int64_t index);
+  // `larger_embedding`: the larger SAM's, undefined without a model gap.
+  Record compute_record(const at::Tensor& embedding, const at::Tensor& larger_embedding,
+                        const at::Tensor& box, const at::Tensor& annotators,
+                        std::array<int64_t, 2> size, int64_t index);
   at::Tensor embeddings(const data::Batch& batch);
+  // The heads' input [2C] from this SAM's answer: the IoU token and model.usam.token's.
+  at::Tensor head_input(const Decoded& d) const;
+  // The larger SAM's embeddings [B,C',h,w] of frame images [B,3,S,S]; undefined without one.
+  at::Tensor larger_embeddings(const at::Tensor& images);
 
+  std::vector<std::string> head_names_;
   UsamNet net_;
+  sam::Sam larger_{nullptr};  // model.usam.model_gap_from, read on first use
   std::map<std::string, Record> records_;
   // The image of the last sample() and its embedding, which the next quality() takes when it
   // asks about the same image (the evaluator's order), so the encoder runs once per case.

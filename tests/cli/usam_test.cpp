@@ -37,8 +37,8 @@ TEST(UsamCli, TrainEvalAndPredictReportTheHeads) {
   test::make_tiny_store(dir.file("store"));
   const std::string config = dir.write("usam.yaml", kUsamConfig);
   const std::string store = "data.store=" + dir.file("store");
-  const auto train = test::run_cli({"train", config, store, "run.out_dir=" + dir.file("runs"),
-                                    "run.name=usam"});
+  const auto train =
+      test::run_cli({"train", config, store, "run.out_dir=" + dir.file("runs"), "run.name=usam"});
   ASSERT_EQ(train.rc, 0) << train.err;
   const std::string run = dir.file("runs/usam");
 
@@ -49,8 +49,8 @@ TEST(UsamCli, TrainEvalAndPredictReportTheHeads) {
   const auto summary = nlohmann::json::parse(in);
   ASSERT_TRUE(summary.contains("quality"));
   const auto& q = summary["quality"];
-  for (const char* name : {"usam.iou", "usam.unsupervised_iou", "usam.task_gap",
-                           "usam.prompt_gap", "sam.iou_pred"}) {
+  for (const char* name :
+       {"usam.iou", "usam.unsupervised_iou", "usam.task_gap", "usam.prompt_gap", "sam.iou_pred"}) {
     ASSERT_TRUE(q.contains(name)) << name;
     // One row per (test case, annotator).
     EXPECT_EQ(q[name]["count"].get<int64_t>(), 4 * summary["cases"].get<int64_t>()) << name;
@@ -82,19 +82,18 @@ TEST(UsamCli, ModelGapAgainstAnotherRunsSam) {
   const std::string store = "data.store=" + dir.file("store");
   const std::string runs = "run.out_dir=" + dir.file("runs");
   // The larger SAM is the SAM part of another psam run, named by its directory.
-  ASSERT_EQ(test::run_cli({"train", config, store, runs, "run.name=larger", "train.epochs=1",
-                           "run.seed=9"})
+  ASSERT_EQ(test::run_cli(
+                {"train", config, store, runs, "run.name=larger", "train.epochs=1", "run.seed=9"})
                 .rc,
             0);
-  const auto train =
-      test::run_cli({"train", config, store, runs, "run.name=gap", "train.epochs=1",
-                     "model.usam.model_gap_from=" + dir.file("runs/larger")});
+  const auto train = test::run_cli({"train", config, store, runs, "run.name=gap", "train.epochs=1",
+                                    "model.usam.model_gap_from=" + dir.file("runs/larger")});
   ASSERT_EQ(train.rc, 0) << train.err;
   EXPECT_NE(read_file(dir.file("runs/gap/metrics.jsonl")).find("train/mse_model_gap"),
             std::string::npos);
 
-  const auto eval = test::run_cli({"eval", "--run", dir.file("runs/gap"), "--out",
-                                   dir.file("eval")});
+  const auto eval =
+      test::run_cli({"eval", "--run", dir.file("runs/gap"), "--out", dir.file("eval")});
   ASSERT_EQ(eval.rc, 0) << eval.err;
   std::ifstream in(dir.file("eval/summary.json"));
   const auto summary = nlohmann::json::parse(in);
@@ -104,8 +103,8 @@ TEST(UsamCli, ModelGapAgainstAnotherRunsSam) {
 
   // A larger SAM that is gone by evaluation time is named, and nothing is written.
   std::filesystem::rename(dir.file("runs/larger"), dir.file("moved"));
-  const auto missing = test::run_cli({"eval", "--run", dir.file("runs/gap"), "--out",
-                                      dir.file("eval2")});
+  const auto missing =
+      test::run_cli({"eval", "--run", dir.file("runs/gap"), "--out", dir.file("eval2")});
   EXPECT_NE(missing.rc, 0);
   EXPECT_NE(missing.err.find("model.usam.model_gap_from"), std::string::npos) << missing.err;
   EXPECT_FALSE(std::filesystem::exists(dir.file("eval2/summary.json")));

@@ -19,8 +19,8 @@ sam::Sam load_larger_sam(const std::string& path, const sam::SamConfig& frame,
     const std::string prefix = sam::find_sam_prefix(file.state, file.path);
     const io::TensorDict weights = file.state.with_prefix_removed(prefix);
     // No tensor shows the decoder's head count: a psam file stores it, official SAM has 8.
-    sam::SamConfig config = sam::infer_sam_config(
-        weights, file.config ? file.config->prob.sam.decoder_num_heads : 8);
+    sam::SamConfig config =
+        sam::infer_sam_config(weights, file.config ? file.config->prob.sam.decoder_num_heads : 8);
     const int64_t stored_size = config.img_size;
     config.img_size = frame.img_size;
     config.pixel_mean = frame.pixel_mean;
@@ -33,10 +33,10 @@ sam::Sam load_larger_sam(const std::string& path, const sam::SamConfig& frame,
     for (auto& p : larger->parameters()) p.requires_grad_(false);
     larger->eval();
     larger->to(device);
-    log::info(fmt::format("usam: model gap against the SAM of {} ({} blocks of width {}, {} px, "
-                          "run at {} px)",
-                          file.path, config.encoder_depth, config.encoder_embed_dim, stored_size,
-                          config.img_size));
+    log::info(fmt::format(
+        "usam: model gap against the SAM of {} ({} blocks of width {}, {} px, "
+        "run at {} px)",
+        file.path, config.encoder_depth, config.encoder_embed_dim, stored_size, config.img_size));
     return larger;
   } catch (const Error& e) {
     fail(fmt::format("model.usam.model_gap_from {}: {}", path, e.what()));

@@ -29,8 +29,7 @@ uint64_t dense_points_seed(int64_t index, int64_t annotator) {
 std::string record_key(const data::Batch& batch, int64_t b) {
   const at::Tensor box = batch.box[b].to(at::kCPU, at::kFloat);
   const auto v = box.accessor<float, 1>();
-  return fmt::format("{}:{},{},{},{}", batch.index[static_cast<size_t>(b)], v[0], v[1], v[2],
-                     v[3]);
+  return fmt::format("{}:{},{},{},{}", batch.index[static_cast<size_t>(b)], v[0], v[1], v[2], v[3]);
 }
 
 }  // namespace
@@ -53,8 +52,7 @@ torch::Tensor UsamHeadsImpl::forward(const torch::Tensor& features) {
 UsamNetImpl::UsamNetImpl(const sam::SamConfig& sam_config, int64_t hidden,
                          const std::vector<std::string>& head_names) {
   sam = register_module("sam", sam::build_sam(sam_config));
-  heads =
-      register_module("heads", UsamHeads(2 * sam_config.prompt_embed_dim, hidden, head_names));
+  heads = register_module("heads", UsamHeads(2 * sam_config.prompt_embed_dim, hidden, head_names));
 }
 
 UsamModel::UsamModel(const ModelConfig& config)
@@ -92,7 +90,8 @@ at::Tensor UsamModel::embeddings(const data::Batch& batch) {
 
 at::Tensor UsamModel::larger_embeddings(const at::Tensor& images) {
   if (!config().usam.model_gap()) return at::Tensor();
-  if (!larger_) larger_ = load_larger_sam(config().usam.model_gap_from, config().prob.sam, device());
+  if (!larger_)
+    larger_ = load_larger_sam(config().usam.model_gap_from, config().prob.sam, device());
   torch::NoGradGuard no_grad;
   return larger_->image_encoder->forward(images.to(device()));
 }
@@ -109,8 +108,8 @@ UsamModel::Decoded UsamModel::decode(sam::SamImpl& s, bool multimask, const at::
   }
   const auto [sparse, dense] = s.prompt_encoder->forward(prompt);
   const sam::MaskDecoderOutput out =
-      s.mask_decoder->forward(embedding, s.prompt_encoder->get_dense_pe(), sparse, dense,
-                              multimask, sam::EmbeddingBatching::kShared);
+      s.mask_decoder->forward(embedding, s.prompt_encoder->get_dense_pe(), sparse, dense, multimask,
+                              sam::EmbeddingBatching::kShared);
   Decoded d;
   d.logits = sam::frame_to_image(out.masks, s.img_size(), size)[0];
   d.iou_pred = out.iou_pred[0];
@@ -144,30 +143,31 @@ UsamModel::Record UsamModel::compute_record(const at::Tensor& embedding,
   const at::Tensor masks = d.logits > 0;
   // The larger SAM answers the same prompt on the same frame.
   at::Tensor larger_masks;
-  if (larger_embedding.defined())
-    larger_masks =
-        decode(*larger_, u.model_gap_multimask, larger_embedding, box, at::Tensor(), size)
-            .logits > 0;
+  if (larger_embedding.defined()) {
+    const Decoded larger =
+        decode(*larger_, u.model_gap_multimask, larger_embedding, box, at::Tensor(), size);
+    larger_masks = larger.logits > 0;
+  }
   const at::Tensor truths = ground_truths(annotators);
   const auto scale = sam::ResizeLongestSide::coord_scale(size, config().prob.sam.img_size);
-  const at::Tensor to_frame = torch::tensor({static_cast<float>(scale[0]),
-                                             static_cast<float>(scale[1])});
-  const int64_t first = config().usam.annotator < 0 ? 0 : config().usam.annotator;
+  const at::Tensor to_frame =
+      torch::tensor({static_cast<float>(scale[0]), static_cast<float>(scale[1])});
+  const int64_t first = u.annotator < 0 ? 0 : u.annotator;
   const int64_t heads = static_cast<int64_t>(head_names_.size());
   at::Tensor targets = torch::empty({truths.size(0), heads}, at::kFloat);
   for (int64_t a = 0; a < truths.size(0); ++a) {
     const at::Tensor truth = truths[a];
     const at::Tensor points =
-        dense_prompt_points(truth, config().usam.dense_points, dense_points_seed(index, first + a));
+        dense_prompt_points(truth, u.dense_points, dense_points_seed(index, first + a));
     std::vector<double> dense_ious;
     if (points.size(0) > 0) {
       const Decoded dense = decode(*net_->sam, u.multimask, embedding, box,
                                    (points * to_frame).to(box.device()), size);
       dense_ious = mask_ious(dense.logits > 0, truth);
     }
-    const auto t =
-        usam_targets(mask_ious(masks, truth), d.chosen, dense_ious,
-                     larger_masks.defined() ? mask_ious(larger_masks, truth) : std::vector<double>{});
+    const auto t = usam_targets(
+        mask_ious(masks, truth), d.chosen, dense_ious,
+        larger_masks.defined() ? mask_ious(larger_masks, truth) : std::vector<double>{});
     for (int64_t h = 0; h < heads; ++h) targets[a][h] = t[static_cast<size_t>(h)];
   }
   const at::Tensor features = head_input(d).unsqueeze(0);
@@ -249,8 +249,8 @@ std::vector<QualityPrediction> UsamModel::quality(const data::Batch& batch,
   const at::Tensor embedding = same_case ? last_embedding_ : embeddings(batch);
   last_image_ = last_embedding_ = at::Tensor();
   const at::Tensor box = batch.box.to(dev);
-  const Decoded d = decode(*net_->sam, config().usam.multimask, embedding, box, at::Tensor(),
-                           batch.size);
+  const Decoded d =
+      decode(*net_->sam, config().usam.multimask, embedding, box, at::Tensor(), batch.size);
   const Record r = compute_record(embedding, larger_embeddings(batch.image), box,
                                   annotators.to(dev), batch.size, batch.index[0]);
   const at::Tensor heads = net_->heads(r.features)[0].cpu().to(at::kDouble);

@@ -13,8 +13,8 @@
 namespace psam::models {
 
 std::vector<double> mask_ious(const at::Tensor& masks, const at::Tensor& ground_truth) {
-  PSAM_CHECK(masks.dim() == 3 && ground_truth.dim() == 2 &&
-                 masks.size(1) == ground_truth.size(0) && masks.size(2) == ground_truth.size(1),
+  PSAM_CHECK(masks.dim() == 3 && ground_truth.dim() == 2 && masks.size(1) == ground_truth.size(0) &&
+                 masks.size(2) == ground_truth.size(1),
              "usam: masks must be [M,H,W] and the ground truth [H,W] of the same size");
   // psam's evaluator's IoU (PHiSeg convention: two empty masks agree).
   const at::Tensor iou =

@@ -139,8 +139,8 @@ TEST(UsamModel, QualityScoresSamsOwnMaskAgainstEachAnnotator) {
     ASSERT_EQ(quality.size(), 5u);
     EXPECT_EQ(quality[4].name, "sam.iou_pred");
     // The real value of SAM's IoU head: the IoU of the returned mask with each annotator.
-    const at::Tensor d = eval::iou_distance_matrix((drawn.mean_logits > 0).unsqueeze(0),
-                                                   annotators, eval::IouConvention::kPhiseg);
+    const at::Tensor d = eval::iou_distance_matrix((drawn.mean_logits > 0).unsqueeze(0), annotators,
+                                                   eval::IouConvention::kPhiseg);
     ASSERT_EQ(quality[4].actual.size(), 4u);
     for (int64_t a = 0; a < 4; ++a)
       EXPECT_NEAR(quality[4].actual[a], 1 - d[0][a].item<double>(), 1e-6);  // float targets
@@ -285,9 +285,9 @@ TEST(UsamModel, AMissingLargerSamIsNamed) {
     model->loss(*loader.next(), {}, 0, at::detail::createCPUGenerator(0));
     FAIL() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("model.usam.model_gap_from " + dir.path() +
-                                         "/nowhere.pth"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find("model.usam.model_gap_from " + dir.path() + "/nowhere.pth"),
+        std::string::npos)
         << e.what();
   }
 }

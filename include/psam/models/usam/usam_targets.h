@@ -41,7 +41,8 @@ std::vector<double> usam_targets(const std::vector<double>& ious, int64_t chosen
 // The denser prompt's points for a ground truth [H,W]: its centre point (the foreground pixel
 // nearest the foreground's centroid, lowest row then column on ties) and then `extra` distinct
 // foreground pixels drawn uniformly without replacement from the rest (fewer when the mask has
-// fewer), as (x, y) pixel coordinates (as the loader's boxes), float [P,2]; [0,2] for an empty mask. Drawn from `seed`.
+// fewer), as (x, y) pixel coordinates (as the loader's boxes), float [P,2]; [0,2] for an empty
+// mask. Drawn from `seed`.
 at::Tensor dense_prompt_points(const at::Tensor& ground_truth, int64_t extra, uint64_t seed);
 
 }  // namespace psam::models

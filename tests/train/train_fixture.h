@@ -39,11 +39,15 @@ inline models::ModelConfig tiny_model(const std::string& latent_net = "reference
   return m;
 }
 
-// 24 patches of 32 px, 4 annotators, split 16/4/4 by patient-sized groups of 2.
-inline void make_synthetic_store(const std::string& dir, int64_t count = 24) {
+// 24 patches of 32 px (or height x width), 4 annotators, split 16/4/4 by patient-sized groups
+// of 2.
+inline void make_synthetic_store(const std::string& dir, int64_t count = 24, int64_t height = 32,
+                                 int64_t width = 32) {
   data::SynthOptions o;
   o.count = count;
   o.size = 32;
+  o.height = height;
+  o.width = width;
   o.radius_min = 3;
   o.radius_max = 8;
   o.oracle_draws = 0;

@@ -199,17 +199,7 @@ TEST(UsamModel, ModelGapAgainstItselfIsZero) {
 TEST(UsamModel, ModelGapIsTheLargerSamsIouGainOnATallStore) {
   support::TempDir dir;
   // 48 rows x 32 columns: the larger SAM must see the same resized and padded frame.
-  data::SynthOptions synth;
-  synth.count = 12;
-  synth.height = 48;
-  synth.width = 32;
-  synth.radius_min = 3;
-  synth.radius_max = 8;
-  synth.oracle_draws = 0;
-  synth.samples_per_patient = 2;
-  data::SplitOptions split;
-  split.fractions = {{"train", 1}, {"test", 1}};
-  data::generate_synthetic(dir.path() + "/store", synth, split);
+  test::make_synthetic_store(dir.path() + "/store", 24, 48, 32);
   const auto store =
       std::make_shared<const data::DatasetStore>(data::DatasetStore::open(dir.path() + "/store"));
 

@@ -38,6 +38,15 @@ std::shared_ptr<const data::DatasetStore> tiny_store(const std::string& dir) {
   return std::make_shared<const data::DatasetStore>(data::DatasetStore::open(dir));
 }
 
+// The test split one case at a time, as the evaluator reads it for `model`.
+data::Loader test_cases(const Model& model,
+                        const std::shared_ptr<const data::DatasetStore>& store) {
+  auto options = test::tiny_loader_options(false);
+  model.prepare_loader(options, false);
+  options.batch_size = 1;
+  return data::Loader(store, store->split_indices("test"), options);
+}
+
 TEST(UsamModel, ConfigIsChecked) {
   ModelConfig latent = tiny_usam();
   latent.prob.latent_net = prob::LatentNetKind::kReference;
@@ -125,10 +134,7 @@ TEST(UsamModel, QualityScoresSamsOwnMaskAgainstEachAnnotator) {
   const auto store = tiny_store(dir.path() + "/store");
   torch::manual_seed(5);
   auto model = build_model(tiny_usam(), torch::kCPU);
-  auto options = test::tiny_loader_options(false);
-  model->prepare_loader(options, false);
-  options.batch_size = 1;
-  data::Loader loader(store, store->split_indices("test"), options);
+  data::Loader loader = test_cases(*model, store);
   torch::NoGradGuard no_grad;
   model->module().eval();
   for (int k = 0; k < 3; ++k) {
@@ -183,10 +189,7 @@ TEST(UsamModel, ModelGapAgainstItselfIsZero) {
   EXPECT_EQ(loss.terms[4].first, "mse_model_gap");
   model->module().eval();
   torch::NoGradGuard no_grad;
-  auto eval_options = test::tiny_loader_options(false);
-  model->prepare_loader(eval_options, false);
-  eval_options.batch_size = 1;
-  data::Loader cases(store, store->split_indices("test"), eval_options);
+  data::Loader cases = test_cases(*model, store);
   for (int k = 0; k < 2; ++k) {
     const data::Batch one = *cases.next();
     const auto quality = model->quality(one, store->masks()[one.index[0]]);
@@ -233,10 +236,7 @@ TEST(UsamModel, ModelGapIsTheLargerSamsIouGainOnATallStore) {
   reference->module().eval();
   plain->module().eval();
   torch::NoGradGuard no_grad;
-  auto options = test::tiny_loader_options(false);
-  model->prepare_loader(options, false);
-  options.batch_size = 1;
-  data::Loader cases(store, store->split_indices("test"), options);
+  data::Loader cases = test_cases(*model, store);
   int64_t gains = 0, losses = 0;
   for (int64_t k = 0; k < static_cast<int64_t>(store->split_indices("test").size()); ++k) {
     const data::Batch one = *cases.next();

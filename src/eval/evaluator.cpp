@@ -286,6 +286,7 @@ EvalResult evaluate(models::Model& model, const data::DatasetStore& store,
     // then exactly those of an evaluation with N = n for the smallest n (a draw of n samples at
     // once is not a prefix of a draw of more: CPU randn fills in blocks).
     at::Generator generator = case_generator(device, case_seed(config.seed, index));
+    models::Model::CaseScope scope(model);  // the chunks and quality() share one encoding
     std::vector<at::Tensor> parts;
     int64_t drawn = 0;
     for (const int64_t n : r.counts) {

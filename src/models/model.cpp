@@ -10,6 +10,12 @@ c10::Device Model::device() {
   return c10::Device(c10::kCPU);
 }
 
+at::Tensor Model::case_embedding(const std::function<at::Tensor()>& compute) {
+  if (!in_case_) return compute();
+  if (!case_embedding_.defined()) case_embedding_ = compute();
+  return case_embedding_;
+}
+
 NamedParameters Model::trainable_parameters() {
   NamedParameters out;
   for (const auto& item : module().named_parameters(/*recurse=*/true)) {

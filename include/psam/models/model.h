@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -118,6 +119,22 @@ class Model {
     return {};
   }
 
+  // The evaluator's calls for one case (sample() in chunks, then quality()) inside one scope
+  // share the case's image embedding (case_embedding). The weights must not change inside it.
+  class CaseScope {
+   public:
+    explicit CaseScope(Model& model) : model_(model) { model_.in_case_ = true; }
+    ~CaseScope() {
+      model_.in_case_ = false;
+      model_.case_embedding_ = at::Tensor();
+    }
+    CaseScope(const CaseScope&) = delete;
+    CaseScope& operator=(const CaseScope&) = delete;
+
+   private:
+    Model& model_;
+  };
+
   // Weight layouts for other tools, and the state dict of one (psam::Error for another name).
   virtual std::vector<ExportPart> export_parts() const = 0;
   virtual io::TensorDict export_state(const std::string& part) = 0;
@@ -129,10 +146,14 @@ class Model {
 
  protected:
   data::EmbeddingCache* embedding_cache() const { return cache_; }
+  // compute() once inside a CaseScope, its result on later calls there; every call outside.
+  at::Tensor case_embedding(const std::function<at::Tensor()>& compute);
 
  private:
   ModelConfig config_;
   data::EmbeddingCache* cache_ = nullptr;
+  bool in_case_ = false;
+  at::Tensor case_embedding_;
 };
 
 }  // namespace psam::models

@@ -34,7 +34,7 @@ CaseSamples McDropoutSamModel::sample(const data::Batch& batch, int64_t n,
   PSAM_CHECK(n >= 1, fmt::format("mc_dropout_sam: sample count must be >= 1, got {}", n));
   const c10::Device dev = device();
   const int64_t s = config().prob.sam.img_size;
-  const at::Tensor embedding = embeddings(batch);
+  const at::Tensor embedding = case_embedding([&] { return embeddings(batch); });
   const at::Tensor box = batch.box.to(dev);
   const sam::Dropout dropout(config().mc_dropout_sam.rate, cpu_generator(dev, generator));
   const at::Tensor drawn =

@@ -75,7 +75,8 @@ CaseSamples ProbSamModel::sample(const data::Batch& batch, int64_t n, at::Genera
   const c10::Device dev = device();
   const int64_t s = config().prob.sam.img_size;
   const at::Tensor image = batch.image.to(dev);
-  const auto drawn = net_->sample(embeddings(batch), net_->reads_pixels() ? image : at::Tensor(),
+  const at::Tensor embedding = case_embedding([&] { return embeddings(batch); });
+  const auto drawn = net_->sample(embedding, net_->reads_pixels() ? image : at::Tensor(),
                                   batch.box.to(dev), n, {s, s}, cpu_generator(dev, generator));
   // The n samples and the prior mean go back to the image in one call.
   const at::Tensor logits =

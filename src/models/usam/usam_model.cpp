@@ -171,7 +171,7 @@ UsamModel::Record UsamModel::compute_record(const at::Tensor& embedding,
     for (int64_t h = 0; h < heads; ++h) targets[a][h] = t[static_cast<size_t>(h)];
   }
   const at::Tensor features = head_input(d).unsqueeze(0);
-  return {features, targets.to(features.device())};
+  return {features, targets.to(features.device()), d.iou_pred[d.chosen].item<double>()};
 }
 
 train::StepLoss UsamModel::loss(const data::Batch& batch, const train::LossConfig& /*loss*/,
@@ -223,9 +223,8 @@ train::StepLoss UsamModel::loss(const data::Batch& batch, const train::LossConfi
 
 CaseSamples UsamModel::sample(const data::Batch& batch, int64_t n, at::Generator /*generator*/) {
   check_one_case(batch, kind());
-  last_image_ = batch.image.clone();
-  last_embedding_ = embeddings(batch);
-  const Decoded d = decode(*net_->sam, config().usam.multimask, last_embedding_,
+  const at::Tensor embedding = case_embedding([&] { return embeddings(batch); });
+  const Decoded d = decode(*net_->sam, config().usam.multimask, embedding,
                            batch.box.to(device()), at::Tensor(), batch.size);
   const at::Tensor heads = net_->heads(head_input(d).unsqueeze(0))[0].cpu();
   CaseSamples out;
@@ -245,12 +244,8 @@ std::vector<QualityPrediction> UsamModel::quality(const data::Batch& batch,
                                                   const at::Tensor& annotators) {
   check_one_case(batch, kind());
   const c10::Device dev = device();
-  const bool same_case = last_image_.defined() && at::equal(batch.image, last_image_);
-  const at::Tensor embedding = same_case ? last_embedding_ : embeddings(batch);
-  last_image_ = last_embedding_ = at::Tensor();
+  const at::Tensor embedding = case_embedding([&] { return embeddings(batch); });
   const at::Tensor box = batch.box.to(dev);
-  const Decoded d =
-      decode(*net_->sam, config().usam.multimask, embedding, box, at::Tensor(), batch.size);
   const Record r = compute_record(embedding, larger_embeddings(batch.image), box,
                                   annotators.to(dev), batch.size, batch.index[0]);
   const at::Tensor heads = net_->heads(r.features)[0].cpu().to(at::kDouble);
@@ -275,7 +270,7 @@ std::vector<QualityPrediction> UsamModel::quality(const data::Batch& batch,
   QualityPrediction q;
   q.name = "sam.iou_pred";
   q.is_iou = true;
-  q.predicted.assign(static_cast<size_t>(count), d.iou_pred[d.chosen].item<double>());
+  q.predicted.assign(static_cast<size_t>(count), r.iou_pred);
   q.actual = column(1);
   out.push_back(std::move(q));
   return out;

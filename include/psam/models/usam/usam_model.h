@@ -88,6 +88,7 @@ class UsamModel : public Model {
   // The head inputs [1,2C] and targets [A,heads] of one case of a batch.
   struct Record {
     at::Tensor features, targets;
+    double iou_pred = 0;  // SAM's own IoU head for the mask it chose
   };
   // `sam`'s answer (this SAM's or the larger one's), with its multimask setting.
   Decoded decode(sam::SamImpl& sam, bool multimask, const at::Tensor& embedding,
@@ -108,9 +109,6 @@ class UsamModel : public Model {
   UsamNet net_;
   sam::Sam larger_{nullptr};  // model.usam.model_gap_from, read on first use
   std::map<std::string, Record> records_;
-  // The image of the last sample() and its embedding, which the next quality() takes when it
-  // asks about the same image (the evaluator's order), so the encoder runs once per case.
-  at::Tensor last_image_, last_embedding_;
 };
 
 }  // namespace psam::models

@@ -3,16 +3,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <filesystem>
-#include <nlohmann/json.hpp>
-#include <sstream>
+#include <cmath>
 
+#include "models/train_method.h"
 #include "psam/models/registry.h"
-#include "psam/train/model_task.h"
-#include "psam/train/trainer.h"
-#include "psam/util/fs.h"
 #include "support/testing.h"
-#include "train/train_fixture.h"
 
 namespace psam::models {
 namespace {
@@ -51,31 +46,16 @@ TEST_P(MethodTraining, LossFallsAndValidates) {
       std::make_shared<const data::DatasetStore>(data::DatasetStore::open(dir.path() + "/store"));
   torch::manual_seed(1);
   const auto model = build_model(m.model, torch::kCPU);
-  auto train_options = test::tiny_loader_options(true);
-  auto val_options = test::tiny_loader_options(false);
-  model->prepare_loader(train_options, true);
-  model->prepare_loader(val_options, false);
-  data::Loader train_loader(store, store->split_indices("train"), train_options);
-  data::Loader val_loader(store, store->split_indices("val"), val_options);
-  train::ModelTask task(*model, m.loss);
-  train::TrainerOptions options;
-  options.config = test::tiny_train_config();
-  options.config.epochs = 6;  // 8 steps each
-  options.config.lr = 1e-2;
-  options.config.val_every_epochs = 6;
-  options.run_dir = dir.path() + "/run";
-  options.seed = 7;
-  options.config_hash = "test";
-  options.progress.tty = false;
-  const auto result = train::train(task, train_loader, &val_loader, options);
-  ASSERT_EQ(result.status, train::TrainStatus::kFinished);
+  train::TrainConfig config = test::tiny_train_config();
+  config.epochs = 6;  // 8 steps each
+  config.lr = 1e-2;
+  config.val_every_epochs = 6;
+  const auto run = test::train_method(*model, store, config, m.loss, dir.path() + "/run");
+  ASSERT_EQ(run.result.status, train::TrainStatus::kFinished);
 
   std::vector<double> epoch_loss;
   double val_loss = NAN;
-  std::istringstream lines(read_file(options.run_dir + "/metrics.jsonl"));
-  for (std::string line; std::getline(lines, line);) {
-    const auto j = nlohmann::json::parse(line);
-    if (j["kind"] != "epoch") continue;
+  for (const auto& j : run.epochs) {
     epoch_loss.push_back(j["train/loss"].get<double>());
     if (j.contains("val/loss")) val_loss = j["val/loss"].get<double>();
   }

@@ -44,25 +44,18 @@ TEST(Optimizer, MatchesTorchOptim) {
   support::TempDir dir;
   const std::string script = dir.write("adam.py", R"(
 import torch
-for cls in (torch.optim.Adam, torch.optim.AdamW):
+adam = dict(lr=0.05, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1)
+for cls, options in ((torch.optim.Adam, adam), (torch.optim.AdamW, adam),
+                     (torch.optim.SGD, dict(lr=0.05, momentum=0.7, weight_decay=0.1))):
     a = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
     b = torch.tensor([[0.25], [-0.75]], requires_grad=True)
-    opt = cls([a, b], lr=0.05, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1)
+    opt = cls([a, b], **options)
     for t in range(5):
         opt.zero_grad()
         loss = sum((-torch.cos(3 * p + t) / 3).sum() for p in (a, b))
         loss.backward()
         opt.step()
     print(' '.join('%.9g' % v for v in torch.cat([a.detach().flatten(), b.detach().flatten()]).tolist()))
-a = torch.tensor([0.5, -1.0, 2.0], requires_grad=True)
-b = torch.tensor([[0.25], [-0.75]], requires_grad=True)
-opt = torch.optim.SGD([a, b], lr=0.05, momentum=0.7, weight_decay=0.1)
-for t in range(5):
-    opt.zero_grad()
-    loss = sum((-torch.cos(3 * p + t) / 3).sum() for p in (a, b))
-    loss.backward()
-    opt.step()
-print(' '.join('%.9g' % v for v in torch.cat([a.detach().flatten(), b.detach().flatten()]).tolist()))
 )");
   std::istringstream lines(support::run_python(script));
   for (OptimizerKind kind : {OptimizerKind::kAdam, OptimizerKind::kAdamW, OptimizerKind::kSgd}) {

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <stdexcept>
 
 #include "psam/eval/metrics.h"
@@ -16,11 +15,10 @@
 #include "psam/models/load.h"
 #include "psam/models/registry.h"
 #include "psam/models/usam/usam_model.h"
-#include "psam/train/model_task.h"
-#include "psam/train/trainer.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
 #include "support/testing.h"
+#include "models/train_method.h"
 #include "train/train_fixture.h"
 
 namespace psam::models {
@@ -93,33 +91,17 @@ TEST(UsamModel, HeadsTrainOnATinySam) {
   const auto store = tiny_store(dir.path() + "/store");
   torch::manual_seed(1);
   const auto model = build_model(tiny_usam(), torch::kCPU);
-  auto train_options = test::tiny_loader_options(true);
-  auto val_options = test::tiny_loader_options(false);
-  model->prepare_loader(train_options, true);
-  model->prepare_loader(val_options, false);
-  data::Loader train_loader(store, store->split_indices("train"), train_options);
-  data::Loader val_loader(store, store->split_indices("val"), val_options);
-  train::ModelTask task(*model, {});
-  train::TrainerOptions options;
-  options.config = test::tiny_train_config();
-  options.config.optimizer = train::OptimizerKind::kSgd;
-  options.config.lr = 0.05;
-  options.config.weight_decay = 1e-3;
-  options.config.grad_clip = 0;
-  options.config.epochs = 8;
-  options.config.val_every_epochs = 8;
-  options.run_dir = dir.path() + "/run";
-  options.seed = 7;
-  options.config_hash = "test";
-  options.progress.tty = false;
-  const auto result = train::train(task, train_loader, &val_loader, options);
-  ASSERT_EQ(result.status, train::TrainStatus::kFinished);
+  train::TrainConfig config = test::tiny_train_config();
+  config.optimizer = train::OptimizerKind::kSgd;
+  config.lr = 0.05;
+  config.weight_decay = 1e-3;
+  config.grad_clip = 0;
+  config.epochs = 8;
+  config.val_every_epochs = 8;
+  const auto run = test::train_method(*model, store, config, {}, dir.path() + "/run");
+  ASSERT_EQ(run.result.status, train::TrainStatus::kFinished);
   std::vector<double> epoch_loss;
-  std::istringstream lines(read_file(options.run_dir + "/metrics.jsonl"));
-  for (std::string line; std::getline(lines, line);) {
-    const auto j = nlohmann::json::parse(line);
-    if (j["kind"] == "epoch") epoch_loss.push_back(j["train/loss"].get<double>());
-  }
+  for (const auto& j : run.epochs) epoch_loss.push_back(j["train/loss"].get<double>());
   ASSERT_EQ(epoch_loss.size(), 8u);
   EXPECT_LT(epoch_loss.back(), 0.7 * epoch_loss.front())
       << "first epoch " << epoch_loss.front() << ", last " << epoch_loss.back();

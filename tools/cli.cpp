@@ -27,7 +27,7 @@ int run(const std::vector<std::string>& args, Io io) {
   app.set_version_flag("--version", std::string("psam ") + PSAM_VERSION);
   int threads = 0;
   std::string log_level = "info";
-  app.add_option("--threads", threads, "CPU threads for libtorch (0 = all cores)")
+  app.add_option("--threads", threads, "CPU threads for libtorch (0 = OMP_NUM_THREADS if set, else all cores)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--log-level", log_level, "console log level")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));

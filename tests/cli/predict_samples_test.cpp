@@ -149,7 +149,9 @@ TEST_F(PredictSamples, OfficialSamWeightsSampleTheDeterministicSam) {
   EXPECT_EQ(info["model"]["latent_net"], "none");
   EXPECT_FALSE(info["model_config_stored"].get<bool>());
   EXPECT_EQ(info["pairwise_iou"]["min"].get<double>(), 1.0);
-  EXPECT_EQ(io::read_npy(dir + "/variance.npy").max().item<float>(), 0.0f);
+  // Identical samples: zero variance up to the rounding of the variance kernel (libtorch 2.x
+  // sums in vectorised partial sums, so n equal values can leave 1e-16 instead of 0).
+  EXPECT_LE(io::read_npy(dir + "/variance.npy").max().item<float>(), 1e-12f);
 }
 
 TEST_F(PredictSamples, BadCheckpointsGiveOneLineAndWriteNothing) {

@@ -6,7 +6,7 @@ void bind(Binder& b, RunOptions& c) {
   b.field("name", c.name, "run name; empty: the config file's name");
   b.field("out_dir", c.out_dir, "runs are written to out_dir/name");
   b.field("seed", c.seed, "seed for every random generator");
-  b.field("threads", c.threads, "CPU threads for libtorch; 0 = every core");
+  b.field("threads", c.threads, "CPU threads for libtorch; 0 = OMP_NUM_THREADS if set, else every core");
   b.choice("device", c.device, "where to compute; auto = CUDA when present");
   b.choice("precision", c.precision, "bf16 = bf16 autocast on CUDA");
 }

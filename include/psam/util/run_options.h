@@ -16,7 +16,7 @@ struct RunOptions {
   std::string name;              // run name; empty: the CLI derives it from the config file name
   std::string out_dir = "runs";  // the run directory is out_dir/name
   int64_t seed = 0;
-  int threads = 0;  // libtorch CPU threads; 0 = every core
+  int threads = 0;  // libtorch CPU threads; 0 = OMP_NUM_THREADS if set, else every core
   Device device = Device::kAuto;
   Precision precision = Precision::kFp32;
 };

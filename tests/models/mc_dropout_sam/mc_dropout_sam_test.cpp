@@ -8,6 +8,7 @@
 #include "psam/io/state_dict.h"
 #include "psam/models/registry.h"
 #include "psam/util/error.h"
+#include "support/golden.h"
 #include "support/testing.h"
 #include "train/train_fixture.h"
 
@@ -83,7 +84,11 @@ TEST_F(McDropoutSam, RateZeroIsTheDeterministicSam) {
   model->module().eval();
   torch::NoGradGuard no_grad;
   const auto out = model->sample(batch(*model, false, 1), 3, seeded(1));
-  for (int64_t i = 0; i < 3; ++i) EXPECT_TRUE(torch::equal(out.logits[i], out.mean_logits));
+  // The samples are one batch of 3 and the mean a batch of 1: other GEMM shapes, which a BLAS
+  // may block and sum differently, so they agree up to float rounding, not bit for bit.
+  for (int64_t i = 0; i < 3; ++i)
+    EXPECT_TRUE(support::tensors_close("sample " + std::to_string(i), out.logits[i],
+                                       out.mean_logits, 1e-5));
 }
 
 // Training draws dropout masks from the step's generator: two generators, two losses; rate 0,

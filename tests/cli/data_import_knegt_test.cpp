@@ -61,7 +61,7 @@ print("same")
 class KnegtImport : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!support::python_has("numpy")) GTEST_SKIP() << "/usr/bin/python3 with numpy not available";
+    if (!support::python_has("numpy")) GTEST_SKIP() << PSAM_PYTHON " with numpy not available";
     std::ofstream(test::path_in(tmp_, "make.py")) << kFixtureScript;
     std::ofstream(test::path_in(tmp_, "compare.py")) << kCompareScript;
   }

@@ -243,7 +243,7 @@ TEST_F(Binding, NanAndInfinityRoundTrip) {
 // the struct holds, checked against a JSON rendering of the struct made independently of YAML.
 TEST_F(Binding, PyYamlReadsTheSameValues) {
   if (!support::python_has("yaml") || !support::python_has("numpy")) {
-    GTEST_SKIP() << "/usr/bin/python3 lacks yaml or numpy";
+    GTEST_SKIP() << PSAM_PYTHON " lacks yaml or numpy";
   }
   const Sample s = tricky();
   nlohmann::json expected = {
@@ -300,7 +300,7 @@ TEST_F(Binding, HashIsTheSha256OfTheWrittenFile) {
   EXPECT_EQ(hash(s), hash(tricky()));
   EXPECT_NE(hash(s), hash(other));
   EXPECT_EQ(hash(s).size(), 64u);
-  if (!support::python_has("hashlib")) GTEST_SKIP() << "/usr/bin/python3 not available";
+  if (!support::python_has("hashlib")) GTEST_SKIP() << PSAM_PYTHON " not available";
   const std::string path = dir_.path() + "/config.yaml";
   write(s, path);
   const std::string digest = support::run_python(

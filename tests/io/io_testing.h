@@ -1,5 +1,5 @@
 // Test helpers for the io tests: temporary directories, the golden folder, and running
-// /usr/bin/python3 (torch + numpy) to make fixtures and check files, skipping cleanly without it.
+// PSAM_PYTHON (torch + numpy) to make fixtures and check files, skipping cleanly without it.
 #pragma once
 
 #include <ATen/ATen.h>

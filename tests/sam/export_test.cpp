@@ -50,7 +50,7 @@ class SamExport : public ::testing::Test {
 // A MedSAM-style training checkpoint written by PyTorch itself: {"model": {"module." + key}}
 // beside optimizer state and an epoch number.
 TEST_F(SamExport, InitFromWrappedModulePrefixedPythonCheckpoint) {
-  if (!support::python_has("torch")) GTEST_SKIP() << "/usr/bin/python3 has no torch";
+  if (!support::python_has("torch")) GTEST_SKIP() << PSAM_PYTHON " has no torch";
   const auto wrapped = tmp_.file("medsam_style.pth");
   const auto script = tmp_.write("wrap.py", R"(import sys, collections, torch
 sd = torch.load(sys.argv[1])

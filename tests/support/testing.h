@@ -1,4 +1,4 @@
-// Test helpers: a temporary directory for fixtures and outputs, and /usr/bin/python3 for
+// Test helpers: a temporary directory for fixtures and outputs, and PSAM_PYTHON for
 // independent checks (tests skip cleanly when it lacks a module).
 #pragma once
 
@@ -41,7 +41,7 @@ class TempDir {
   std::string path_;
 };
 
-// Whether /usr/bin/python3 can import the module.
+// Whether PSAM_PYTHON (Debian's python3, or the Python of a pip torch) can import the module.
 inline bool python_has(const std::string& module) {
   const std::string command = std::string(PSAM_PYTHON) + " -c 'import " + module + "' 2>/dev/null";
   return std::system(command.c_str()) == 0;

@@ -78,7 +78,7 @@ TEST(Checkpoint, RoundTrip) {
 }
 
 TEST(Checkpoint, PythonLoadsIt) {
-  if (!support::python_has("torch")) GTEST_SKIP() << "/usr/bin/python3 has no torch";
+  if (!support::python_has("torch")) GTEST_SKIP() << PSAM_PYTHON " has no torch";
   support::TempDir dir;
   const std::string path = dir.file("last.pt");
   write_checkpoint(path, sample_checkpoint(4));

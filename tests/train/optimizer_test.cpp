@@ -40,7 +40,7 @@ std::vector<float> run_cpp(OptimizerKind kind) {
 }
 
 TEST(Optimizer, MatchesTorchOptim) {
-  if (!support::python_has("torch")) GTEST_SKIP() << "/usr/bin/python3 has no torch";
+  if (!support::python_has("torch")) GTEST_SKIP() << PSAM_PYTHON " has no torch";
   support::TempDir dir;
   const std::string script = dir.write("adam.py", R"(
 import torch

@@ -31,7 +31,7 @@ TEST(Sha256, NistVectors) {
 // Every length around the padding boundaries (55/56/64 bytes and their next block), against
 // Python's hashlib.
 TEST(Sha256, MatchesPythonHashlibAcrossPaddingBoundaries) {
-  if (!psam::support::python_has("hashlib")) GTEST_SKIP() << "/usr/bin/python3 not available";
+  if (!psam::support::python_has("hashlib")) GTEST_SKIP() << PSAM_PYTHON " not available";
   psam::support::TempDir dir;
   const std::string script = dir.write("sha.py", R"(
 import hashlib

@@ -66,7 +66,7 @@ TEST(Store, FingerprintIsStableAndTracksContent) {
 }
 
 TEST(Store, NumpyOpensTheArrays) {
-  if (!support::python_has("numpy")) GTEST_SKIP() << "/usr/bin/python3 with numpy not available";
+  if (!support::python_has("numpy")) GTEST_SKIP() << PSAM_PYTHON " with numpy not available";
   test::TempDir tmp;
   const std::string dir = test::path_in(tmp, "store");
   const Written w = write_small_store(dir);

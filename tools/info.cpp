@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <torch/cuda.h>
-#include <torch/version.h>
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
@@ -18,6 +16,7 @@
 #include "psam/io/pickle/pickle.h"
 #include "psam/io/pth.h"
 #include "psam/io/safetensors.h"
+#include "psam/util/build_info.h"
 #include "psam/util/error.h"
 
 namespace psam::cli {
@@ -214,6 +213,32 @@ void print_info(const json& info, std::ostream& out) {
                      human_bytes(total));
 }
 
+namespace {
+
+void print_build_info(bool as_json, std::ostream& out) {
+  const BuildInfo b = build_info();
+  const auto backends = dist::available_backends();
+  const auto or_none = [](const std::string& s) { return s.empty() ? std::string("none") : s; };
+  if (as_json) {
+    const json j = {{"psam", b.psam},
+                    {"libtorch", b.libtorch},
+                    {"cuda", b.cuda ? json(b.cuda_version) : json(nullptr)},
+                    {"cudnn", b.cudnn_version.empty() ? json(nullptr) : json(b.cudnn_version)},
+                    {"nccl", b.nccl_version.empty() ? json(nullptr) : json(b.nccl_version)},
+                    {"cuda_devices", b.cuda_devices},
+                    {"distributed_backends", backends}};
+    out << j.dump(2) << "\n";
+    return;
+  }
+  out << fmt::format("psam {}\nlibtorch {}\ncuda: {}\ncudnn: {}\nnccl: {}\ncuda devices: {}\n"
+                     "distributed backends: {}\n",
+                     b.psam, b.libtorch, b.cuda ? b.cuda_version : "none (CPU-only libtorch)",
+                     or_none(b.cudnn_version), or_none(b.nccl_version), b.cuda_devices,
+                     backends.empty() ? "none" : fmt::format("{}", fmt::join(backends, ", ")));
+}
+
+}  // namespace
+
 void add_info_command(CLI::App& app, Io io, int& rc) {
   struct Options {
     std::string file;
@@ -232,15 +257,11 @@ void add_info_command(CLI::App& app, Io io, int& rc) {
   sub->add_flag("--stats", opts->stats, "add min / max / mean of every tensor");
   sub->add_flag("--models", opts->models, "list the registered methods and exit");
   sub->add_flag("--build", opts->build,
-                "what this binary was built with (LibTorch, CUDA, distributed backends) and exit");
+                "what this binary was built with (LibTorch, CUDA, cuDNN, NCCL, distributed backends) and exit");
   sub->callback([opts, io, &rc] {
     rc = 0;
     if (opts->build) {
-      const auto backends = dist::available_backends();
-      io.out << fmt::format("psam {}\nlibtorch {}\ncuda: {}\ndistributed backends: {}\n",
-                            PSAM_VERSION, TORCH_VERSION,
-                            torch::cuda::is_available() ? "available" : "not available",
-                            backends.empty() ? "none" : fmt::format("{}", fmt::join(backends, ", ")));
+      print_build_info(opts->json, io.out);
       return;
     }
     if (opts->models) {

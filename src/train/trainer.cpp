@@ -266,7 +266,7 @@ class Loop {
     const double weight = batch.global_count > 0 ? samples / batch.global_count : 1.0;
     std::optional<StepLoss> loss;
     if (samples > 0) {
-      CudaBf16Autocast autocast(o_.bf16 && o_.cuda);
+      Bf16Autocast autocast(o_.bf16, o_.cuda ? c10::kCUDA : c10::kCPU);
       loss = task_.loss(batch, state_.step, generator_);
     }
     double total = loss ? loss->total.item<double>() : 0.0;

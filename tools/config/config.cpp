@@ -8,7 +8,7 @@ void bind(Binder& b, RunOptions& c) {
   b.field("seed", c.seed, "seed for every random generator");
   b.field("threads", c.threads, "CPU threads for libtorch; 0 = OMP_NUM_THREADS if set, else every core");
   b.choice("device", c.device, "where to compute; auto = CUDA when present");
-  b.choice("precision", c.precision, "bf16 = bf16 autocast on CUDA");
+  b.choice("precision", c.precision, "bf16 = bf16 autocast of the training loss (CPU and CUDA)");
 }
 
 void bind(Binder& b, dist::DistConfig& c) {

@@ -70,7 +70,7 @@ struct TrainerOptions {
   std::string preprocessing;
   uint64_t seed = 0;
   bool resume = false;  // continue from run_dir/checkpoints/last.pt
-  bool bf16 = false;    // bf16 autocast around the loss (CUDA only; ignored on CPU)
+  bool bf16 = false;    // bf16 autocast around the loss, on the CPU or CUDA
   bool cuda = false;    // the task computes on CUDA (for autocast)
   // Stop as if interrupted once this many optimiser steps are done (0 = no); last.pt is
   // written first. Tests use it to split a run.

@@ -11,7 +11,7 @@ namespace psam {
 
 struct RunOptions {
   enum class Device { kAuto, kCpu, kCuda };  // kAuto: CUDA when present, else CPU
-  enum class Precision { kFp32, kBf16 };     // kBf16: bf16 autocast on CUDA
+  enum class Precision { kFp32, kBf16 };     // kBf16: bf16 autocast of the loss (CPU, CUDA)
 
   std::string name;              // run name; empty: the CLI derives it from the config file name
   std::string out_dir = "runs";  // the run directory is out_dir/name

@@ -1,0 +1,13 @@
+// The one place that names LibTorch versions: psam builds against Debian's libtorch 1.13 and a
+// pip libtorch 2.x, and every API difference between them is guarded with this macro.
+#pragma once
+
+#include <torch/version.h>
+
+// True when the LibTorch psam is compiled against is at least major.minor.
+#define PSAM_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) ||       \
+   (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+// Modules move to the meta device (shape-only tensors; the device tests use it) from 2.0 on.
+#define PSAM_TORCH_HAS_META_MODULES PSAM_TORCH_AT_LEAST(2, 0)

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <mutex>
 
+#include "psam/util/device.h"
 #include "psam/util/error.h"
 #include "psam/util/log.h"
 
@@ -89,10 +90,11 @@ void score_case(CaseResult& c, const at::Tensor& samples, const at::Tensor& anno
   c.metrics = evaluate_case(samples, annotators, probs, r.metrics);
 }
 
-// A generator for the case's latent draws on `device`. CPU: a fresh one; other devices share
-// their default generator, so it is reseeded (under its lock) for each case.
+// A generator for the case's latent draws on `device`. CPU, and the meta device (which draws
+// nothing): a fresh CPU one; other devices share their default generator, so it is reseeded
+// (under its lock) for each case.
 at::Generator case_generator(const torch::Device& device, uint64_t seed) {
-  if (device.is_cpu()) return at::make_generator<at::CPUGeneratorImpl>(seed);
+  if (device.is_cpu() || device.is_meta()) return at::make_generator<at::CPUGeneratorImpl>(seed);
   at::Generator g = at::globalContext().defaultGenerator(device);
   std::lock_guard<std::mutex> lock(g.mutex());
   g.set_current_seed(seed);
@@ -291,7 +293,7 @@ EvalResult evaluate(models::Model& model, const data::DatasetStore& store,
     int64_t drawn = 0;
     for (const int64_t n : r.counts) {
       const auto out = model.sample(*batch, n - drawn, generator);
-      const at::Tensor part = out.logits.to(torch::kCPU, torch::kFloat);
+      const at::Tensor part = to_host(out.logits).to(torch::kFloat);
       PSAM_CHECK(part.dim() == 3 && part.size(0) == n - drawn && part.size(1) == info.height &&
                      part.size(2) == info.width,
                  fmt::format("evaluate: {} returned samples of shape {}, expected [{},{},{}]",

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <utility>
 
+#include "psam/util/device.h"
 #include "psam/util/error.h"
 
 namespace psam::prob {
@@ -32,11 +33,13 @@ DiagonalGaussian DiagonalGaussian::from_log_sigma(const at::Tensor& mu, const at
 }
 
 at::Tensor DiagonalGaussian::rsample(c10::optional<at::Generator> generator) const {
+  check_generator(generator, mu_.device(), "DiagonalGaussian::rsample");
   return mu_ + sigma_ * at::randn(mu_.sizes(), std::move(generator), mu_.options());
 }
 
 at::Tensor DiagonalGaussian::rsample(int64_t n, c10::optional<at::Generator> generator) const {
   PSAM_CHECK(n >= 1, fmt::format("DiagonalGaussian: sample count must be >= 1, got {}", n));
+  check_generator(generator, mu_.device(), "DiagonalGaussian::rsample");
   const auto eps = at::randn({n, mu_.size(0), mu_.size(1)}, std::move(generator), mu_.options());
   return mu_.unsqueeze(0) + sigma_.unsqueeze(0) * eps;
 }

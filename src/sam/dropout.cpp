@@ -6,6 +6,7 @@
 
 #include <utility>
 
+#include "psam/util/device.h"
 #include "psam/util/error.h"
 
 namespace psam::sam {
@@ -20,6 +21,7 @@ void check_rate(double rate) {
 Dropout::Dropout(double rate, c10::optional<at::Generator> generator) : rate_(rate) {
   check_rate(rate);
   masks_ = [rate, generator](at::IntArrayRef shape, const at::TensorOptions& options) {
+    check_generator(generator, options.device(), "dropout");
     return at::empty(shape, options).bernoulli_(1.0 - rate, generator);
   };
 }

@@ -10,6 +10,7 @@
 #include "psam/sam/checkpoint.h"
 #include "psam/sam/export.h"
 #include "psam/sam/transforms.h"
+#include "psam/util/device.h"
 #include "psam/util/error.h"
 #include "psam/util/log.h"
 
@@ -113,7 +114,7 @@ UsamModel::Decoded UsamModel::decode(sam::SamImpl& s, bool multimask, const at::
   Decoded d;
   d.logits = sam::frame_to_image(out.masks, s.img_size(), size)[0];
   d.iou_pred = out.iou_pred[0];
-  d.chosen = d.iou_pred.argmax().item<int64_t>();
+  d.chosen = to_host(d.iou_pred.argmax()).item<int64_t>();
   d.tokens = out.tokens[0];
   return d;
 }
@@ -171,7 +172,7 @@ UsamModel::Record UsamModel::compute_record(const at::Tensor& embedding,
     for (int64_t h = 0; h < heads; ++h) targets[a][h] = t[static_cast<size_t>(h)];
   }
   const at::Tensor features = head_input(d).unsqueeze(0);
-  return {features, targets.to(features.device()), d.iou_pred[d.chosen].item<double>()};
+  return {features, targets.to(features.device()), to_host(d.iou_pred[d.chosen]).item<double>()};
 }
 
 train::StepLoss UsamModel::loss(const data::Batch& batch, const train::LossConfig& /*loss*/,
@@ -226,7 +227,7 @@ CaseSamples UsamModel::sample(const data::Batch& batch, int64_t n, at::Generator
   const at::Tensor embedding = case_embedding([&] { return embeddings(batch); });
   const Decoded d = decode(*net_->sam, config().usam.multimask, embedding,
                            batch.box.to(device()), at::Tensor(), batch.size);
-  const at::Tensor heads = net_->heads(head_input(d).unsqueeze(0))[0].cpu();
+  const at::Tensor heads = to_host(net_->heads(head_input(d).unsqueeze(0))[0]);
   CaseSamples out;
   out.mean_logits = d.logits[d.chosen];
   out.logits = out.mean_logits.unsqueeze(0).expand({n, -1, -1});
@@ -236,7 +237,7 @@ CaseSamples UsamModel::sample(const data::Batch& batch, int64_t n, at::Generator
     out.scores.emplace_back("usam." + head_names_[h],
                             heads[i].item<double>() - (usam_head_is_gap(i) ? 0.5 : 0.0));
   }
-  out.scores.emplace_back("sam.iou_pred", d.iou_pred[d.chosen].item<double>());
+  out.scores.emplace_back("sam.iou_pred", to_host(d.iou_pred[d.chosen]).item<double>());
   return out;
 }
 
@@ -248,8 +249,8 @@ std::vector<QualityPrediction> UsamModel::quality(const data::Batch& batch,
   const at::Tensor box = batch.box.to(dev);
   const Record r = compute_record(embedding, larger_embeddings(batch.image), box,
                                   annotators.to(dev), batch.size, batch.index[0]);
-  const at::Tensor heads = net_->heads(r.features)[0].cpu().to(at::kDouble);
-  const at::Tensor actual = r.targets.cpu().to(at::kDouble);
+  const at::Tensor heads = to_host(net_->heads(r.features)[0]).to(at::kDouble);
+  const at::Tensor actual = to_host(r.targets).to(at::kDouble);
   const int64_t count = actual.size(0);
   std::vector<QualityPrediction> out;
   const auto column = [&](int64_t h) {

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "psam/eval/metrics.h"
+#include "psam/util/device.h"
 #include "psam/util/error.h"
 
 namespace psam::models {
@@ -17,12 +18,11 @@ std::vector<double> mask_ious(const at::Tensor& masks, const at::Tensor& ground_
                  masks.size(2) == ground_truth.size(1),
              "usam: masks must be [M,H,W] and the ground truth [H,W] of the same size");
   // psam's evaluator's IoU (PHiSeg convention: two empty masks agree).
-  const at::Tensor iou =
-      1.0 - eval::iou_distance_matrix(masks.to(at::kBool), ground_truth.to(at::kBool).unsqueeze(0),
-                                      eval::IouConvention::kPhiseg)
-                .select(1, 0)
-                .cpu()
-                .contiguous();
+  const at::Tensor iou = to_host(1.0 - eval::iou_distance_matrix(
+                                             masks.to(at::kBool), ground_truth.to(at::kBool).unsqueeze(0),
+                                             eval::IouConvention::kPhiseg)
+                                             .select(1, 0))
+                             .contiguous();
   return {iou.data_ptr<double>(), iou.data_ptr<double>() + iou.numel()};
 }
 
@@ -53,7 +53,7 @@ std::vector<double> usam_targets(const std::vector<double>& ious, int64_t chosen
 
 at::Tensor dense_prompt_points(const at::Tensor& ground_truth, int64_t extra, uint64_t seed) {
   PSAM_CHECK(ground_truth.dim() == 2, "usam: the ground truth must be [H,W]");
-  const at::Tensor fg = ground_truth.to(at::kBool).cpu().nonzero();  // [F,2] (y, x), row-major
+  const at::Tensor fg = to_host(ground_truth.to(at::kBool)).nonzero();  // [F,2] (y, x), row-major
   const int64_t count = fg.size(0);
   if (count == 0) return at::zeros({0, 2}, at::kFloat);
   const auto yx = fg.accessor<int64_t, 2>();

@@ -1,4 +1,4 @@
-// psam export end to end: the files must load in PyTorch (/usr/bin/python3, torch.load with
+// psam export end to end: the files must load in PyTorch (PSAM_PYTHON, torch.load with
 // weights_only=True) with every key and value of the source, the safetensors header must parse
 // with a plain-Python reader, re-imported weights must give identical predictions, and a failure
 // must leave nothing behind.
@@ -58,7 +58,7 @@ class ExportCommand : public ::testing::Test {
     return cli::run(args, {out_, err_});
   }
   void need_torch() {
-    if (!support::python_has("torch")) GTEST_SKIP() << "/usr/bin/python3 has no torch";
+    if (!support::python_has("torch")) GTEST_SKIP() << PSAM_PYTHON " has no torch";
   }
   nlohmann::json card(const std::string& weights) const {
     return nlohmann::json::parse(read_file(weights + ".json"));
@@ -252,6 +252,89 @@ print(len(out))
             0)
       << err_.str();
   EXPECT_EQ(card(tmp_.file("sam_part.pth"))["eval"]["test"]["hm_iou"], 0.5);
+}
+
+// torch.load with its defaults reads every .pth export kind: from PyTorch 2.6 on the default is
+// weights_only=True, the safe unpickler every current client uses (older torch is told so).
+TEST_F(ExportCommand, TorchLoadWithItsDefaultsReadsEveryExportKind) {
+  need_torch();
+  const auto run_dir = make_run();
+  const auto script = tmp_.write("default_load.py", R"(import sys, torch
+major, minor = (int(x) for x in torch.__version__.split(".")[:2])
+kwargs = {} if (major, minor) >= (2, 6) else {"weights_only": True}
+out = torch.load(sys.argv[1], **kwargs)
+assert type(out) is dict and all(type(v) is torch.Tensor for v in out.values()), type(out)
+print(len(out))
+)");
+  for (const char* part : {"sam", "full"}) {
+    const auto out = tmp_.file(std::string(part) + ".pth");
+    ASSERT_EQ(run({"export", run_dir, "--out", out, "--part", part, "--decoder-heads", "4"}), 0)
+        << err_.str();
+    EXPECT_EQ(support::run_python(script + " " + out),
+              std::to_string(io::read_tensors(out).size()) + "\n")
+        << part;
+  }
+}
+
+// The real client: the official segment_anything package builds its own Sam of the golden shape,
+// loads psam's export strictly, and its SamPredictor gives on the golden raw image and prompts
+// exactly what it gives with the source weights. Against the golden outputs the tolerance is
+// looser: those resized the image in float, SamPredictor resizes it through PIL in uint8.
+// Needs segment_anything (the pip leg's Python).
+TEST_F(ExportCommand, OfficialSegmentAnythingLoadsAndPredicts) {
+  if (!support::python_has("segment_anything"))
+    GTEST_SKIP() << PSAM_PYTHON " has no segment_anything (tools/install_deps.sh --torch pip)";
+  const auto out = tmp_.file("sam_for_sa.pth");
+  ASSERT_EQ(run({"export", golden_, "--out", out, "--model", config_}), 0) << err_.str();
+  const auto script = tmp_.write("segment_anything_client.py", R"(import sys, json, functools
+import numpy as np, torch
+from segment_anything.modeling import (ImageEncoderViT, MaskDecoder, PromptEncoder, Sam,
+                                       TwoWayTransformer)
+from segment_anything import SamPredictor
+c = json.load(open(sys.argv[2]))
+grid = c["img_size"] // c["patch"]
+def build():
+    return Sam(
+        image_encoder=ImageEncoderViT(
+            depth=c["depth"], embed_dim=c["embed_dim"], img_size=c["img_size"], mlp_ratio=4,
+            norm_layer=functools.partial(torch.nn.LayerNorm, eps=1e-6), num_heads=c["heads"],
+            patch_size=c["patch"], qkv_bias=True, use_rel_pos=True,
+            global_attn_indexes=c["global_idx"], window_size=c["window"],
+            out_chans=c["prompt_dim"]),
+        prompt_encoder=PromptEncoder(
+            embed_dim=c["prompt_dim"], image_embedding_size=(grid, grid),
+            input_image_size=(c["img_size"], c["img_size"]), mask_in_chans=c["mask_in_chans"]),
+        mask_decoder=MaskDecoder(
+            num_multimask_outputs=3,
+            transformer=TwoWayTransformer(depth=2, embedding_dim=c["prompt_dim"],
+                                          mlp_dim=c["dec_mlp"], num_heads=c["dec_heads"]),
+            transformer_dim=c["prompt_dim"], iou_head_depth=3,
+            iou_head_hidden_dim=c["iou_hidden"]),
+        pixel_mean=[123.675, 116.28, 103.53], pixel_std=[58.395, 57.12, 57.375])
+ref = torch.load(sys.argv[3])
+image = ref["sam.raw_image"].permute(1, 2, 0).round().to(torch.uint8).numpy()
+def predict(weights):
+    sam = build()
+    sam.load_state_dict(torch.load(weights), strict=True)
+    predictor = SamPredictor(sam.eval())
+    predictor.set_image(image)
+    return predictor.predict(
+        point_coords=ref["sam.orig_points"][0].numpy(), point_labels=np.array([1, 0]),
+        box=ref["sam.orig_box"][0].numpy(), multimask_output=True, return_logits=True)
+ours, source = predict(sys.argv[1]), predict(sys.argv[4])
+def err(out, key):
+    r = ref[key].double()
+    return float((torch.as_tensor(out).double() - r).abs().max() / max(1.0, float(r.abs().max())))
+masks, iou, low_res = ours
+print(json.dumps({"same": all(np.array_equal(a, b) for a, b in zip(ours, source)),
+                  "iou": err(iou[None], "sam.iou"), "low_res": err(low_res[None], "sam.low_res_logits"),
+                  "logits": err(masks[None], "sam.logits_full")}))
+)");
+  const auto errors = nlohmann::json::parse(
+      support::run_python(script + " " + out + " " + config_ + " " + io_ + " " + golden_));
+  EXPECT_TRUE(errors["same"].get<bool>()) << "psam's export and its source predict differently";
+  for (const char* key : {"iou", "low_res", "logits"})
+    EXPECT_LE(errors[key].get<double>(), 2e-2) << key << " (relative max error)";
 }
 
 TEST_F(ExportCommand, FailuresGiveOneLineAndWriteNothing) {

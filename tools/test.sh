@@ -20,8 +20,10 @@ leg() {  # name, build dir, cmake arguments...
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@"
   cmake --build "$dir" -j "$JOBS"
   local built=$(($(date +%s) - start))
+  # One intra-op thread per test process (unless set): ctest runs JOBS processes side by side.
   # shellcheck disable=SC2086
-  ctest --test-dir "$dir" --output-on-failure -j "$JOBS" ${CTEST_ARGS:-}
+  OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} ctest --test-dir "$dir" --output-on-failure -j "$JOBS" \
+    ${CTEST_ARGS:-}
   times+=("$name: build ${built} s, tests $(($(date +%s) - start - built)) s")
 }
 

@@ -5,29 +5,42 @@
 # test main follow), on the Release build with its sanitised bad-input tests (ASan.*).
 # Prints each condition's pass count and the names of the tests that failed.
 #
-# Usage: tools/test_sweep.sh [--build-dir DIR] [--kernels "auto Haswell"] [--threads "1 2"]
-#                            [--ctest-args "..."]
+# Usage: tools/test_sweep.sh [--torch debian|pip] [--build-dir DIR] [--kernels "auto Haswell"]
+#                            [--threads "1 2"] [--ctest-args "..."]
+# --torch pip sweeps the pip libtorch 2.x build instead (its BLAS is not OpenBLAS, so the kernel
+# conditions repeat the same run there; give --kernels auto).
 # Run from a fresh clone; it installs what it needs (tools/install_deps.sh) and builds first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build_dir=build-sweep
+torch=debian
+build_dir=""
 kernels="auto Haswell"
 thread_counts="1 2"
 ctest_args=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --torch) torch=$2; shift 2 ;;
     --build-dir) build_dir=$2; shift 2 ;;
     --kernels) kernels=$2; shift 2 ;;
     --threads) thread_counts=$2; shift 2 ;;
     --ctest-args) ctest_args=$2; shift 2 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "test_sweep: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 
-bash tools/install_deps.sh
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPSAM_BUILD_BENCH=OFF >/dev/null
+bash tools/install_deps.sh --torch "$torch"
+case "$torch" in
+  debian) build_dir=${build_dir:-build-sweep}; torch_args=() ;;
+  pip)
+    build_dir=${build_dir:-build-sweep-torch2}
+    torch_args=(-DCMAKE_PREFIX_PATH="$(.deps/torch2/bin/python -c \
+      'import torch; print(torch.utils.cmake_prefix_path)')" -DPSAM_ASAN_TESTS=OFF) ;;
+  *) echo "test_sweep: --torch takes debian or pip" >&2; exit 2 ;;
+esac
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPSAM_BUILD_BENCH=OFF \
+  "${torch_args[@]}" >/dev/null
 cmake --build "$build_dir" -j "$(nproc)"
 
 logs="$build_dir/sweep"
@@ -54,6 +67,6 @@ for kernel in $kernels; do
 done
 
 echo
-echo "test_sweep: $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, logs in $logs"
+echo "test_sweep: $torch libtorch, $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, logs in $logs"
 printf '%s\n' "${summary[@]}"
 exit $status

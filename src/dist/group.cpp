@@ -190,43 +190,55 @@ class C10dGroupBase : public Group {
   std::unique_ptr<Heartbeat> heartbeat_;
 };
 
+// Collectives take tensors on any device: NCCL moves CUDA tensors only, so a host tensor (the
+// trainer's loss sums, generator states, the evaluator's tables) goes to the backend's device
+// and its result comes back.
 template <class PG>
 class C10dGroup : public C10dGroupBase {
  public:
   C10dGroup(const Launch& launch, const GroupOptions& options, std::string backend,
+            c10::Device device,
             const std::function<c10::intrusive_ptr<PG>(const c10::intrusive_ptr<c10d::Store>&,
                                                        std::chrono::milliseconds)>& make)
-      : C10dGroupBase(launch, options, std::move(backend)) {
+      : C10dGroupBase(launch, options, std::move(backend)), device_(device) {
     rendezvous(launch, options.timeout_s, [&] { pg_ = make(store_, timeout_); });
   }
 
   void allreduce_sum(at::Tensor& tensor) override { allreduce_sum_async(tensor).wait(); }
 
   Pending allreduce_sum_async(at::Tensor tensor) override {
+    at::Tensor moved = on_backend(tensor);
     c10::intrusive_ptr<c10d::Work> work;
     guarded("allreduce", [&] {
-      std::vector<at::Tensor> tensors = {tensor};
+      std::vector<at::Tensor> tensors = {moved};
       work = pg_->allreduce(tensors);
     });
-    return Pending([this, work] { guarded("allreduce", [&] { work->wait(); }); });
+    return Pending([this, work, tensor, moved]() mutable {
+      guarded("allreduce", [&] { work->wait(); });
+      if (!moved.is_same(tensor)) tensor.copy_(moved);
+    });
   }
 
   void broadcast(at::Tensor& tensor, int root) override {
+    at::Tensor moved = on_backend(tensor);
     guarded("broadcast", [&] {
-      std::vector<at::Tensor> tensors = {tensor};
+      std::vector<at::Tensor> tensors = {moved};
       c10d::BroadcastOptions o;
       o.rootRank = root;
       pg_->broadcast(tensors, o)->wait();
     });
+    if (!moved.is_same(tensor)) tensor.copy_(moved);
   }
 
   std::vector<at::Tensor> allgather(const at::Tensor& tensor) override {
+    const at::Tensor moved = on_backend(tensor);
     std::vector<std::vector<at::Tensor>> out(1);
-    for (int r = 0; r < size(); ++r) out[0].push_back(at::empty_like(tensor));
+    for (int r = 0; r < size(); ++r) out[0].push_back(at::empty_like(moved));
     guarded("allgather", [&] {
-      std::vector<at::Tensor> in = {tensor};
+      std::vector<at::Tensor> in = {moved};
       pg_->allgather(out, in)->wait();
     });
+    for (auto& t : out[0]) t = t.to(tensor.device());
     return out[0];
   }
 
@@ -237,6 +249,11 @@ class C10dGroup : public C10dGroupBase {
   }
 
  private:
+  at::Tensor on_backend(const at::Tensor& t) const {
+    return t.device() == device_ ? t : t.to(device_).contiguous();
+  }
+
+  c10::Device device_;
   c10::intrusive_ptr<PG> pg_;
 };
 
@@ -266,7 +283,7 @@ std::vector<std::string> available_backends() {
 std::unique_ptr<Group> single_process_group() { return std::make_unique<SingleProcessGroup>(); }
 
 std::unique_ptr<Group> init_group(const Launch& launch, const GroupOptions& options) {
-  if (launch.world_size <= 1) return single_process_group();
+  if (launch.world_size <= 1 && !options.c10d_at_world_one) return single_process_group();
   PSAM_CHECK(options.timeout_s > 0, "distributed: the timeout must be > 0 s");
   Backend backend = options.backend;
   if (backend == Backend::kAuto) {
@@ -285,7 +302,7 @@ std::unique_ptr<Group> init_group(const Launch& launch, const GroupOptions& opti
     PSAM_CHECK(!options.cuda, "distributed: the gloo backend here moves CPU tensors; use nccl "
                               "(or auto) for CUDA");
     return std::make_unique<C10dGroup<c10d::ProcessGroupGloo>>(
-        launch, options, "gloo",
+        launch, options, "gloo", c10::Device(c10::kCPU),
         [&](const c10::intrusive_ptr<c10d::Store>& store, std::chrono::milliseconds timeout) {
           auto o = c10d::ProcessGroupGloo::Options::create(timeout);
           // GLOO_SOCKET_IFNAME picks the interface, as in PyTorch; a loopback master keeps
@@ -306,8 +323,10 @@ std::unique_ptr<Group> init_group(const Launch& launch, const GroupOptions& opti
 #ifdef PSAM_HAVE_NCCL
   if (backend == Backend::kNccl) {
     PSAM_CHECK(options.cuda, "distributed: nccl moves CUDA tensors; this run is on the CPU");
+    // The GPU of this process: local_rank as torchrun sets it, used by tools/train.cpp too.
     return std::make_unique<C10dGroup<c10d::ProcessGroupNCCL>>(
         launch, options, "nccl",
+        c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(launch.local_rank)),
         [&](const c10::intrusive_ptr<c10d::Store>& store, std::chrono::milliseconds timeout) {
           auto o = c10d::ProcessGroupNCCL::Options::create();
           o->timeout = timeout;

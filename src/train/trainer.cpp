@@ -17,9 +17,9 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
-#include "autocast.h"
 #include "psam/dist/gradient_sync.h"
 #include "psam/io/state_dict.h"
+#include "psam/train/autocast.h"
 #include "psam/train/schedule.h"
 #include "psam/train/tensorboard.h"
 #include "psam/util/error.h"

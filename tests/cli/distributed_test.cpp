@@ -253,6 +253,8 @@ TEST_F(Distributed, EvalOverTwoRanksEqualsOneProcess) {
   expect_all_exit(two, 0);
   auto a = nlohmann::json::parse(read_file(dir_->file("eval1") + "/summary.json"));
   auto b = nlohmann::json::parse(read_file(dir_->file("eval2") + "/summary.json"));
+  // Bit equality (unlike training): every case is scored alone, at the same thread count, in
+  // either run, and the ranks' per-case rows are gathered (x + 0) into the one summary.
   EXPECT_EQ(a["metrics"], b["metrics"]);
   EXPECT_EQ(read_file(dir_->file("eval1") + "/per_case.csv"),
             read_file(dir_->file("eval2") + "/per_case.csv"));

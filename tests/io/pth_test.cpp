@@ -19,7 +19,8 @@ using psam::testing::torch_pickle_load;
 constexpr const char* kDumpScript = R"PY(
 import json, sys, torch
 src, ref, meta = sys.argv[1:4]
-obj = torch.load(src)
+# The test wrote this file itself; weights_only (default from 2.6) refuses pickle protocols 4 and 5.
+obj = torch.load(src, weights_only=False)
 flat = {}
 def walk(o, p):
     if isinstance(o, torch.Tensor):

@@ -10,15 +10,18 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
-#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "models/tiny_methods.h"
 #include "psam/data/loader/loader.h"
+#include "psam/io/pth.h"
 #include "psam/io/state_dict.h"
 #include "psam/models/registry.h"
+#include "psam/sam/config_json.h"
+#include "psam/sam/sam.h"
+#include "support/device.h"
 #include "support/golden.h"
 #include "support/testing.h"
 #include "train/train_fixture.h"
@@ -29,13 +32,6 @@ namespace {
 // CUDA runs fp32 here with TF32 off; what is left is summation order (cuBLAS / cuDNN against
 // OpenBLAS and ATen's CPU convolutions), relative to max(1, max |cpu|).
 constexpr double kTolerance = 1e-3;
-
-std::optional<c10::Device> device_under_test() {
-  const char* name = std::getenv("PSAM_TEST_DEVICE");
-  if (name != nullptr && *name != '\0') return c10::Device(std::string(name));
-  if (torch::cuda::is_available()) return c10::Device(c10::kCUDA);
-  return std::nullopt;
-}
 
 class OnBackend : public ::testing::TestWithParam<std::string> {
  protected:
@@ -50,7 +46,7 @@ class OnBackend : public ::testing::TestWithParam<std::string> {
     delete dir_;
   }
   void SetUp() override {
-    device_ = device_under_test();
+    device_ = support::device_under_test();
     if (!device_) GTEST_SKIP() << "no CUDA device (set PSAM_TEST_DEVICE to test another)";
     at::globalContext().setAllowTF32CuBLAS(false);
     at::globalContext().setAllowTF32CuDNN(false);
@@ -122,9 +118,10 @@ TEST_P(OnBackend, TrainingLossAndGradientsMatchTheCpu) {
   // Latent draws and dropout masks come from each device's own generator, so only the
   // deterministic methods compare value by value; the others must be finite on the device.
   const bool same_draws = cpu->deterministic() && GetParam() != "mc_dropout_sam";
-  if (same_draws)
+  if (same_draws) {
     EXPECT_NEAR(b.total.item<double>(), a.total.item<double>(),
                 kTolerance * std::max(1.0, std::abs(a.total.item<double>())));
+  }
   const auto theirs = dev->trainable_parameters();
   const auto ours = cpu->trainable_parameters();
   ASSERT_EQ(theirs.size(), ours.size());
@@ -137,9 +134,46 @@ TEST_P(OnBackend, TrainingLossAndGradientsMatchTheCpu) {
     if (!g.defined()) continue;
     EXPECT_EQ(g.device().type(), dev->device().type()) << name;
     EXPECT_TRUE(torch::isfinite(g.cpu()).all().item<bool>()) << name;
-    if (same_draws && p.grad().defined())
+    if (same_draws && p.grad().defined()) {
       EXPECT_TRUE(support::tensors_close(name, g, p.grad(), kTolerance));
+    }
   }
+}
+
+// The SAM modules themselves on the device against the official outputs of the golden set, with
+// the golden tolerance: the image encoder, the prompt encoder and the mask decoder.
+TEST(GoldenOnBackend, SamModulesGiveTheOfficialOutputs) {
+  const auto device = support::device_under_test();
+  if (!device) GTEST_SKIP() << "no CUDA device (set PSAM_TEST_DEVICE to test another)";
+  std::string why;
+  const auto set = support::find_golden_set(&why);
+  if (!set) GTEST_SKIP() << why;
+  at::globalContext().setAllowTF32CuBLAS(false);
+  at::globalContext().setAllowTF32CuDNN(false);
+  const auto weights = set->file("sam", ".pth");
+  auto model = sam::build_sam(sam::read_sam_config_json(set->file("config", ".json")));
+  io::load_state_dict(*model, io::read_tensors(weights), "", weights);
+  model->eval();
+  model->to(*device);
+  const auto ref = io::read_tensors(set->file("io", ".pth"));
+  const auto on = [&](const std::string& key) { return ref.at(key).to(*device); };
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(support::tensors_close("encoder.output", model->image_encoder(on("encoder.input")),
+                                     ref.at("encoder.output")));
+  sam::PromptInputs in;
+  in.point_coords = on("prompt.mixed.coords");
+  in.point_labels = on("prompt.mixed.labels");
+  in.boxes = on("prompt.boxes.boxes");
+  in.masks = on("prompt.mixed.masks");
+  const auto prompt = model->prompt_encoder(in);
+  EXPECT_TRUE(support::tensors_close("prompt.mixed.sparse", prompt.sparse, ref.at("prompt.mixed.sparse")));
+  EXPECT_TRUE(support::tensors_close("prompt.mixed.dense", prompt.dense, ref.at("prompt.mixed.dense")));
+  const auto out = model->mask_decoder(on("encoder.output").slice(0, 0, 1),
+                                       model->prompt_encoder->get_dense_pe(), prompt.sparse,
+                                       prompt.dense, true, sam::EmbeddingBatching::kShared);
+  EXPECT_EQ(out.masks.device().type(), device->type());
+  EXPECT_TRUE(support::tensors_close("decoder.multi.masks", out.masks, ref.at("decoder.multi.masks")));
+  EXPECT_TRUE(support::tensors_close("decoder.multi.iou", out.iou_pred, ref.at("decoder.multi.iou")));
 }
 
 INSTANTIATE_TEST_SUITE_P(Registry, OnBackend, ::testing::ValuesIn(test::registered_kinds()),

@@ -2,6 +2,7 @@
 // as `psam train` runs it; the run's epoch lines of metrics.jsonl for the tests to read.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -21,10 +22,12 @@ struct MethodRun {
   std::vector<nlohmann::json> epochs;  // the "epoch" lines, in order
 };
 
+// `tweak` sets further trainer options (precision, device, resume, a stop step).
 inline MethodRun train_method(models::Model& model,
                               const std::shared_ptr<const data::DatasetStore>& store,
                               const train::TrainConfig& config, const train::LossConfig& loss,
-                              const std::string& run_dir) {
+                              const std::string& run_dir,
+                              const std::function<void(train::TrainerOptions&)>& tweak = {}) {
   auto train_options = tiny_loader_options(true);
   auto val_options = tiny_loader_options(false);
   model.prepare_loader(train_options, true);
@@ -38,6 +41,7 @@ inline MethodRun train_method(models::Model& model,
   options.seed = 7;
   options.config_hash = "test";
   options.progress.tty = false;
+  if (tweak) tweak(options);
   MethodRun run;
   run.result = train::train(task, train_loader, &val_loader, options);
   std::istringstream lines(read_file(run_dir + "/metrics.jsonl"));

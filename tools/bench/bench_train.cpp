@@ -8,12 +8,13 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <string>
 
 #include <CLI/CLI.hpp>
+
+#include "bench_steps.h"
 
 #include "psam/data/loader/embedding_cache.h"
 #include "psam/data/synthetic/synthetic.h"
@@ -37,41 +38,8 @@ struct Args {
 };
 
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// Seconds per step of `steps` optimiser steps (after one warm-up step) on the loader's batches.
-double time_steps(train::ModelTask& task, data::Loader& loader, int steps) {
-  train::TrainConfig config;
-  train::Optimizer optimizer(task.trainable_parameters(), config);
-  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(0);
-  double start = 0;
-  for (int i = 0; i <= steps; ++i) {
-    if (i == 1) start = now();
-    auto batch = loader.next();
-    if (!batch) batch = loader.next();
-    optimizer.zero_grad();
-    task.loss(*batch, i, generator).total.backward();
-    optimizer.step();
-  }
-  return (now() - start) / steps;
-}
-
-void bench(const Args& a, c10::Device device, const std::string& dir) {
-  models::ModelConfig m;
-  if (a.model == "tiny") {
-    m.prob.sam.img_size = 128;
-    m.prob.sam.patch_size = 8;
-    m.prob.sam.encoder_embed_dim = 64;
-    m.prob.sam.encoder_depth = 4;
-    m.prob.sam.encoder_num_heads = 4;
-    m.prob.sam.window_size = 4;
-    m.prob.sam.encoder_global_attn_indexes = {1, 3};
-    m.prob.sam.prompt_embed_dim = 64;
-  } else {
-    m.prob.sam = sam::preset(a.model);
-  }
+void run_bench(const Args& a, c10::Device device, const std::string& dir) {
+  models::ModelConfig m = bench::prob_sam_config(a.model);
   m.prob.latent_net = prob::latent_net_kind_from_string(a.latent);
   torch::manual_seed(0);
   const auto model = models::build_model(m, device);
@@ -83,23 +51,13 @@ void bench(const Args& a, c10::Device device, const std::string& dir) {
 
   data::Loader plain_loader(store, indices, o);
   train::ModelTask task(*model, train::LossConfig{});
-  const double uncached = time_steps(task, plain_loader, a.steps);
+  const double uncached = bench::seconds_per_step(task, plain_loader, a.steps, device);
 
-  fs::remove_all(dir + "/cache");
-  const auto cache = models::open_embedding_cache(*model, *store, o, dir + "/cache");
-  auto& net = static_cast<models::ProbSamModel&>(*model).net();
-  data::Loader fill_loader(store, indices, o);
-  const double fill_start = now();
-  while (auto batch = fill_loader.next()) {
-    torch::NoGradGuard no_grad;
-    cache->get_or_compute(batch->index, [&](const std::vector<int64_t>& rows) {
-      return net->embed(batch->image.index_select(0, torch::tensor(rows)).to(device));
-    });
-  }
-  const double fill = (now() - fill_start) / static_cast<double>(indices.size());
+  auto [cache, fill] = bench::filled_embedding_cache(static_cast<models::ProbSamModel&>(*model),
+                                                    store, indices, o, dir + "/cache", device);
   model->set_embedding_cache(cache.get());
   data::Loader cached_loader(store, indices, o);
-  const double with_cache = time_steps(task, cached_loader, a.steps);
+  const double with_cache = bench::seconds_per_step(task, cached_loader, a.steps, device);
 
   std::printf("%s %s@%ld latent=%s threads=%d: uncached %.3f steps/s (%.2f s/step), cached %.3f "
               "steps/s (%.3f s/step), speed-up %.1fx; filling the cache %.2f s/image\n",
@@ -131,8 +89,8 @@ int main(int argc, char** argv) {
   data::SplitOptions split;
   split.fractions = {{"train", 1.0}};
   data::generate_synthetic(dir + "/store", synth, split);
-  bench(a, c10::kCPU, dir);
-  if (torch::cuda::is_available()) bench(a, c10::kCUDA, dir);
+  run_bench(a, c10::kCPU, dir);
+  if (torch::cuda::is_available()) run_bench(a, c10::kCUDA, dir);
   fs::remove_all(dir);
   return 0;
 }

@@ -32,6 +32,9 @@ struct GroupOptions {
   Backend backend = Backend::kAuto;  // auto: NCCL for CUDA tensors when built with it, else Gloo
   bool cuda = false;                 // the tensors the collectives move live on CUDA
   double timeout_s = 300;            // rendezvous and each collective
+  // A real c10d group even for one process (world size 1 otherwise gets the no-op group): checks
+  // a backend, NCCL on one GPU say, without peers.
+  bool c10d_at_world_one = false;
 };
 
 // What this binary can do: "gloo", "nccl" (empty when it was built without either).

@@ -212,6 +212,7 @@ TEST(EmbeddingCache, CachedLossMatchesEncoder) {
       model->set_embedding_cache(nullptr);
       const double b = model->loss(*batch, train::LossConfig{}, 0, g2).total.item<double>();
       EXPECT_NEAR(a, b, 2e-3 * std::abs(b)) << "batch " << batches;
+      // Bit equality: the first pass encoded the rows as this same batch (every row missing).
       const at::Tensor f = net->embed(batch->image);
       for (size_t r = 0; r < batch->index.size(); ++r) {
         const at::Tensor e = cache->get(batch->index[r]);

@@ -80,6 +80,8 @@ TEST(UsamModel, CachedTokensGiveTheLossOfRecomputing) {
   const auto again = a->loss(batch, {}, 1, g);  // from the cache: no encoder, no decoder
   const auto recomputed = b->loss(batch, {}, 0, g);
   EXPECT_EQ(dynamic_cast<UsamModel&>(*b).cached_records(), 0);
+  // Bit equality: a record is computed the same way (same weights, same shapes) whether it is
+  // cached or not, and the heads see the same batch of records.
   EXPECT_EQ(first.total.item<double>(), again.total.item<double>());
   EXPECT_EQ(first.total.item<double>(), recomputed.total.item<double>());
   ASSERT_EQ(first.terms.size(), 4u);

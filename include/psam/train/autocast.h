@@ -1,0 +1,25 @@
+// bf16 autocast on the CPU or CUDA for the duration of a scope (run.precision: bf16).
+#pragma once
+
+#include <c10/core/DeviceType.h>
+
+namespace psam::train {
+
+// Whether this build autocasts to bf16 on `device`: CUDA always; the CPU from libtorch 2.0 (1.13's
+// CPU autocast leaves layer_norm's fp32 weights against bf16 inputs, which it refuses).
+bool bf16_autocast_supported(c10::DeviceType device);
+
+class Bf16Autocast {
+ public:
+  // Nothing happens unless `enabled`; psam::Error where bf16_autocast_supported() is false.
+  Bf16Autocast(bool enabled, c10::DeviceType device);
+  ~Bf16Autocast();
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+
+ private:
+  bool enabled_;
+  c10::DeviceType device_;
+};
+
+}  // namespace psam::train

@@ -225,9 +225,13 @@ void run_eval(const EvalArgs& a, Io io) {
   io.out << eval::comparison_table(rows);
   io.out << eval::quality_table(result);
   io.out << fmt::format(
-      "{} case(s) of split '{}', N={} samples, K={} annotators, prompt {}; mean [95% bootstrap "
+      "{} case(s) of split '{}'{}, N={} samples, K={} annotators, prompt {}; mean [95% bootstrap "
       "interval]; GED {}, HM-IoU {}; {:.1f} s\nwrote {}\n",
-      result.cases.size(), e.split, result.samples, result.annotators,
+      result.cases.size(), e.split,
+      result.partial() ? fmt::format(" (a PARTIAL evaluation: {} of its {} cases, max_cases {})",
+                                     result.cases.size(), result.split_cases, result.max_cases)
+                       : "",
+      result.samples, result.annotators,
       data::to_string(result.prompt), eval::to_string(e.metrics.ged_convention),
       eval::to_string(e.metrics.hm_iou_convention), result.seconds, p.out);
 }

@@ -49,7 +49,8 @@ class RemoveOnExit {
 // The layouts `model` exports: psam's own (any method) and the method's parts.
 std::vector<models::ExportPart> parts_of(const models::Model& model) {
   std::vector<models::ExportPart> parts = {
-      {"psam", "the model's state dict under psam's names; the card carries its config"}};
+      {"psam", "the model's state dict under psam's names; the card carries its config",
+       /*whole_method=*/true}};
   for (auto& part : model.export_parts()) parts.push_back(std::move(part));
   return parts;
 }
@@ -67,8 +68,13 @@ void run_export(const ExportArgs& a, Io io) {
       models::load_model(a.input, flags, std::nullopt, c10::Device(c10::kCPU));
   models::Model& model = *loaded.model;
   const auto parts = parts_of(model);
-  // Default: the method's own first layout (official SAM for the SAM methods).
-  const std::string part = !a.part.empty() ? a.part : parts.size() > 1 ? parts[1].name : "psam";
+  // Default: the whole method, as psam trained and evaluated it: the method's own first layout
+  // that holds all of it (official SAM for SAM, the reference tree for a Probabilistic SAM), else
+  // psam's names.
+  std::string part = a.part;
+  for (size_t i = 1; i < parts.size() && part.empty(); ++i)
+    if (parts[i].whole_method) part = parts[i].name;
+  if (part.empty()) part = "psam";
   std::string known;
   const models::ExportPart* chosen = nullptr;
   for (const auto& p : parts) {
@@ -81,6 +87,13 @@ void run_export(const ExportArgs& a, Io io) {
       part == "psam" ? io::state_dict(model.module()) : model.export_state(part);
 
   auto card = describe_run(loaded.source.run_dir);
+  // The run's metrics belong on the card only of a file that reproduces them.
+  if (!chosen->whole_method && card.contains("eval")) {
+    card.erase("eval");
+    card["eval_omitted"] = fmt::format(
+        "part {} holds only some of the {} model's weights; its evaluation does not apply", part,
+        model.kind());
+  }
   const auto model_config = nlohmann::json::parse(models::model_config_json(model.config()));
   card["model_config"] = model_config;
   if (loaded.preprocessing) card["preprocessing"] = nlohmann::json::parse(*loaded.preprocessing);
@@ -150,11 +163,12 @@ void add_export_command(CLI::App& app, Io io, int& rc) {
   sub->add_option("--format", a->format, "pth | safetensors (default: by the --out extension)")
       ->check(CLI::IsMember({"pth", "safetensors"}));
   sub->add_option("--part", a->part,
-                  "sam (default for the SAM methods): the flat official SAM state dict "
-                  "(segment_anything, MedSAM); full: the whole Probabilistic SAM with the "
-                  "reference module names; psam: the model under psam's names (any method; also "
-                  "re-saves an old checkpoint with its config); other methods list theirs in the "
-                  "error for an unknown part (default: the method's first)");
+                  "default: the whole model, in the method's own layout where it has one (sam "
+                  "for SAM, full for a Probabilistic SAM), else psam. sam: the flat official SAM "
+                  "state dict (segment_anything, MedSAM; of a latent model, SAM alone); full: the "
+                  "whole Probabilistic SAM with the reference module names; psam: the model "
+                  "under psam's names (any method; also re-saves an old checkpoint with its "
+                  "config); other methods list theirs in the error for an unknown part");
   sub->add_option("--model", a->model,
                   "for files that store no model config: vit_b | vit_l | vit_h | a model-shape "
                   "JSON; default: inferred from the tensor shapes");

@@ -1,10 +1,12 @@
 // psam predict: one image (PNG/JPEG, or a DICOM slice through a CT window) and a box and/or
 // points -> mask PNGs, an overlay PNG and a JSON of predicted IoUs.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <ostream>
+#include <regex>
 
 #include "cli.h"
 #include "predict.h"
@@ -13,6 +15,7 @@
 #include "psam/io/pth.h"
 #include "psam/models/load.h"
 #include "psam/sam/checkpoint.h"
+#include "psam/sam/export.h"
 #include "psam/sam/predictor.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
@@ -147,6 +150,66 @@ sam::PointBoxPrompt parse_prompt(const PredictArgs& a, nlohmann::json& info) {
   return p;
 }
 
+void fit_prompt_to_image(sam::PointBoxPrompt& prompt, int64_t height, int64_t width,
+                         nlohmann::json& info) {
+  const double W = static_cast<double>(width), H = static_cast<double>(height);
+  const auto size = fmt::format("{} x {} (width x height)", width, height);
+  if (prompt.box.defined()) {
+    const auto b = prompt.box[0];
+    const double x0 = b[0].item<double>(), y0 = b[1].item<double>();
+    const double x1 = b[2].item<double>(), y1 = b[3].item<double>();
+    const auto text = fmt::format("{:g},{:g},{:g},{:g}", x0, y0, x1, y1);
+    PSAM_CHECK(x1 >= 0 && y1 >= 0 && x0 <= W && y0 <= H,
+               fmt::format("--box {}: lies outside the {} image", text, size));
+    const double cx0 = std::clamp(x0, 0.0, W), cy0 = std::clamp(y0, 0.0, H);
+    const double cx1 = std::clamp(x1, 0.0, W), cy1 = std::clamp(y1, 0.0, H);
+    if (cx0 != x0 || cy0 != y0 || cx1 != x1 || cy1 != y1) {
+      log::warn(fmt::format("--box {}: reaches outside the {} image; clipped to {:g},{:g},{:g},{:g}",
+                            text, size, cx0, cy0, cx1, cy1));
+      prompt.box = torch::tensor({cx0, cy0, cx1, cy1}, torch::kFloat).unsqueeze(0);
+      info["box_clipped"] = {cx0, cy0, cx1, cy1};
+    }
+  }
+  if (prompt.point_coords.defined()) {
+    for (int64_t i = 0; i < prompt.point_coords.size(1); ++i) {
+      const double x = prompt.point_coords[0][i][0].item<double>();
+      const double y = prompt.point_coords[0][i][1].item<double>();
+      PSAM_CHECK(x >= 0 && y >= 0 && x <= W && y <= H,
+                 fmt::format("--point {:g},{:g}: lies outside the {} image", x, y, size));
+    }
+  }
+}
+
+namespace {
+
+// The files psam predict writes (either path), so that --force clears those and nothing else.
+bool is_prediction_file(const std::string& name) {
+  static const std::regex pattern(
+      R"((mask|sample)_[0-9]+\.png|overlay\.png|prior_mean\.png|prediction\.json|summary\.json|)"
+      R"((mean_probability|entropy|variance)\.(png|npy))");
+  return std::regex_match(name, pattern);
+}
+
+}  // namespace
+
+void check_output_dir(const PredictArgs& a) {
+  const std::filesystem::path out(a.out);
+  if (!std::filesystem::exists(out)) return;
+  PSAM_CHECK(std::filesystem::is_directory(out),
+             fmt::format("--out {}: exists and is not a directory", a.out));
+  if (std::filesystem::is_empty(out) || a.force) return;
+  fail(fmt::format("--out {}: the directory is not empty (an earlier prediction?); give --force "
+                   "to replace psam's files there, or another --out",
+                   a.out));
+}
+
+void clear_earlier_prediction(const std::string& out) {
+  if (!std::filesystem::is_directory(out)) return;
+  for (const auto& entry : std::filesystem::directory_iterator(out))
+    if (entry.is_regular_file() && is_prediction_file(entry.path().filename().string()))
+      std::filesystem::remove(entry.path());
+}
+
 at::Tensor make_overlay(const at::Tensor& image, const at::Tensor& mask,
                         const sam::PointBoxPrompt& prompt) {
   auto out = image.to(torch::kFloat).clone();
@@ -192,14 +255,35 @@ namespace {
 void run_predict(const PredictArgs& a, Io io) {
   PSAM_CHECK(a.checkpoint.empty() != a.kind.empty(),
              "psam predict: give either --checkpoint FILE or --kind KIND");
-  PSAM_CHECK(a.kind.empty() || a.samples > 0,
-             "psam predict: --kind runs a method through its sampling path; give --samples N");
-  if (a.samples > 0) return run_predict_samples(a, io);
+  PSAM_CHECK(!(a.single_mask && a.multimask),
+             "psam predict: --single-mask and --multimask exclude each other");
+  PSAM_CHECK(a.samples == 0 || !a.multimask,
+             "psam predict: --multimask shows SAM's three outputs; --samples draws from the "
+             "method: give one of them");
+  check_output_dir(a);
+  if (!a.kind.empty()) return run_predict_samples(a, io);
+
+  // A psam model shows what it was trained and evaluated with: the method's own output (SAM's
+  // single mask, token 0; a latent model's prior mean and samples). Official SAM weights show
+  // SAM's three multimask outputs, as segment_anything's predictor does.
+  const models::ModelFile file = models::read_model_file(a.checkpoint);
+  const bool psam_model =
+      file.config.has_value() || sam::prob_sam_state(file.state, file.path).has_value();
+  if (a.samples > 0 || (psam_model && !a.multimask)) return run_predict_samples(a, io);
+  if (psam_model) {
+    log::warn(fmt::format(
+        "--multimask: {} is a psam {} model; its SAM's multimask outputs (tokens 1-3) and IoU "
+        "head were not trained by psam{}",
+        a.checkpoint, file.config ? file.config->kind : "prob_sam",
+        file.config && file.config->prob.latent_net == prob::LatentNetKind::kNone
+            ? ""
+            : ", and the latent z is not used"));
+  }
+  const bool multimask = a.multimask || (!psam_model && !a.single_mask);
   nlohmann::json info = {{"image", a.image}, {"checkpoint", a.checkpoint}};
-  const auto prompt = parse_prompt(a, info["prompt"]);
+  auto prompt = parse_prompt(a, info["prompt"]);
 
   // A psam file says its SAM shape; official weights take --model or their tensor shapes.
-  const models::ModelFile file = models::read_model_file(a.checkpoint);
   const models::ModelFlags flags = model_flags(a);
   std::optional<sam::SamConfig> shape = flags.sam;
   if (file.config) {
@@ -215,13 +299,17 @@ void run_predict(const PredictArgs& a, Io io) {
   loaded.model->to(device);
 
   const auto image = read_input_image(a, info);
+  fit_prompt_to_image(prompt, image.size(0), image.size(1), info["prompt"]);
   sam::SamPredictor predictor(loaded.model);
   predictor.set_image(image);
-  const auto pred = predictor.predict(prompt, !a.single_mask);
+  const auto pred = predictor.predict(prompt, multimask);
   const auto masks = pred.masks[0].cpu(), iou = pred.iou_predictions[0].cpu();
   const int64_t best = iou.argmax().item<int64_t>();
   info["original_size"] = {image.size(0), image.size(1)};
-  info["multimask_output"] = !a.single_mask;
+  info["multimask_output"] = multimask;
+  info["output"] = multimask ? "SAM's three multimask outputs (tokens 1-3); best: the highest "
+                               "predicted IoU"
+                             : "SAM's single-mask output (token 0)";
   info["best"] = best;
   info["overlay"] = "overlay.png";
   std::vector<std::pair<std::string, at::Tensor>> files;
@@ -235,6 +323,7 @@ void run_predict(const PredictArgs& a, Io io) {
   files.emplace_back("overlay.png", make_overlay(image, masks[best], prompt));
 
   // Everything is computed; only now does anything touch the output directory.
+  clear_earlier_prediction(a.out);
   std::filesystem::create_directories(a.out);
   for (const auto& [name, pixels] : files)
     io::write_image((std::filesystem::path(a.out) / name).string(), pixels);
@@ -243,8 +332,8 @@ void run_predict(const PredictArgs& a, Io io) {
   for (const auto& m : info["masks"])
     io.out << fmt::format("{}  predicted IoU {:.4f}  area {} px\n", m["file"].get<std::string>(),
                           m["predicted_iou"].get<double>(), m["area"].get<int64_t>());
-  io.out << fmt::format("wrote {} masks, overlay.png and prediction.json to {}\n", masks.size(0),
-                        a.out);
+  io.out << fmt::format("output: {}\nwrote {} masks, overlay.png and prediction.json to {}\n",
+                        info["output"].get<std::string>(), masks.size(0), a.out);
 }
 
 }  // namespace
@@ -259,7 +348,7 @@ void add_predict_command(CLI::App& app, Io io, int& rc) {
   sub->add_option("--checkpoint", a->checkpoint, "SAM weights (.pth or .safetensors)")
       ->check(CLI::ExistingFile);
   sub->add_option("--kind", a->kind,
-                  "instead of --checkpoint, with --samples: a method that learns nothing (e.g. "
+                  "instead of --checkpoint: a method that learns nothing (e.g. "
                   "box_ellipse)");
   sub->add_option("--image", a->image, "PNG/JPEG image or DICOM slice")
       ->required()
@@ -277,13 +366,19 @@ void add_predict_command(CLI::App& app, Io io, int& rc) {
                   "mask-decoder attention heads when the shape is inferred (official: 8)")
       ->check(CLI::PositiveNumber);
   sub->add_flag("--single-mask", a->single_mask,
-                "one mask instead of the three ambiguity-aware masks");
+                "official SAM weights: SAM's single-mask output (token 0, the one psam trains) "
+                "instead of its three multimask outputs");
+  sub->add_flag("--multimask", a->multimask,
+                "a psam model: SAM's three multimask outputs and IoU head instead of the method's "
+                "own output (psam trains neither; a latent z is not used)");
+  sub->add_flag("--force", a->force, "--out may hold an earlier prediction: replace its files");
   sub->add_option("--window", a->window, "CT window center,width for DICOM input (HU)");
   sub->add_option("--device", a->device, "auto | cpu | cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   sub->add_option("--samples", a->samples,
-                  "any psam model (Probabilistic SAM, ...): N masks drawn by the method, the "
-                  "mean probability and uncertainty heat-maps, summary.json")
+                  "N masks drawn by the method (default for a psam model: 16, or 1 for a "
+                  "deterministic one), its best guess, the mean probability and uncertainty "
+                  "heat-maps, summary.json; official SAM weights: the single-mask SAM")
       ->check(CLI::PositiveNumber);
   sub->add_option("--seed", a->seed, "seed of the samples (with --samples)");
   add_latent_shape_options(sub, a->latent_net, a->latent_input_size);

@@ -23,9 +23,12 @@ struct PredictArgs {
   std::string kind;  // a method that learns nothing (--samples path, no checkpoint)
   std::vector<std::string> points;
   std::optional<int64_t> decoder_heads;  // default 8 (official SAM) when inferring
-  bool single_mask = false;
+  bool single_mask = false;  // SAM weights: token 0 (the output psam trains) only
+  bool multimask = false;    // the three multimask outputs, best by the IoU head
+  bool force = false;        // --out may hold files of an earlier prediction
   std::string device = "auto";
-  // Sampling (--samples N > 0), from any psam model.
+  // The method's samples (any psam model): N, or 0 for the default (16 for a model that draws
+  // different masks, 1 for a deterministic one).
   int64_t samples = 0;
   uint64_t seed = 0;
   // For files that store no model config; a value contradicting a stored config is an error.
@@ -53,13 +56,21 @@ InputImage read_model_input(const PredictArgs& a, data::LoaderOptions& options,
                             bool stored_preprocessing, nlohmann::json& info);
 // The --box / --point prompt in image pixels; records it in info.
 sam::PointBoxPrompt parse_prompt(const PredictArgs& a, nlohmann::json& info);
+// psam::Error naming the image size for a box or point outside an image of `height` x `width`;
+// a box partly outside is clipped to the image, with a warning, and recorded in info.
+void fit_prompt_to_image(sam::PointBoxPrompt& prompt, int64_t height, int64_t width,
+                         nlohmann::json& info);
+// --out: psam::Error unless it is absent, empty, or --force was given (before any work).
+void check_output_dir(const PredictArgs& a);
+// Removes the files an earlier psam predict wrote into --out (with --force; nothing else).
+void clear_earlier_prediction(const std::string& out);
 // The image with the mask tinted, the box outlined and the points marked.
 at::Tensor make_overlay(const at::Tensor& image, const at::Tensor& mask,
                         const sam::PointBoxPrompt& prompt);
 c10::Device pick_device(const std::string& name);
 
-// --samples: N masks from a Probabilistic SAM checkpoint, mean probability, entropy and
-// variance maps, summary.json.
+// The method path (any psam model, or --samples): N masks drawn by the method, its single best
+// guess, mean probability, entropy and variance maps, summary.json.
 void run_predict_samples(const PredictArgs& a, Io io);
 
 }  // namespace psam::cli

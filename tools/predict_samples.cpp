@@ -16,6 +16,7 @@
 #include "psam/models/registry.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
+#include "psam/util/log.h"
 
 namespace psam::cli {
 namespace {
@@ -55,9 +56,8 @@ nlohmann::json spread(const std::vector<double>& x) {
 void run_predict_samples(const PredictArgs& a, Io io) {
   PSAM_CHECK(a.points.empty() && !a.box.empty(),
              "psam predict --samples: the sampling methods take one --box prompt (no --point)");
-  nlohmann::json info = {
-      {"image", a.image}, {"checkpoint", a.checkpoint}, {"samples", a.samples}, {"seed", a.seed}};
-  const auto prompt = parse_prompt(a, info["prompt"]);
+  nlohmann::json info = {{"image", a.image}, {"checkpoint", a.checkpoint}, {"seed", a.seed}};
+  auto prompt = parse_prompt(a, info["prompt"]);
 
   models::LoadedModel loaded;
   if (a.kind.empty()) {
@@ -77,16 +77,24 @@ void run_predict_samples(const PredictArgs& a, Io io) {
     data::read_intensity_json(*loaded.preprocessing, options, loaded.source.checkpoint);
   const InputImage input = read_model_input(a, options, loaded.preprocessing.has_value(), info);
   const at::Tensor& image = input.display;
+  fit_prompt_to_image(prompt, image.size(0), image.size(1), info["prompt"]);
+  const int64_t n = a.samples > 0 ? a.samples : model.deterministic() ? 1 : 16;
+  if (n > 1 && model.deterministic())
+    log::warn(fmt::format("--samples {}: {} is deterministic; every sample is the same mask", n,
+                          model.kind()));
+  info["samples"] = n;
+  info["output"] = model.deterministic()
+                       ? "the method's output (for SAM: the single-mask output, token 0)"
+                       : "masks drawn by the method, and its best guess (prior_mean.png: the "
+                         "decoding at the prior mean)";
   model.prepare_loader(options, /*training=*/false);
   const auto b = prompt.box[0];
   const data::Box box{b[0].item<float>(), b[1].item<float>(), b[2].item<float>(),
                       b[3].item<float>()};
   const data::Batch batch = data::image_batch(input.pixels, input.intensity, box, options);
   torch::NoGradGuard no_grad;
-  const auto drawn =
-      model.sample(batch, a.samples, at::make_generator<at::CPUGeneratorImpl>(a.seed));
+  const auto drawn = model.sample(batch, n, at::make_generator<at::CPUGeneratorImpl>(a.seed));
   const auto logits = torch::cat({drawn.logits, drawn.mean_logits.unsqueeze(0)}).cpu();
-  const int64_t n = a.samples;
   const auto masks = logits.slice(0, 0, n) > 0;
   const auto probs = torch::sigmoid(logits.slice(0, 0, n));
   const auto mean = probs.mean(0);
@@ -129,6 +137,7 @@ void run_predict_samples(const PredictArgs& a, Io io) {
 
   // Everything is computed; only now does anything touch the output directory.
   const std::filesystem::path out(a.out);
+  clear_earlier_prediction(a.out);
   std::filesystem::create_directories(out);
   for (const auto& [name, pixels] : images) io::write_image((out / name).string(), pixels);
   for (const auto& [name, values, scale] : maps)
@@ -136,6 +145,7 @@ void run_predict_samples(const PredictArgs& a, Io io) {
   write_file_atomic((out / "summary.json").string(),
                     [&](std::ostream& os) { os << info.dump(2) << "\n"; });
   const auto& iou = info["pairwise_iou"];
+  io.out << "output: " << info["output"].get<std::string>() << "\n";
   io.out << fmt::format(
       "{} samples, area mean {:.1f} px, pairwise IoU {}; wrote the masks, "
       "mean_probability, entropy, variance maps and summary.json to {}\n",

@@ -4,6 +4,7 @@
 // --resume auto continues the run CONFIG names when it has a checkpoint and starts it otherwise
 // (one command line for a job that a cluster may stop and requeue).
 #include <fmt/format.h>
+#include <torch/version.h>
 #include <signal.h>
 #include <string.h>
 
@@ -13,7 +14,10 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <nlohmann/json.hpp>
+#include <map>
 #include <memory>
+#include <optional>
 #include <ostream>
 
 #include "cli.h"
@@ -25,10 +29,12 @@
 #include "psam/io/state_dict.h"
 #include "psam/models/embedding_cache.h"
 #include "psam/models/registry.h"
+#include "psam/train/autocast.h"
 #include "psam/train/model_task.h"
 #include "psam/train/trainer.h"
 #include "psam/util/device.h"
 #include "psam/util/error.h"
+#include "psam/util/fs.h"
 #include "psam/util/log.h"
 #include "psam/util/threads.h"
 
@@ -140,6 +146,70 @@ std::unique_ptr<data::EmbeddingCache> open_cache(const config::Config& c,
   return cache;
 }
 
+// Leaves of a JSON object as "a.b.c" -> value text.
+void flatten_json(const nlohmann::json& j, const std::string& prefix,
+                  std::map<std::string, std::string>& out) {
+  if (j.is_object()) {
+    for (const auto& [key, value] : j.items())
+      flatten_json(value, prefix.empty() ? key : prefix + "." + key, out);
+  } else {
+    out[prefix] = j.dump();
+  }
+}
+
+// A resumed run keeps its model: the checkpoint's weights fit only it. psam::Error naming every
+// model key an override changes, with both values, before anything is written.
+void check_resumed_model(const models::ModelConfig& run, const models::ModelConfig& now,
+                         const std::string& config_path) {
+  if (run == now) return;
+  std::map<std::string, std::string> before, after;
+  flatten_json(nlohmann::json::parse(models::model_config_json(run)), "model", before);
+  flatten_json(nlohmann::json::parse(models::model_config_json(now)), "model", after);
+  std::string changes;
+  for (const auto& [key, value] : after) {
+    const auto it = before.find(key);
+    const std::string old = it == before.end() ? "unset" : it->second;
+    if (old != value) changes += fmt::format("{}{}: {} -> {}", changes.empty() ? "" : "; ", key, old, value);
+  }
+  fail(fmt::format("--resume: the run's checkpoint holds the model of {}; an override changes it "
+                   "({}). Start a new run for another model (init_from the old one to keep its "
+                   "weights)",
+                   config_path, changes.empty() ? "model" : changes));
+}
+
+// Puts a run's config.yaml back on scope exit unless released, when checkpoints/last.pt has not
+// changed since (the new config never described a checkpoint).
+class RestoreConfig {
+ public:
+  explicit RestoreConfig(const train::RunPaths& paths)
+      : paths_(paths), text_(read_file(paths.config)) {
+    std::error_code ec;  // no last.pt: the trainer says so
+    last_ = fs::last_write_time(paths.last, ec);
+  }
+  ~RestoreConfig() {
+    std::error_code ec;
+    if (armed_ && fs::last_write_time(paths_.last, ec) == last_ && !ec)
+      write_file_atomic(paths_.config, [&](std::ostream& os) { os << text_; });
+  }
+  RestoreConfig(const RestoreConfig&) = delete;
+  RestoreConfig& operator=(const RestoreConfig&) = delete;
+  void release() { armed_ = false; }
+
+ private:
+  train::RunPaths paths_;
+  std::string text_;
+  fs::file_time_type last_;
+  bool armed_ = true;
+};
+
+// Paths in the config, made absolute at run creation: the run's config.yaml then works from any
+// directory (psam eval --run, --resume).
+void make_paths_absolute(config::Config& c) {
+  for (std::string* path : {&c.data.store, &c.model.init_from, &c.train.embedding_cache_dir}) {
+    if (!path->empty()) *path = fs::absolute(*path).lexically_normal().string();
+  }
+}
+
 int run_train(const TrainArgs& a, Io io) {
   std::string config_path;
   std::vector<std::string> overrides = a.positional;
@@ -164,6 +234,8 @@ int run_train(const TrainArgs& a, Io io) {
                fmt::format("psam train: '{}' is not a key=value override", o));
   }
   config::Config c = config::load<config::Config>(config_path, overrides);
+  if (!resume.empty())
+    check_resumed_model(config::load<config::Config>(config_path, {}).model, c.model, config_path);
   if (a.print_config) {
     io.out << config::to_yaml(c, /*with_help=*/true);
     return 0;
@@ -182,6 +254,11 @@ int run_train(const TrainArgs& a, Io io) {
   const dist::Launch launch = dist::launch_from_environment(c.dist.master_addr, c.dist.master_port);
   c10::Device device = resolve_device(c.run.device);
   if (device.is_cuda() && launch.world_size > 1) device = c10::Device(c10::kCUDA, launch.local_rank);
+  PSAM_CHECK(c.run.precision != RunOptions::Precision::kBf16 ||
+                 train::bf16_autocast_supported(device.type()),
+             fmt::format("{}: run.precision bf16 on the {} needs libtorch 2.x; this psam was "
+                         "built with libtorch {} (use fp32, or the pip build: docs/gpu.md)",
+                         config_path, device.str(), TORCH_VERSION));
   const auto group = dist::init_group(launch, {c.dist.backend, device.is_cuda(), c.dist.timeout_s});
   const bool main = group->is_main();
   if (!main) log::set_console_level("warn");
@@ -194,6 +271,20 @@ int run_train(const TrainArgs& a, Io io) {
                            "choose another run.name",
                            run_dir, run_dir));
   }
+  if (resume.empty()) make_paths_absolute(c);
+
+  // The store, its splits and model.init_from are checked before the run directory exists, so
+  // that a mistake leaves no half-made run behind.
+  set_num_threads(c.run.threads);
+  torch::manual_seed(static_cast<uint64_t>(c.run.seed));
+  auto store = std::make_shared<const data::DatasetStore>(data::DatasetStore::open(c.data.store));
+  store->split_indices(c.data.train_split);  // psam::Error naming the store's splits
+  const auto model = models::build_model(c.model, device);
+
+  // config.yaml describes checkpoints/last.pt: a resume that fails before writing a checkpoint
+  // (an override the checkpoint cannot take) puts the run's config back.
+  std::optional<RestoreConfig> restore;
+  if (main && !resume.empty()) restore.emplace(paths);
   group->barrier();  // every rank has checked before rank 0 writes
   if (main) {
     fs::create_directories(paths.checkpoints);
@@ -203,13 +294,7 @@ int run_train(const TrainArgs& a, Io io) {
   struct CloseLog {
     ~CloseLog() { log::close_files(); }
   } close_log;
-
-  set_num_threads(c.run.threads);
-  torch::manual_seed(static_cast<uint64_t>(c.run.seed));
   log::info(fmt::format("psam train {} -> {} on {}", config_path, run_dir, device.str()));
-
-  auto store = std::make_shared<const data::DatasetStore>(data::DatasetStore::open(c.data.store));
-  const auto model = models::build_model(c.model, device);
   data::Loader train_loader(store, store->split_indices(c.data.train_split),
                             loader_options(c, *model, *group, true));
   std::unique_ptr<data::Loader> val_loader;
@@ -262,6 +347,7 @@ int run_train(const TrainArgs& a, Io io) {
     options.progress.log_every_s = std::numeric_limits<double>::infinity();
   }
   const train::TrainResult result = train::train(task, train_loader, val_loader.get(), options);
+  if (restore) restore->release();
 
   if (main) {
     io.out << fmt::format("{}: {} after {} steps ({} epochs)", run_dir,

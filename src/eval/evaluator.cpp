@@ -29,10 +29,12 @@ std::vector<int64_t> selected(const std::vector<int64_t>& indices, const EvalCon
 }
 
 EvalResult begin_result(const std::string& source, const data::DatasetStore& store,
-                        const EvalConfig& config) {
+                        const std::vector<int64_t>& indices, const EvalConfig& config) {
   EvalResult r;
   r.source = source;
   r.split = config.split;
+  r.split_cases = static_cast<int64_t>(indices.size());
+  r.max_cases = config.max_cases;
   r.samples = config.samples;
   r.counts = config.scored_counts();
   r.annotators = store.info().annotators;
@@ -254,7 +256,7 @@ EvalResult evaluate(models::Model& model, const data::DatasetStore& store,
       config.prompt != data::PromptSource::kAnnotator || config.prompt_annotator < info.annotators,
       fmt::format("eval.prompt_annotator {} is not in [0, {})", config.prompt_annotator,
                   info.annotators));
-  EvalResult r = begin_result("model", store, config);
+  EvalResult r = begin_result("model", store, indices, config);
   r.deterministic = model.deterministic();
 
   data::LoaderOptions lo = config.preprocessing;
@@ -329,7 +331,7 @@ EvalResult evaluate_oracle(const data::DatasetStore& store, const std::vector<in
              fmt::format("{}: no oracle_masks.npy (only synthetic stores have oracle draws)",
                          store.dir()));
   const auto start = Clock::now();
-  EvalResult r = begin_result("oracle", store, config);
+  EvalResult r = begin_result("oracle", store, indices, config);
   r.samples = std::min(config.samples, store.oracle_masks().size(1));
   // The counts the draws allow, and all of them.
   r.counts.erase(std::remove_if(r.counts.begin(), r.counts.end(),

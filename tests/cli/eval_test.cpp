@@ -87,6 +87,16 @@ TEST_F(EvalCli, RunWritesReportsWithTheLibrarysMetrics) {
   const auto summary = read_json(out + "/summary.json");
   EXPECT_EQ(summary["cases"], 3);
   EXPECT_EQ(summary["model"]["checkpoint"], run_dir + "/checkpoints/last.pt");
+  // A smoke test with --max-cases says so wherever its numbers appear.
+  const auto split_size =
+      data::DatasetStore::open(config_->data.store).split_indices("test").size();
+  ASSERT_GT(split_size, 3u);
+  EXPECT_EQ(summary["split_cases"], split_size);
+  EXPECT_EQ(summary["max_cases"], 3);
+  EXPECT_TRUE(summary["partial"].get<bool>());
+  EXPECT_NE(r.out.find(fmt::format("a PARTIAL evaluation: 3 of its {} cases", split_size)),
+            std::string::npos)
+      << r.out;
 
   // The same samples, made here from the checkpoint's weights, scored by the metrics library.
   const auto store = data::DatasetStore::open(config_->data.store);

@@ -247,11 +247,22 @@ print(len(out))
   EXPECT_EQ(c["weights"]["part"], "full");
   EXPECT_EQ(c["sam_config"]["dec_heads"], 4);
 
-  // The last checkpoint, given by path, still belongs to the run.
-  ASSERT_EQ(run({"export", run_dir + "/checkpoints/last.pt", "--out", tmp_.file("sam_part.pth")}),
+  // The last checkpoint, given by path, still belongs to the run; the default part is the whole
+  // model (for a Probabilistic SAM the reference tree), which reproduces the run's metrics.
+  ASSERT_EQ(run({"export", run_dir + "/checkpoints/last.pt", "--out", tmp_.file("whole.pth")}), 0)
+      << err_.str();
+  const auto whole = card(tmp_.file("whole.pth"));
+  EXPECT_EQ(whole["weights"]["part"], "full");
+  EXPECT_EQ(whole["eval"]["test"]["hm_iou"], 0.5);
+
+  // SAM alone out of a Probabilistic SAM cannot reproduce them: no metrics on its card.
+  ASSERT_EQ(run({"export", run_dir, "--out", tmp_.file("sam_part.pth"), "--part", "sam",
+                 "--decoder-heads", "4"}),
             0)
       << err_.str();
-  EXPECT_EQ(card(tmp_.file("sam_part.pth"))["eval"]["test"]["hm_iou"], 0.5);
+  const auto sam_alone = card(tmp_.file("sam_part.pth"));
+  EXPECT_FALSE(sam_alone.contains("eval"));
+  EXPECT_NE(sam_alone.value("eval_omitted", "").find("part sam"), std::string::npos) << sam_alone;
 }
 
 // torch.load with its defaults reads every .pth export kind: from PyTorch 2.6 on the default is

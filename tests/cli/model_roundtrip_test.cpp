@@ -113,7 +113,8 @@ class ModelRoundTrip : public ::testing::TestWithParam<const char*> {
                                      "--box",     kBox,
                                      "--samples", std::to_string(kSamples),
                                      "--seed",    std::to_string(kSeed),
-                                     "--out",     out};
+                                     "--out",     out,
+                                     "--force"};  // a run and its last.pt share a file name
     args.insert(args.end(), extra.begin(), extra.end());
     const auto r = run_cli(args);
     EXPECT_EQ(r.rc, 0) << r.err;
@@ -159,6 +160,7 @@ TEST_P(ModelRoundTrip, EvalCheckpointEqualsTheInProcessEvaluation) {
   e.bootstrap_resamples = 10;
   e.preprocessing = config_.data.loader;
   const auto expected = eval::evaluate(*model_, store, store.split_indices(e.split), e);
+  // Bit equality: the same evaluate() on the same weights, in this process at its thread count.
   EXPECT_EQ(summary["metrics"]["ged"]["mean"].get<double>(), expected.stat("ged").mean);
   EXPECT_EQ(summary["metrics"]["hm_iou"]["mean"].get<double>(), expected.stat("hm_iou").mean);
   EXPECT_EQ(summary["model"]["model_kind"], config_.model.kind);

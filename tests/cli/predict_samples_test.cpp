@@ -154,6 +154,44 @@ TEST_F(PredictSamples, OfficialSamWeightsSampleTheDeterministicSam) {
   EXPECT_LE(io::read_npy(dir + "/variance.npy").max().item<float>(), 1e-12f);
 }
 
+// A psam model shows what psam trained and evaluated: without --samples, 16 masks drawn by the
+// method and its prior-mean decoding (not SAM's untrained multimask outputs, not SAM without z);
+// --multimask asks for SAM's three outputs and says what they are.
+TEST_F(PredictSamples, APsamModelShowsItsOwnOutputByDefault) {
+  const auto plain = tmp_.file("plain"), sixteen = tmp_.file("sixteen"), multi = tmp_.file("multi");
+  const std::vector<std::string> base = {"predict", "--checkpoint", checkpoint_, "--image", image_,
+                                         "--box", "10,12,100,70", "--decoder-heads", "4"};
+  auto args = base;
+  args.insert(args.end(), {"--out", plain});
+  ASSERT_EQ(cli::run(args, {out_, err_}), 0) << err_.str();
+  ASSERT_EQ(predict(checkpoint_, sixteen, 0), 0) << err_.str();  // --samples 4: compared below
+  const auto info = nlohmann::json::parse(read_file(plain + "/summary.json"));
+  EXPECT_EQ(info["samples"], 16);
+  EXPECT_NE(info["output"].get<std::string>().find("drawn by the method"), std::string::npos);
+  EXPECT_TRUE(fs::exists(plain + "/prior_mean.png"));
+  EXPECT_FALSE(fs::exists(plain + "/prediction.json"));
+  // The first 4 of the 16 draws with seed 0 are the 4 draws of --samples 4 --seed 0 only where
+  // the method draws them as a prefix; the prior mean does not depend on n at all.
+  EXPECT_TRUE(io::read_image_rgb(plain + "/prior_mean.png")
+                  .equal(io::read_image_rgb(sixteen + "/prior_mean.png")));
+
+  args = base;
+  args.insert(args.end(), {"--out", multi, "--multimask"});
+  ::testing::internal::CaptureStderr();  // the warning goes to the log
+  const int rc = cli::run(args, {out_, err_});
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(rc, 0) << err_.str();
+  const auto m = nlohmann::json::parse(read_file(multi + "/prediction.json"));
+  EXPECT_EQ(m["masks"].size(), 3u);
+  EXPECT_TRUE(m["multimask_output"].get<bool>());
+  EXPECT_NE(log.find("not trained by psam, and the latent z is not used"), std::string::npos)
+      << log;
+
+  args = base;
+  args.insert(args.end(), {"--out", tmp_.file("never"), "--multimask", "--samples", "3"});
+  EXPECT_NE(cli::run(args, {out_, err_}), 0);
+}
+
 TEST_F(PredictSamples, BadCheckpointsGiveOneLineAndWriteNothing) {
   const auto dir = tmp_.file("never");
   const auto bytes = read_file(checkpoint_);

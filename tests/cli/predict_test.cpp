@@ -103,6 +103,77 @@ TEST_F(PredictCommand, InfersTheModelShapeFromTheCheckpoint) {
   EXPECT_EQ(ja["masks"], jb["masks"]);
 }
 
+// Official SAM weights show SAM's three multimask outputs by default, and say so.
+TEST_F(PredictCommand, OfficialWeightsSayWhichOutputTheyShow) {
+  const auto multi = tmp_.path() + "/multi", single = tmp_.path() + "/single";
+  auto a = base_args(multi), b = base_args(single);
+  for (auto* args : {&a, &b}) args->insert(args->end(), {"--box", "5,5,60,80", "--model", config_});
+  b.push_back("--single-mask");
+  ASSERT_EQ(run(a), 0) << err_.str();
+  EXPECT_NE(out_.str().find("output: SAM's three multimask outputs"), std::string::npos)
+      << out_.str();
+  ASSERT_EQ(run(b), 0) << err_.str();
+  const auto ja = nlohmann::json::parse(read_file(multi + "/prediction.json"));
+  const auto jb = nlohmann::json::parse(read_file(single + "/prediction.json"));
+  EXPECT_EQ(ja["masks"].size(), 3u);
+  EXPECT_NE(ja["output"].get<std::string>().find("tokens 1-3"), std::string::npos);
+  EXPECT_EQ(jb["masks"].size(), 1u);
+  EXPECT_NE(jb["output"].get<std::string>().find("token 0"), std::string::npos);
+}
+
+// The image is 140 x 90 (width x height). A prompt wholly outside it is an error naming the size;
+// a box reaching outside is clipped to the image with a warning and predicts as the clipped box.
+TEST_F(PredictCommand, PromptsOutsideTheImage) {
+  const auto never = tmp_.path() + "/never";
+  for (const std::vector<std::string>& prompt :
+       {std::vector<std::string>{"--box", "150,10,200,60"},
+        std::vector<std::string>{"--box", "10,100,60,120"},
+        std::vector<std::string>{"--box=-30,-30,-5,-5"},
+        std::vector<std::string>{"--box", "10,10,60,60", "--point", "300,300,1"},
+        std::vector<std::string>{"--point=-1,5,1"}}) {
+    auto args = base_args(never);
+    args.insert(args.end(), prompt.begin(), prompt.end());
+    args.insert(args.end(), {"--model", config_});
+    EXPECT_NE(run(args), 0) << prompt[1];
+    EXPECT_NE(err_.str().find("outside the 140 x 90 (width x height) image"), std::string::npos)
+        << err_.str();
+  }
+  EXPECT_FALSE(fs::exists(never));
+
+  const auto clipped = tmp_.path() + "/clipped", inside = tmp_.path() + "/inside";
+  auto a = base_args(clipped), b = base_args(inside);
+  a.insert(a.end(), {"--box=-20,10,60,200", "--model", config_});
+  b.insert(b.end(), {"--box", "0,10,60,90", "--model", config_});
+  ::testing::internal::CaptureStderr();  // the warning goes to the log
+  const int rc = run(a);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_EQ(rc, 0) << err_.str();
+  EXPECT_NE(log.find("clipped to 0,10,60,90"), std::string::npos) << log;
+  ASSERT_EQ(run(b), 0) << err_.str();
+  const auto ja = nlohmann::json::parse(read_file(clipped + "/prediction.json"));
+  const auto jb = nlohmann::json::parse(read_file(inside + "/prediction.json"));
+  EXPECT_EQ(ja["prompt"]["box_clipped"], (std::vector<double>{0, 10, 60, 90}));
+  EXPECT_EQ(ja["masks"], jb["masks"]);
+}
+
+// A folder holding an earlier prediction needs --force; psam then replaces its own files only.
+TEST_F(PredictCommand, AnEarlierPredictionNeedsForce) {
+  const auto out_dir = tmp_.path() + "/out";
+  auto args = base_args(out_dir);
+  args.insert(args.end(), {"--box", "5,5,60,80", "--model", config_});
+  ASSERT_EQ(run(args), 0) << err_.str();
+  tmp_.write("out/sample_7.png", "stale");
+  tmp_.write("out/notes.txt", "the user's");
+  EXPECT_NE(run(args), 0);
+  EXPECT_NE(err_.str().find("--force"), std::string::npos) << err_.str();
+  EXPECT_EQ(read_file(out_dir + "/sample_7.png"), "stale");
+  args.push_back("--force");
+  ASSERT_EQ(run(args), 0) << err_.str();
+  EXPECT_FALSE(fs::exists(out_dir + "/sample_7.png"));
+  EXPECT_EQ(read_file(out_dir + "/notes.txt"), "the user's");
+  EXPECT_TRUE(fs::exists(out_dir + "/mask_2.png"));
+}
+
 TEST_F(PredictCommand, BadInputWritesNothing) {
   const auto out_dir = tmp_.path() + "/never";
   auto bad_box = base_args(out_dir);

@@ -94,6 +94,73 @@ TEST(TrainCommand, TrainsAndResumes) {
   }
 }
 
+// A resume that cannot take its overrides fails before changing the run: model keys are refused
+// by name with both values; an override the checkpoint refuses (another optimizer) puts
+// config.yaml back; a plain --resume then still works.
+TEST(TrainCommand, AFailedResumeLeavesTheRunResumable) {
+  support::TempDir dir;
+  test::make_synthetic_store(dir.file("store"));
+  const std::string config = dir.write("tiny.yaml", kConfig);
+  const std::string run_dir = dir.file("runs/tiny");
+  ASSERT_EQ(run_cli({"train", config, "data.store=" + dir.file("store"),
+                     "run.out_dir=" + dir.file("runs")})
+                .rc,
+            0);
+  const std::string yaml = read_file(run_dir + "/config.yaml");
+  Result r = run_cli({"train", "--resume", run_dir, "model.latent_dim=8", "train.epochs=2"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("model.latent_dim: 3 -> 8"), std::string::npos) << r.err;
+  EXPECT_EQ(read_file(run_dir + "/config.yaml"), yaml);
+  r = run_cli({"train", "--resume", run_dir, "train.optimizer=sgd", "train.epochs=2"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("sgd"), std::string::npos) << r.err;
+  EXPECT_EQ(read_file(run_dir + "/config.yaml"), yaml);
+  r = run_cli({"train", "--resume", run_dir, "train.epochs=2"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("finished after 8 steps (2 epochs)"), std::string::npos) << r.out;
+}
+
+// Changes the working directory for a scope (the tests of a suite share one process).
+class InDirectory {
+ public:
+  explicit InDirectory(const std::string& dir) : old_(fs::current_path()) { fs::current_path(dir); }
+  ~InDirectory() { fs::current_path(old_); }
+
+ private:
+  fs::path old_;
+};
+
+// Relative paths in a config are stored absolute, so the run works from any directory; a
+// missing split or init_from file is reported before the run directory exists.
+TEST(TrainCommand, RunsWorkFromAnyDirectoryAndMistakesLeaveNoRun) {
+  support::TempDir dir;
+  fs::create_directories(dir.file("work"));
+  test::make_synthetic_store(dir.file("work/store"));
+  const std::string config = dir.write("work/tiny.yaml", kConfig);
+  {
+    InDirectory in(dir.file("work"));
+    for (const std::vector<std::string>& mistake :
+         {std::vector<std::string>{"data.train_split=nope"},
+          std::vector<std::string>{"model.init_from=missing.pth"}}) {
+      std::vector<std::string> args = {"train", "tiny.yaml", "data.store=store",
+                                       "run.out_dir=runs"};
+      args.insert(args.end(), mistake.begin(), mistake.end());
+      const Result r = run_cli(args);
+      EXPECT_EQ(r.rc, 1) << mistake[0];
+      EXPECT_NE(r.err.find(mistake[0].find("split") != std::string::npos ? "nope" : "missing.pth"),
+                std::string::npos)
+          << r.err;
+      EXPECT_FALSE(fs::exists(dir.file("work/runs/tiny"))) << mistake[0];
+    }
+    ASSERT_EQ(run_cli({"train", "tiny.yaml", "data.store=store", "run.out_dir=runs"}).rc, 0);
+  }
+  const std::string yaml = read_file(dir.file("work/runs/tiny/config.yaml"));
+  EXPECT_NE(yaml.find("  store: " + dir.file("work/store") + "\n"), std::string::npos) << yaml;
+  const Result r = run_cli({"eval", "--run", dir.file("work/runs/tiny"), "--out",
+                            dir.file("elsewhere")});
+  EXPECT_EQ(r.rc, 0) << r.err;
+}
+
 TEST(TrainCommand, ConfigErrors) {
   support::TempDir dir;
   const std::string config = dir.write("tiny.yaml", kConfig);

@@ -67,12 +67,15 @@ TEST(UnlearnedMethod, PredictDrawsTheEllipseOnTheImagesPixels) {
   EXPECT_TRUE(torch::equal(png > 127, models::box_ellipse_mask({30, 14, 44, 26}, {30, 52})));
   EXPECT_EQ(json_file(dir.file("out/summary.json"))["original_size"], nlohmann::json({30, 52}));
 
+  // Without --samples, the method's own output: one mask for a deterministic method.
   const auto no_samples =
       test::run_cli({"predict", "--kind", "box_ellipse", "--image", dir.file("image.png"), "--box",
                      "1,1,5,5", "--out", dir.file("out2")});
-  EXPECT_EQ(no_samples.rc, 1);
-  EXPECT_NE(no_samples.err.find("give --samples N"), std::string::npos) << no_samples.err;
-  EXPECT_FALSE(fs::exists(dir.file("out2")));
+  ASSERT_EQ(no_samples.rc, 0) << no_samples.err;
+  EXPECT_EQ(json_file(dir.file("out2/summary.json"))["samples"], 1);
+  EXPECT_TRUE(torch::equal(io::read_image_rgb(dir.file("out2/sample_0.png")).select(2, 0) > 127,
+                           models::box_ellipse_mask({1, 1, 5, 5}, {30, 52})));
+  EXPECT_FALSE(fs::exists(dir.file("out2/sample_1.png")));
 }
 
 TEST(UnlearnedMethod, TrainRefusesItAndWritesNothing) {

@@ -57,6 +57,9 @@ struct QualityPrediction {
 struct ExportPart {
   std::string name;
   std::string description;
+  // Holds every weight of the method: the file reproduces its predictions and metrics (SAM alone
+  // out of a Probabilistic SAM does not).
+  bool whole_method = false;
 };
 
 // The frozen image encoder of a method whose per-image embeddings may be cached.

@@ -38,7 +38,8 @@ at::Tensor AdapterSamModel::embeddings(const data::Batch& batch) {
 std::vector<ExportPart> AdapterSamModel::export_parts() const {
   return {{"adapter",
            "the SAM state dict with its adapters: official segment_anything names plus "
-           "Medical-SAM-Adapter's image_encoder.blocks.N.{Space,MLP}_Adapter.*"}};
+           "Medical-SAM-Adapter's image_encoder.blocks.N.{Space,MLP}_Adapter.*",
+           /*whole_method=*/true}};
 }
 
 io::TensorDict AdapterSamModel::export_state(const std::string& part) {

@@ -96,11 +96,13 @@ std::optional<CacheableEncoder> ProbSamModel::cacheable_encoder() {
 
 std::vector<ExportPart> ProbSamModel::export_parts() const {
   std::vector<ExportPart> parts = {
-      {"sam", "the SAM weights in the official segment_anything layout"}};
+      {"sam", "the SAM weights in the official segment_anything layout",
+       /*whole_method=*/config().prob.deterministic()}};
   if (!config().prob.deterministic()) {
     parts.push_back({"full",
                      "the reference Probabilistic SAM tree (sam.*, prior_net.*, posterior_net.*, "
-                     "fcomb.z_projector.*, fcomb.decoder.*)"});
+                     "fcomb.z_projector.*, fcomb.decoder.*)",
+                     /*whole_method=*/true});
   }
   return parts;
 }

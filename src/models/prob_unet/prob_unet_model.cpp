@@ -68,7 +68,8 @@ CaseSamples ProbUnetModel::sample(const data::Batch& batch, int64_t n, at::Gener
 std::vector<ExportPart> ProbUnetModel::export_parts() const {
   return {{"reference",
            "the state dict of the Probabilistic U-Net PyTorch port (stefanknegt/Probabilistic-"
-           "Unet-Pytorch ProbabilisticUnet, load_state_dict(strict=True))"}};
+           "Unet-Pytorch ProbabilisticUnet, load_state_dict(strict=True))",
+           /*whole_method=*/true}};
 }
 
 io::TensorDict ProbUnetModel::export_state(const std::string& part) {

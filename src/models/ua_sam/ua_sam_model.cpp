@@ -172,7 +172,8 @@ CaseSamples UaSamModel::sample(const data::Batch& batch, int64_t n, at::Generato
 std::vector<ExportPart> UaSamModel::export_parts() const {
   return {{"ua_sam",
            "the UA-SAM reference tree: image_encoder.* (adapters, condition, res_MLP included), "
-           "prompt_encoder.*, mask_decoder.*, Probabilistic_model.*"}};
+           "prompt_encoder.*, mask_decoder.*, Probabilistic_model.*",
+           /*whole_method=*/true}};
 }
 
 io::TensorDict UaSamModel::export_state(const std::string& part) {

@@ -24,6 +24,10 @@ struct Io {
 // psam::Error, parse error or torch error becomes one line on io.err and a non-zero status.
 int run(const std::vector<std::string>& args, Io io);
 
+// Whether a command line (without "psam") names only subcommands, options and config keys that
+// exist: "" if so, else the first unknown one. For the docs test; values are not checked.
+std::string check_command_line(const std::vector<std::string>& args);
+
 // Each subcommand file registers itself; `rc` receives the command's exit status.
 void add_train_command(CLI::App& app, Io io, int& rc);
 void add_eval_command(CLI::App& app, Io io, int& rc);

@@ -32,6 +32,7 @@ constexpr const char* kTrainedMark = "compare_trained.txt";
 
 struct CompareArgs {
   std::string bench;
+  std::vector<std::string> overrides;  // key=value on the benchmark file
   bool dry_run = false;
 };
 
@@ -152,7 +153,7 @@ Plan plan(const config::Benchmark& b) {
 
 int run_compare(const CompareArgs& a, Io io) {
   const auto start = Clock::now();
-  const config::Benchmark b = config::load_benchmark(a.bench);
+  const config::Benchmark b = config::load_benchmark(a.bench, a.overrides);
   Plan p = plan(b);
   const auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
   const size_t total = p.stages.size();
@@ -160,6 +161,9 @@ int run_compare(const CompareArgs& a, Io io) {
   for (const auto& s : p.stages) to_run += !s.done;
   io.out << fmt::format("psam compare {}: {} method(s) x {} seed(s), {} stage(s), {} to run\n",
                         b.name, b.methods.size(), b.seeds.size(), total, to_run);
+  io.out << fmt::format("store: {}{}\nreport: {}\n", b.store,
+                        fs::is_directory(b.store) ? "" : " (made first by psam data synth)",
+                        b.report_dir());
   for (size_t i = 0; i < total; ++i) {
     Stage& s = p.stages[i];
     if (s.done || a.dry_run) {
@@ -209,6 +213,9 @@ void add_compare_command(CLI::App& app, Io io, int& rc) {
       "protocol; writes OUT_DIR/NAME/{results.md, results.csv, results.json, *.svg, samples.png}");
   sub->add_option("BENCH", a->bench, "benchmark file (configs/bench/*.yaml; docs/compare.md)")
       ->required();
+  sub->add_option("overrides", a->overrides,
+                  "key=value changes to the benchmark file: data.store=DIR, out_dir=DIR, "
+                  "seeds=[0], eval.samples=[16], ...");
   sub->add_flag("--dry-run", a->dry_run, "list the stages, done or to run, and exit");
   sub->callback([a, io, &rc] { rc = run_compare(*a, io); });
 }

@@ -12,7 +12,9 @@
 #include <sstream>
 
 #include "compare.h"
+#include "psam/eval/across_runs.h"
 #include "psam/eval/bootstrap.h"
+#include "psam/eval/label_text.h"
 #include "psam/io/image.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
@@ -50,27 +52,6 @@ std::string cell(const nlohmann::json& metric) {
   if (ci.is_null() || ci[0].is_null()) return fmt::format("{:.4f}", number(metric["mean"]));
   return fmt::format("{:.4f} [{:.4f}, {:.4f}]", number(metric["mean"]), number(ci[0]),
                      number(ci[1]));
-}
-
-struct MeanSd {
-  double mean = NAN, sd = NAN;
-  int64_t seeds = 0;
-};
-
-MeanSd mean_sd(const std::vector<double>& all) {
-  std::vector<double> v;
-  for (double x : all)
-    if (!std::isnan(x)) v.push_back(x);
-  MeanSd m;
-  m.seeds = static_cast<int64_t>(v.size());
-  if (v.empty()) return m;
-  double sum = 0;
-  for (double x : v) sum += x;
-  m.mean = sum / v.size();
-  double ss = 0;
-  for (double x : v) ss += (x - m.mean) * (x - m.mean);
-  m.sd = v.size() > 1 ? std::sqrt(ss / (v.size() - 1)) : 0.0;  // sample sd across seeds
-  return m;
 }
 
 nlohmann::json or_null(double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); }
@@ -114,6 +95,14 @@ struct Paired {
   int64_t cases = 0;
 };
 
+// One metric's column of per_case.csv: case index -> value.
+eval::RunCases column(const PerCase& cases, const std::string& metric) {
+  eval::RunCases out;
+  for (const auto& [index, row] : cases)
+    if (const auto it = row.find(metric); it != row.end()) out.emplace(index, it->second);
+  return out;
+}
+
 // Mean over shared cases of method - baseline, with the percentile bootstrap of that mean.
 Paired paired(const PerCase& a,
               const PerCase& b, const std::string& metric,
@@ -128,7 +117,7 @@ Paired paired(const PerCase& a,
   Paired p;
   p.cases = static_cast<int64_t>(d.size());
   if (d.empty()) return p;
-  p.mean = mean_sd(d).mean;
+  p.mean = eval::across_runs(d).mean;
   p.ci = eval::bootstrap_mean_interval(d, options);
   return p;
 }
@@ -242,7 +231,8 @@ void write_text(const std::string& path, const std::string& text) {
 
 // Each method's samples.png (the same first cases of the split) stacked in table order, white
 // rows between; narrower pictures are padded with white.
-void write_sample_grid(const std::string& path, const std::vector<std::string>& pictures) {
+void write_sample_grid(const std::string& path, const std::vector<std::string>& pictures,
+                       const std::vector<std::string>& methods) {
   std::vector<at::Tensor> images;
   int64_t width = 0;
   for (const auto& p : pictures) {
@@ -251,9 +241,12 @@ void write_sample_grid(const std::string& path, const std::vector<std::string>& 
   }
   if (images.empty()) return;
   std::vector<at::Tensor> rows;
-  for (const auto& image : images) {
+  for (size_t i = 0; i < images.size(); ++i) {
     if (!rows.empty()) rows.push_back(torch::full({8, width, 3}, 255, torch::kUInt8));
-    rows.push_back(torch::constant_pad_nd(image, {0, 0, 0, width - image.size(1)}, 255));
+    // The method's name above its block.
+    const at::Tensor name = eval::label_strip(methods[i], width);
+    rows.push_back((name * 255).round().to(torch::kUInt8).permute({1, 2, 0}));
+    rows.push_back(torch::constant_pad_nd(images[i], {0, 0, 0, width - images[i].size(1)}, 255));
   }
   io::write_image(path, torch::cat(rows, 0).contiguous());
 }
@@ -301,6 +294,17 @@ std::string write_compare_report(const std::string& dir, const std::string& titl
   for (const auto& split : splits) {
     nlohmann::json& jsplit = js["splits"][split];
     md += fmt::format("## Split `{}`\n\n", split);
+    // The case ids every method was scored on, as a hash: equal across reports means the same
+    // test set.
+    for (const auto& r : runs) {
+      if (r.split != split || !r.summary.contains("split_fingerprint")) continue;
+      const std::string fingerprint = r.summary["split_fingerprint"].get<std::string>();
+      jsplit["split_fingerprint"] = fingerprint;
+      md += fmt::format("Cases: {} (sha256 of the sorted case ids: `{}`)\n\n",
+                        r.summary.value("split_cases", r.summary.value("cases", int64_t{0})),
+                        fingerprint);
+      break;
+    }
     std::string per_seed = header("method | seed | n"), across = header("method | seeds | n");
     std::vector<std::string> bar_labels;
     std::map<std::string, std::vector<double>> bar_means;
@@ -346,16 +350,23 @@ std::string write_compare_report(const std::string& dir, const std::string& titl
               widest.high = std::isnan(widest.high) ? hi : std::max(widest.high, hi);
             }
           }
-          const MeanSd ms = mean_sd(means);
-          across += std::isnan(ms.mean) ? " | -" : fmt::format(" | {:.4f} ± {:.4f}", ms.mean, ms.sd);
+          const eval::RunsInterval ms = eval::across_runs(means);
+          const auto text = [](double v) { return std::isnan(v) ? "" : fmt::format("{}", v); };
+          across += std::isnan(ms.mean)      ? " | -"
+                    : std::isnan(ms.ci.low) ? fmt::format(" | {:.4f} (one seed)", ms.mean)
+                                            : fmt::format(" | {:.4f} ± {:.4f} [{:.4f}, {:.4f}]",
+                                                          ms.mean, ms.sd, ms.ci.low, ms.ci.high);
           jm["across_seeds"][std::to_string(n)][key] = {
-              {"mean", or_null(ms.mean)}, {"sd", or_null(ms.sd)}, {"seeds", ms.seeds}};
-          csv += fmt::format("{},{},all,{},{},{},,,{},{}\n", split, method, n, key,
-                             std::isnan(ms.mean) ? "" : fmt::format("{}", ms.mean),
-                             std::isnan(ms.sd) ? "" : fmt::format("{}", ms.sd), ms.seeds);
+              {"mean", or_null(ms.mean)},
+              {"sd", or_null(ms.sd)},
+              {"t_interval", {or_null(ms.ci.low), or_null(ms.ci.high)}},
+              {"seeds", ms.runs}};
+          csv += fmt::format("{},{},all,{},{},{},{},{},{},{}\n", split, method, n, key,
+                             text(ms.mean), text(ms.ci.low), text(ms.ci.high), text(ms.sd),
+                             ms.runs);
           if (n == counts.back()) {
             bar_means[key].push_back(ms.mean);
-            bar_cis[key].push_back(widest);
+            bar_cis[key].push_back(std::isnan(ms.ci.low) ? widest : ms.ci);
           }
           if (key == "ged") ged_line.emplace_back(n, ms.mean);
         }
@@ -370,7 +381,12 @@ std::string write_compare_report(const std::string& dir, const std::string& titl
       }
     }
     md += "### Each run\n\n" + per_seed + "\n";
-    md += "### Across training seeds: mean ± sd of the runs' means\n\n" + across + "\n";
+    md += "### Across training seeds: mean ± sd of the runs' means [95% t-interval]\n\n" +
+          across +
+          "\nA run on another machine (another BLAS kernel, thread count or libtorch build) "
+          "differs from this one like another training seed does (docs/compare.md measures "
+          "both): the t-interval over seeds is the spread to expect, not the bootstrap interval "
+          "over the cases of one run.\n\n";
 
     // Paired differences at the largest n, seed by seed (a baseline that learns nothing has one
     // run for every seed).
@@ -379,6 +395,9 @@ std::string write_compare_report(const std::string& dir, const std::string& titl
     std::string pairs = header("method | seed | cases");
     for (const auto& method : methods) {
       if (method == baseline) continue;
+      // Per metric, each seed's per-case values of the method and of its baseline run.
+      std::map<std::string, std::vector<eval::RunCases>> pooled_mine, pooled_theirs;
+      eval::BootstrapOptions pooled_options;
       for (const auto* r : of(method, split)) {
         const ComparedRun* b = base.front();
         for (const auto* candidate : base)
@@ -395,9 +414,12 @@ std::string write_compare_report(const std::string& dir, const std::string& titl
                        .emplace(b->eval_dir, read_per_case(b->eval_dir + "/per_case.csv"))
                        .first;
         const PerCase& theirs = cached->second;
+        pooled_options = options;
         std::string row;
         int64_t cases = 0;
         for (const auto& [key, label] : kMetrics) {
+          pooled_mine[key].push_back(column(mine, key));
+          pooled_theirs[key].push_back(column(theirs, key));
           const Paired p = paired(mine, theirs, key, options);
           cases = std::max(cases, p.cases);
           row += std::isnan(p.mean) ? " | -"
@@ -410,10 +432,31 @@ std::string write_compare_report(const std::string& dir, const std::string& titl
         }
         pairs += fmt::format("| {} | {} | {}", method, r->seed, cases) + row + " |\n";
       }
+      // The seeds pooled: per case the method - baseline difference averaged over seeds, then
+      // the bootstrap over cases.
+      const size_t seeds = pooled_mine.empty() ? 0 : pooled_mine.begin()->second.size();
+      if (seeds > 1) {
+        std::string row;
+        int64_t cases = 0;
+        for (const auto& [key, label] : kMetrics) {
+          const eval::PooledDifference p =
+              eval::pooled_paired_difference(pooled_mine[key], pooled_theirs[key], pooled_options);
+          cases = std::max(cases, p.cases);
+          row += std::isnan(p.mean) ? " | -"
+                                    : fmt::format(" | {:+.4f} [{:+.4f}, {:+.4f}]", p.mean,
+                                                  p.ci.low, p.ci.high);
+          jsplit["paired"][method]["pooled"][key] = {
+              {"mean_difference", or_null(p.mean)},
+              {"ci", {or_null(p.ci.low), or_null(p.ci.high)}},
+              {"cases", p.cases},
+              {"seeds", seeds}};
+        }
+        pairs += fmt::format("| {} | pooled ({} seeds) | {}", method, seeds, cases) + row + " |\n";
+      }
     }
     md += fmt::format(
-        "### Paired against `{}` on the same cases (n = N): mean difference [95% bootstrap "
-        "interval]\n\n",
+        "### Paired against `{}` on the same cases (n: the cases both scored): mean difference "
+        "[95% bootstrap interval]\n\n",
         baseline);
     md += pairs + "\n";
 
@@ -422,7 +465,7 @@ std::string write_compare_report(const std::string& dir, const std::string& titl
     for (const auto& [key, label] : kMetrics) {
       const std::string name = prefix + "bars_" + key + ".svg";
       write_text(dir + "/" + name,
-                 bar_chart(fmt::format("{} ({}): mean over seeds, widest 95% interval", label,
+                 bar_chart(fmt::format("{} ({}): mean over seeds, 95% t-interval", label,
                                        split),
                            bar_labels, bar_means[key], bar_cis[key]));
       md += fmt::format("[{}]({}) ", label, name);
@@ -430,7 +473,7 @@ std::string write_compare_report(const std::string& dir, const std::string& titl
     write_text(dir + "/" + prefix + "ged_vs_samples.svg", ged_chart(bar_labels, ged_lines));
     md += fmt::format("[GED vs n]({}ged_vs_samples.svg)", prefix);
     if (!pictures.empty()) {
-      write_sample_grid(dir + "/" + prefix + "samples.png", pictures);
+      write_sample_grid(dir + "/" + prefix + "samples.png", pictures, pictured);
       std::string order;
       for (const auto& method : pictured) order += (order.empty() ? "" : ", ") + method;
       md += fmt::format(" [samples]({}samples.png) (top to bottom: the first seed's samples.png "

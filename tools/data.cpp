@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli.h"
+#include "cli_checks.h"
 #include "data_args.h"
 #include "data_lidc.h"
 #include "psam/data/importers/import_folder.h"
@@ -162,7 +163,7 @@ void add_import_lidc_png(CLI::App& data, Io io, int& rc) {
       ->required();
   output->add_to(cmd);
   cmd->add_option("--crop", o->crop, "centre crop side in pixels (128 for the usual benchmark)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(non_negative())
       ->capture_default_str();
   auto resplit = std::make_shared<bool>(false);
   cmd->add_flag("--resplit", *resplit,
@@ -208,7 +209,16 @@ void add_import_folder(CLI::App& data, Io io, int& rc) {
   cmd->callback([=, &rc] {
     data::FolderImportOptions options = *o;
     image->apply(*output, options);
-    print_report(io.out, data::import_folder(*root, output->dir, options), output->dir);
+    data::ImageImportReport partial;
+    data::ImageImportReport report;
+    try {
+      report = data::import_folder(*root, output->dir, options, &partial);
+    } catch (const Error&) {
+      // What was found is what the user needs to see when nothing could be imported.
+      for (const auto& line : data::found_lines(partial)) io.out << line << "\n";
+      throw;
+    }
+    print_report(io.out, report, output->dir);
     rc = 0;
   });
 }

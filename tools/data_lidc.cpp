@@ -70,10 +70,10 @@ void add_import_lidc(CLI::App& data_cmd, Io io, int& rc) {
                   "in-plane spacing of the patches in mm (<= 0 keeps the CT's)")
       ->capture_default_str();
   cmd->add_option("--patch-size", o->patches.patch_size, "patch side in pixels")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   cmd->add_option("--max-readers", o->patches.max_readers, "mask slots K per patch")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   cmd->add_flag("--exclude-outline", *exclude_outline,
                 "outline pixels are not part of the nodule (default: they are)");
@@ -110,7 +110,7 @@ void add_lidc_data_commands(CLI::App& data_cmd, Io io, int& rc) {
   s->add_option("--json", stats->json, "also write the numbers as JSON");
   s->add_option("--pixel-spacing", stats->pixel_spacing,
                 "nominal in-plane spacing (mm) for millimetre sizes and grouping")
-      ->check(CLI::PositiveNumber)
+      ->check(positive())
       ->capture_default_str();
   s->add_flag("--exclude-outline", stats->exclude_outline,
               "outline pixels are not part of the nodule (default: they are)");

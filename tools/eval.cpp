@@ -167,7 +167,7 @@ void print_compare(const std::vector<std::string>& items, Io io) {
                fmt::format("{}: not a psam eval summary.json (no \"metrics\")", path));
     rows.emplace_back(item.substr(0, eq), std::move(summary));
   }
-  io.out << eval::comparison_table(rows);
+  io.out << eval::comparison_table(rows) << eval::table_notes(rows);
 }
 
 void run_eval(const EvalArgs& a, Io io) {
@@ -222,7 +222,11 @@ void run_eval(const EvalArgs& a, Io io) {
   eval::write_eval_report(result, p.out, identity);
   if (oracle) eval::write_eval_report(*oracle, p.out + "/oracle", identity);
 
-  io.out << eval::comparison_table(rows);
+  io.out << fmt::format("scored {}{}\n",
+                        a.kind.empty() ? loaded.source.checkpoint : "the method " + a.kind,
+                        loaded.source.run_dir.empty() ? ""
+                                                      : " (run " + loaded.source.run_dir + ")");
+  io.out << eval::comparison_table(rows) << eval::table_notes(rows);
   io.out << eval::quality_table(result);
   io.out << fmt::format(
       "{} case(s) of split '{}'{}, N={} samples, K={} annotators, prompt {}; mean [95% bootstrap "

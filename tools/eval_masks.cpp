@@ -87,8 +87,8 @@ int eval_masks(const EvalMasksArgs& args, Io io) {
   const int64_t m = annotators.size(1);
   if (n % m != 0) {
     io.err << fmt::format(
-        "psam eval-masks: warning: HM-IoU needs N (samples) to be a multiple of M (annotators), "
-        "got N={} M={}: hm_iou is null\n",
+        "psam eval-masks: note: N={} samples is not a multiple of M={} annotators: HM-IoU is the "
+        "optimal-transport matching (each sample 1/N, each annotator 1/M; docs/metrics.md)\n",
         n, m);
   }
   std::vector<eval::CaseMetrics> cases;

@@ -9,6 +9,7 @@
 #include <ostream>
 
 #include "cli.h"
+#include "cli_checks.h"
 #include "model_card.h"
 #include "psam/io/pth.h"
 #include "psam/io/safetensors.h"
@@ -175,7 +176,7 @@ void add_export_command(CLI::App& app, Io io, int& rc) {
   sub->add_option("--decoder-heads", a->decoder_heads,
                   "mask-decoder attention heads when the shape is inferred (official: 8); "
                   "recorded in the model card")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   add_latent_shape_options(sub, a->latent_net, a->latent_input_size);
   sub->callback([a, io, &rc] {
     run_export(*a, io);

@@ -9,6 +9,7 @@
 #include <regex>
 
 #include "cli.h"
+#include "cli_checks.h"
 #include "predict.h"
 #include "psam/io/dicom.h"
 #include "psam/io/image.h"
@@ -84,8 +85,37 @@ models::ModelFlags model_flags(const PredictArgs& a) {
   return f;
 }
 
+namespace {
+
+// --window maps Hounsfield units; a PNG/JPEG holds none.
+void refuse_window_for_pictures(const PredictArgs& a) {
+  PSAM_CHECK(a.window.empty(),
+             fmt::format("--window {}: {} is not a DICOM slice; the CT window applies to DICOM "
+                         "input only",
+                         a.window, a.image));
+}
+
+// A 16-bit file's values as import-folder stores them: float value / 65535 in [0, 1], [H,W,C].
+at::Tensor unit_pixels_of_16_bit(const at::Tensor& file_pixels) {
+  return (file_pixels.to(torch::kFloat) / 65535.0).contiguous();
+}
+
+// uint8 [H,W,3] for pictures and for SAM's predictor: [0, 1] values to 0..255, grey to RGB.
+at::Tensor rgb8_of_unit(const at::Tensor& unit) {
+  const at::Tensor bytes = (unit * 255).round().clamp(0, 255).to(torch::kUInt8);
+  return (bytes.size(2) == 1 ? bytes.expand({-1, -1, 3}) : bytes).contiguous();
+}
+
+}  // namespace
+
 at::Tensor read_input_image(const PredictArgs& a, nlohmann::json& info) {
-  if (!is_dicom(a.image)) return io::read_image_rgb(a.image);
+  if (!is_dicom(a.image)) {
+    refuse_window_for_pictures(a);
+    const at::Tensor file = io::read_image(a.image);
+    if (file.scalar_type() == torch::kUInt8) return io::read_image_rgb(a.image);
+    info["intensity"] = "16-bit file, values / 65535 rendered to 0..255 for SAM's predictor";
+    return rgb8_of_unit(unit_pixels_of_16_bit(file));
+  }
   const auto slice = io::read_dicom(a.image);
   const auto [center, width] = ct_window(a, slice, std::nullopt);
   info["ct_window"] = {center, width};
@@ -96,9 +126,20 @@ InputImage read_model_input(const PredictArgs& a, data::LoaderOptions& options,
                             bool stored_preprocessing, nlohmann::json& info) {
   InputImage in;
   if (!is_dicom(a.image)) {
-    in.pixels = io::read_image_rgb(a.image);
-    in.display = in.pixels;
-    in.intensity = data::Intensity::kUint8;
+    refuse_window_for_pictures(a);
+    const at::Tensor file = io::read_image(a.image);
+    if (file.scalar_type() == torch::kUInt8) {
+      in.pixels = io::read_image_rgb(a.image);
+      in.display = in.pixels;
+      in.intensity = data::Intensity::kUint8;
+    } else {
+      // 16-bit: the values psam data import-folder stores (value / 65535, intensity "unit").
+      in.pixels = unit_pixels_of_16_bit(file);
+      in.display = rgb8_of_unit(in.pixels);
+      in.intensity = data::Intensity::kUnit;
+    }
+    info["file_values"] = in.intensity == data::Intensity::kUnit ? "16-bit, value / 65535"
+                                                                  : "8-bit";
     if (options.intensity == data::IntensityMapping::kWindow) {
       log::info("predict: the model was trained with an HU window; a PNG/JPEG input is read as "
                 "0..255 values instead");
@@ -291,7 +332,15 @@ void run_predict(const PredictArgs& a, Io io) {
     shape = file.config->prob.sam;
   }
   if (shape && a.decoder_heads) shape->decoder_num_heads = *a.decoder_heads;
-  auto loaded = sam::load_sam(file.state, shape, a.decoder_heads.value_or(8), a.checkpoint);
+  sam::LoadedSam loaded;
+  try {
+    loaded = sam::load_sam(file.state, shape, a.decoder_heads.value_or(8), a.checkpoint);
+  } catch (const Error& e) {
+    if (!file.config) throw;
+    fail(fmt::format("--multimask: {} holds a psam {} model, which has no SAM mask decoder to "
+                     "show multimask outputs of (plain predict shows the method's own output)",
+                     a.checkpoint, file.config->kind));
+  }
   info["model"] = file.config ? "stored with the checkpoint"
                   : a.model.empty() ? "inferred from the checkpoint"
                                     : a.model;
@@ -364,7 +413,7 @@ void add_predict_command(CLI::App& app, Io io, int& rc) {
                   "checkpoint's tensor shapes");
   sub->add_option("--decoder-heads", a->decoder_heads,
                   "mask-decoder attention heads when the shape is inferred (official: 8)")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub->add_flag("--single-mask", a->single_mask,
                 "official SAM weights: SAM's single-mask output (token 0, the one psam trains) "
                 "instead of its three multimask outputs");
@@ -379,7 +428,7 @@ void add_predict_command(CLI::App& app, Io io, int& rc) {
                   "N masks drawn by the method (default for a psam model: 16, or 1 for a "
                   "deterministic one), its best guess, the mean probability and uncertainty "
                   "heat-maps, summary.json; official SAM weights: the single-mask SAM")
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   sub->add_option("--seed", a->seed, "seed of the samples (with --samples)");
   add_latent_shape_options(sub, a->latent_net, a->latent_input_size);
   sub->callback([a, io, &rc] {

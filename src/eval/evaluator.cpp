@@ -35,6 +35,7 @@ EvalResult begin_result(const std::string& source, const data::DatasetStore& sto
   r.split = config.split;
   r.split_cases = static_cast<int64_t>(indices.size());
   r.max_cases = config.max_cases;
+  r.split_fingerprint = store.cases_fingerprint(indices);
   r.samples = config.samples;
   r.counts = config.scored_counts();
   r.annotators = store.info().annotators;

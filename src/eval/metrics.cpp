@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <numeric>
 #include <cmath>
 #include <limits>
 
@@ -154,16 +155,22 @@ double hungarian_matched_iou(const at::Tensor& dist_sy) {
                          c10::str(dist_sy.sizes())));
   const int64_t n = dist_sy.size(0);
   const int64_t m = dist_sy.size(1);
-  PSAM_CHECK(n % m == 0, fmt::format("HM-IoU needs the number of samples N to be a multiple of "
-                                     "the number of annotators M, got N={} M={}",
-                                     n, m));
-  // Columns y_1..y_M repeated N/M times: each annotator can take N/M samples.
-  const at::Tensor cost = dist_sy.to(torch::kCPU, torch::kDouble).repeat({1, n / m});
+  // L = lcm(N, M) copies on each side: every sample L/N times, every annotator L/M times. Where
+  // M divides N this is MoSE's tiling (L = N, no sample copied); otherwise the assignment is the
+  // optimal transport of mass 1/N per sample to 1/M per annotator, whose optimum has a plan in
+  // multiples of 1/L (the transportation polytope's vertices are integral).
+  const int64_t l = std::lcm(n, m);
+  PSAM_CHECK(l <= kMaxMatchedCopies,
+             fmt::format("HM-IoU: lcm(N={}, M={}) = {} copies is more than the {} this "
+                         "assignment takes; use an N that is a multiple of M",
+                         n, m, l, kMaxMatchedCopies));
+  const at::Tensor cost =
+      dist_sy.to(torch::kCPU, torch::kDouble).repeat_interleave(l / n, 0).repeat({1, l / m});
   const std::vector<int64_t> column = linear_assignment(cost);
   const auto c = cost.accessor<double, 2>();
   double matched_iou = 0.0;
-  for (int64_t i = 0; i < n; ++i) matched_iou += 1.0 - c[i][column[i]];
-  return matched_iou / static_cast<double>(n);
+  for (int64_t i = 0; i < l; ++i) matched_iou += 1.0 - c[i][column[i]];
+  return matched_iou / static_cast<double>(l);
 }
 
 NccResult variance_ncc(const at::Tensor& probs, const at::Tensor& annotators) {
@@ -288,14 +295,12 @@ CaseMetrics evaluate_case(const at::Tensor& samples, const at::Tensor& annotator
   r.ged = generalized_energy_distance(d);
   r.diversity = sample_diversity(d);
 
-  if (n % m == 0) {
+  {
     const at::Tensor sy =
         options.hm_iou_convention == options.ged_convention
             ? d.sy
             : split_distances(distance_from_overlaps(counts, options.hm_iou_convention), n).sy;
-    r.hm_iou = hungarian_matched_iou(sy);
-  } else {
-    r.hm_iou = kNaN;
+    r.hm_iou = std::lcm(n, m) <= kMaxMatchedCopies ? hungarian_matched_iou(sy) : kNaN;
   }
 
   if (probs.defined()) {

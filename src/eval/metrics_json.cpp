@@ -38,6 +38,9 @@ nlohmann::json conventions_json(const MetricOptions& options) {
       {"ged_distance", "d = 1 - IoU; squared GED (no square root); all ordered pairs"},
       {"diversity", ged},
       {"hm_iou", to_string(options.hm_iou_convention)},
+      {"hm_iou_matching",
+       "each annotator takes N/M samples (MoSE) where M divides N; otherwise the optimal "
+       "transport of mass 1/N per sample to 1/M per annotator (lcm(N, M) copies matched)"},
       {"ncc", "phiseg: eps 1e-8 inside the log, population std, mean over annotators"},
       {"prediction", "mean of samples > 0.5 (ties background)"},
       {"reference",

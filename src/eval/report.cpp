@@ -6,8 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <numeric>
 #include <nlohmann/json.hpp>
 
+#include "psam/eval/label_text.h"
+#include "psam/eval/metrics.h"
 #include "psam/eval/metrics_json.h"
 #include "psam/io/image.h"
 #include "psam/util/error.h"
@@ -82,6 +85,7 @@ nlohmann::json eval_summary_json(const EvalResult& result, const nlohmann::json&
       {"split", result.split},
       {"cases", result.cases.size()},
       {"split_cases", result.split_cases},
+      {"split_fingerprint", result.split_fingerprint},
       {"max_cases", result.max_cases},
       {"partial", result.partial()},
       {"samples", result.samples},
@@ -155,6 +159,26 @@ std::string per_case_csv(const EvalResult& result) {
 at::Tensor samples_grid(const std::vector<CaseFigure>& figures, int64_t max_samples) {
   PSAM_CHECK(!figures.empty(), "samples_grid: no cases to draw");
   std::vector<at::Tensor> rows;
+  // Column labels, from the first case (every case has the same columns): the long name where
+  // it fits the tile, else the short one.
+  {
+    const CaseFigure& f = figures.front();
+    const int64_t side = std::max(f.image.size(1), f.image.size(2));
+    const int64_t width = std::max<int64_t>(1, (kMinTile + side - 1) / side) * f.image.size(2);
+    std::vector<std::pair<std::string, std::string>> names = {{"image", "img"}};
+    for (int64_t k = 0; k < f.annotators.size(0); ++k)
+      names.emplace_back(fmt::format("rater {}", k + 1), fmt::format("r{}", k + 1));
+    for (int64_t i = 0; i < std::min(max_samples, f.samples.size(0)); ++i)
+      names.emplace_back(fmt::format("sample {}", i + 1), fmt::format("s{}", i + 1));
+    names.emplace_back("mean", "mean");
+    names.emplace_back("uncertainty", "unc");
+    std::vector<at::Tensor> labels;
+    for (const auto& [name, short_name] : names) {
+      const bool fits = render_text(name, 2).size(1) <= width - 4;
+      labels.push_back(label_strip(fits ? name : short_name, width, /*centred=*/true));
+    }
+    rows.push_back(join(labels, 2));
+  }
   for (const auto& f : figures) {
     const at::Tensor image = f.image.to(torch::kFloat).clamp(0, 1);
     const int64_t factor =
@@ -193,12 +217,50 @@ std::vector<std::pair<std::string, nlohmann::json>> rows_by_sample_count(
   for (size_t i = 0; i + 1 < counts.size(); ++i) {
     nlohmann::json row = summary;
     row["metrics"] = summary["by_samples"][std::to_string(counts[i].get<int64_t>())];
+    row["samples"] = counts[i];
     rows.emplace_back(fmt::format("{} n={}", label, counts[i].get<int64_t>()), std::move(row));
   }
   rows.emplace_back(counts.size() > 1 ? fmt::format("{} n={}", label, summary["samples"].get<int64_t>())
                                       : label,
                     summary);
   return rows;
+}
+
+std::string table_notes(const std::vector<std::pair<std::string, nlohmann::json>>& rows) {
+  std::string out;
+  for (const auto& [label, summary] : rows) {
+    const auto& metrics = summary.at("metrics");
+    const int64_t n = summary.value("samples", int64_t{0});
+    const int64_t k = summary.value("annotators", int64_t{0});
+    const int64_t cases = summary.value("cases", int64_t{0});
+    const bool hm_missing = !metrics.contains("hm_iou") || metrics["hm_iou"].is_null() ||
+                            metrics["hm_iou"]["mean"].is_null();
+    if (k > 0 && n > 0 && n % k != 0) {
+      out += hm_missing
+                 ? fmt::format("note: {}: HM-IoU is - because matching N = {} samples to K = {} "
+                               "annotators takes lcm(N, K) = {} copies, more than {}; use an N "
+                               "that is a multiple of K\n",
+                               label, n, k, std::lcm(n, k), kMaxMatchedCopies)
+                 : fmt::format("note: {}: N = {} samples is not a multiple of K = {} annotators: "
+                               "HM-IoU is the optimal-transport matching (each sample 1/N, each "
+                               "annotator 1/K; docs/metrics.md)\n",
+                               label, n, k);
+    }
+    if (cases == 1) {
+      out += fmt::format("note: {}: one case; its bootstrap interval is that case's value and says "
+                         "nothing about the spread\n",
+                         label);
+    }
+    if (summary.value("deterministic", false) && n > 1) {
+      out += fmt::format("note: {}: a deterministic model; its {} samples are identical\n", label,
+                         n);
+    }
+    if (summary.value("partial", false)) {
+      out += fmt::format("note: {}: a PARTIAL evaluation, {} of the split's {} cases\n", label,
+                         cases, summary.value("split_cases", int64_t{0}));
+    }
+  }
+  return out;
 }
 
 std::string comparison_table(const std::vector<std::pair<std::string, nlohmann::json>>& rows) {

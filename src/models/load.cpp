@@ -256,7 +256,18 @@ void init_from(Model& model, const std::string& path) {
       return;
     }
   }
-  model.init_from_foreign(file.state, path);
+  if (!file.config) {
+    model.init_from_foreign(file.state, path);
+    return;
+  }
+  // A psam file of another method: the method takes what fits (the SAM part of any SAM-based
+  // one); when nothing does, the error names both kinds rather than a missing tensor.
+  try {
+    model.init_from_foreign(file.state, path);
+  } catch (const Error& e) {
+    fail(fmt::format("model.init_from {}: a psam {} model, and nothing of it fits a {} ({})", path,
+                     file.config->kind, model.kind(), e.what()));
+  }
 }
 
 }  // namespace psam::models

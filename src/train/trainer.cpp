@@ -20,6 +20,7 @@
 #include "psam/dist/gradient_sync.h"
 #include "psam/io/state_dict.h"
 #include "psam/train/autocast.h"
+#include "psam/train/collapse.h"
 #include "psam/train/schedule.h"
 #include "psam/train/tensorboard.h"
 #include "psam/util/error.h"
@@ -316,6 +317,16 @@ class Loop {
     return true;
   }
 
+  // A latent model (it logs a KL term) whose posterior has collapsed: say so (train/collapse.h).
+  static void warn_if_collapsed(const nlohmann::json& line) {
+    if (!line.contains("train/kl")) return;
+    std::optional<double> diversity;
+    if (line.contains("val/diversity") && line["val/diversity"].is_number())
+      diversity = line["val/diversity"].get<double>();
+    for (const auto& w : collapse_warnings(line["train/kl"].get<double>(), diversity))
+      log::warn(w);
+  }
+
   // Validation, checkpoints and early stopping at an epoch's end; true to stop early.
   bool end_epoch(TrainResult& result) {
     const int64_t epoch = state_.epoch;
@@ -333,6 +344,7 @@ class Loop {
     write_line(line);
     scalars(line);
     log::info(fmt::format("epoch {}/{}: {}", epoch + 1, c_.epochs, line.dump()));
+    warn_if_collapsed(line);
 
     state_.epoch = epoch + 1;
     state_.loader = {epoch + 1, 0};

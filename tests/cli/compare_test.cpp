@@ -15,6 +15,7 @@
 #include "cli/child_process.h"
 #include "cli/run_cli.h"
 #include "cli/tiny_sam.h"
+#include "psam/eval/label_text.h"
 #include "psam/io/image.h"
 #include "psam/util/fs.h"
 #include "support/testing.h"
@@ -98,12 +99,31 @@ TEST(Compare, ReportHoldsTheRunsNumbersAndASecondCallDoesNothing) {
               model_ged["mean"].get<double>() - base_ged["mean"].get<double>(), 1e-12);
   EXPECT_EQ(diff["cases"], model_ged["count"]);
   EXPECT_LE(diff["ci"][0].get<double>(), diff["mean_difference"].get<double>());
+  // Pooled over the seeds (the same cases in both): the mean of the seeds' mean differences.
+  const auto& paired = results["splits"]["test"]["paired"]["prob_sam"];
+  const auto& pooled = paired["pooled"]["ged"];
+  EXPECT_EQ(pooled["seeds"], 2);
+  EXPECT_NEAR(pooled["mean_difference"].get<double>(),
+              (paired["0"]["ged"]["mean_difference"].get<double>() +
+               paired["1"]["ged"]["mean_difference"].get<double>()) / 2,
+              1e-12);
+  EXPECT_NE(md.find("| prob_sam | pooled (2 seeds) |"), std::string::npos) << md;
+  // Across seeds: mean ± t(1 df, 95%) * sd / sqrt(2), t = 12.7062.
+  const double g0 = json_file(eval_dir("prob_sam", 0) + "/summary.json")["metrics"]["ged"]["mean"];
+  const double g1 = json_file(eval_dir("prob_sam", 1) + "/summary.json")["metrics"]["ged"]["mean"];
+  const auto& across = results["splits"]["test"]["methods"]["prob_sam"]["across_seeds"]["4"]["ged"];
+  const double half = 12.706204736174707 * std::abs(g0 - g1) / std::sqrt(2.0) / std::sqrt(2.0);
+  EXPECT_NEAR(across["t_interval"][0].get<double>(), (g0 + g1) / 2 - half, 1e-9);
+  EXPECT_NEAR(across["t_interval"][1].get<double>(), (g0 + g1) / 2 + half, 1e-9);
+  EXPECT_NE(md.find("differs from this one like another training seed does"), std::string::npos);
   // Pictures: a chart per metric, GED against n, and the two methods' sample pictures stacked.
   EXPECT_NE(read_file(report + "/bars_ged.svg").find("<rect"), std::string::npos);
   EXPECT_NE(read_file(report + "/ged_vs_samples.svg").find("<polyline"), std::string::npos);
   const int64_t rows = io::read_image_rgb(report + "/samples.png").size(0);
+  // Each block under a strip with its method's name.
   EXPECT_EQ(rows, io::read_image_rgb(eval_dir("box_ellipse", 0) + "/samples.png").size(0) +
-                      io::read_image_rgb(eval_dir("prob_sam", 0) + "/samples.png").size(0) + 8);
+                      io::read_image_rgb(eval_dir("prob_sam", 0) + "/samples.png").size(0) + 8 +
+                      2 * eval::kLabelStripHeight);
 
   const auto trained = fs::last_write_time(report + "/runs/prob_sam/seed0/checkpoints/last.pt");
   const auto evaluated = fs::last_write_time(eval_dir("prob_sam", 1) + "/summary.json");
@@ -121,6 +141,38 @@ TEST(Compare, ReportHoldsTheRunsNumbersAndASecondCallDoesNothing) {
   const auto other = test::run_cli({"compare", bench, "--dry-run"});
   ASSERT_EQ(other.rc, 0) << other.err;
   EXPECT_NE(other.out.find("5 stage(s), 3 to run"), std::string::npos) << other.out;
+}
+
+// A benchmark file can be pointed anywhere: key=value overrides; a copied file whose method
+// config is written from the repository root still finds it; --dry-run says where things go.
+TEST(Compare, OverridesAndACopiedBenchmarkFile) {
+  support::TempDir dir;
+  const std::string bench = dir.write("copied/bench.yaml", R"(
+name: copied
+data: {store: store, synth: [--n, "24", --size, "32"]}
+methods:
+  - {name: prob_sam, config: configs/probsam_synthetic_tiny.yaml}
+)");
+  const auto r = test::run_cli({"compare", bench, "--dry-run", "data.store=" + dir.file("s2"),
+                                "out_dir=" + dir.file("elsewhere"), "seeds=[3, 4, 5]"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("x 3 seed(s)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("store: " + dir.file("s2") + " (made first by psam data synth)"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("report: " + dir.file("elsewhere") + "/copied"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir.file("elsewhere")));
+
+  const std::string lost = dir.write("lost.yaml", R"(
+data: {store: store}
+methods:
+  - {name: prob_sam, config: ../nowhere.yaml}
+)");
+  const auto bad = test::run_cli({"compare", lost, "--dry-run"});
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.err.find("a relative path is taken from the benchmark file's folder, then"),
+            std::string::npos)
+      << bad.err;
 }
 
 TEST(Compare, KilledWhileTrainingFinishesOnRerun) {

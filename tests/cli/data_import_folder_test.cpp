@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "cli/run_cli.h"
@@ -107,6 +108,44 @@ TEST_F(ImportFolderCli, StoreMatchesTheFixtureAndTheReportNamesTheMissingFile) {
   EXPECT_EQ(e.err, "psam: error: " + file("masks/r2/c.*") + ": missing (the mask of r2 for " +
                        file("images/c.png") + "); --missing-mask skip or empty to go on\n");
   EXPECT_FALSE(fs::exists(refused));
+  // ... and what it found is listed first, every missing file included.
+  EXPECT_NE(e.out.find("missing mask files (1):\n  r2: " + file("masks/r2/c.*")),
+            std::string::npos)
+      << e.out;
+  EXPECT_NE(e.out.find("masks without images (1):\n  " + file("masks/r2/d.png")),
+            std::string::npos)
+      << e.out;
+}
+
+// Every image failing is when the report matters most: the lists come before the error. Masks in
+// a format psam cannot read (the GIFs the DRIVE dataset ships) are named as such.
+TEST_F(ImportFolderCli, WhenNothingImportsTheReportStillShows) {
+  const std::string out = test::path_in(tmp_, "never");
+  const auto none = test::run_cli({"data", "import-folder", root(), out, "--masks",
+                                   "masks/{rater}/{stem}_manual.*"});
+  EXPECT_EQ(none.rc, 1);
+  EXPECT_NE(none.err.find("no mask files match"), std::string::npos) << none.err;
+  EXPECT_FALSE(fs::exists(out));
+
+  for (const char* name : {"a_manual.gif", "b_manual.gif"})
+    tmp_.write(std::string("ds/masks/r1/") + name, "GIF89a");
+  const auto gif = test::run_cli({"data", "import-folder", root(), out, "--masks",
+                                  "masks/{rater}/{stem}_manual.*"});
+  EXPECT_EQ(gif.rc, 1);
+  EXPECT_NE(gif.err.find("2 GIF file(s) match it"), std::string::npos) << gif.err;
+  EXPECT_NE(gif.err.find("a format psam does not read; convert them to PNG"), std::string::npos)
+      << gif.err;
+  EXPECT_EQ(std::count(gif.err.begin(), gif.err.end(), '\n'), 1) << gif.err;
+
+  // Every image skipped: the found lists, then the error.
+  const auto skipped = test::run_cli({"data", "import-folder", root(), out, "--raters",
+                                      "r1,r2", "--images", "images/{stem}.jpg", "--masks",
+                                      "masks/{rater}/{stem}.png", "--missing-mask", "skip"});
+  EXPECT_EQ(skipped.rc, 1);
+  EXPECT_NE(skipped.err.find("no image is left to import"), std::string::npos) << skipped.err;
+  EXPECT_NE(skipped.out.find("skipped images (1):\n  b: no mask from r2"), std::string::npos)
+      << skipped.out;
+  EXPECT_FALSE(fs::exists(out));
 }
 
 }  // namespace

@@ -140,31 +140,32 @@ TEST_F(EvalMasks, HandComputedDscAndIouAndTable) {
   EXPECT_DOUBLE_EQ(j["cases"][0]["dsc"].get<double>(), 2.0 / 3.0);
   EXPECT_DOUBLE_EQ(j["cases"][0]["iou"].get<double>(), 0.5);
   EXPECT_DOUBLE_EQ(j["cases"][0]["dsc_annotator_mean"].get<double>(), (1 + 0.5 + 0 + 2.0 / 3) / 4);
-  // N = 3, M = 4: no HM-IoU, with a warning.
-  EXPECT_TRUE(j["cases"][0]["hm_iou"].is_null());
+  // N = 3, M = 4: the transport matching (each sample 1/3, each annotator 1/4). Its optimum,
+  // by enumerating every integral plan of 12 copies by hand (a Python enumeration): 35/72.
+  // (The IoU distances pass through float32: 1/3 is exact to about 1e-8.)
+  EXPECT_NEAR(j["cases"][0]["hm_iou"].get<double>(), 35.0 / 72.0, 1e-7);
 
   const Result table = run_cli({"eval-masks", "--samples", s, "--annotators", a});
   EXPECT_EQ(table.rc, 0) << table.err;
   EXPECT_NE(table.out.find("0.666667"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("mean"), std::string::npos) << table.out;
-  EXPECT_NE(table.err.find("HM-IoU needs N (samples) to be a multiple of M"), std::string::npos)
+  EXPECT_NE(table.err.find("HM-IoU is the optimal-transport matching"), std::string::npos)
       << table.err;
 }
 
 TEST_F(EvalMasks, BadInputsGiveOneLineErrorsNamingTheFile) {
   const at::Tensor masks = (torch::rand({4, 8, 8}) > 0.5).to(torch::kUInt8);
   const std::string good = npy("good", masks);
-  // psam's own errors are one line; CLI11's argument errors add a "Run with --help" line.
+  // Every error is one line, argument errors included.
   const auto error_of = [&](const std::vector<std::string>& extra, const std::string& s,
-                            const std::string& a, bool one_line = true) {
+                            const std::string& a) {
     std::vector<std::string> args = {"eval-masks", "--samples", s, "--annotators", a};
     args.insert(args.end(), extra.begin(), extra.end());
     const Result r = run_cli(args);
     EXPECT_NE(r.rc, 0);
     EXPECT_TRUE(r.out.empty()) << r.out;  // nothing half-printed on stdout
-    if (one_line) {
-      EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-    }
+    EXPECT_EQ(r.rc, 1);
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     return r.err;
   };
   const std::string twos = npy("twos", masks * 2);
@@ -187,9 +188,9 @@ TEST_F(EvalMasks, BadInputsGiveOneLineErrorsNamingTheFile) {
   EXPECT_NE(error_of({"--probs", probs}, good, good).find(probs + ": shape"), std::string::npos);
   const std::string big = npy("big", torch::rand({4, 8, 8}) + 1);
   EXPECT_NE(error_of({"--probs", big}, good, good).find("[0,1]"), std::string::npos);
-  EXPECT_NE(error_of({"--ged-convention", "dice"}, good, good, false).find("ged-convention"),
+  EXPECT_NE(error_of({"--ged-convention", "dice"}, good, good).find("ged-convention"),
             std::string::npos);
-  EXPECT_NE(error_of({}, (dir_ / "missing.npy").string(), good, false).find("missing.npy"),
+  EXPECT_NE(error_of({}, (dir_ / "missing.npy").string(), good).find("missing.npy"),
             std::string::npos);
 }
 

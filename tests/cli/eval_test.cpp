@@ -75,6 +75,26 @@ class EvalCli : public ::testing::Test {
 support::TempDir* EvalCli::dir_ = nullptr;
 config::Config* EvalCli::config_ = nullptr;
 
+// What the table cannot show is said under it: which HM-IoU rule applied, that an interval from
+// one case means nothing, that the evaluation was partial; and which checkpoint was scored.
+TEST_F(EvalCli, NotesSayWhatTheTableCannotShow) {
+  const std::string run_dir = dir_->file("run");
+  const test::CliResult r = run_eval({"--run", run_dir, "--samples", "3", "--max-cases", "1",
+                                      "--out", dir_->file("notes")});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto summary = read_json(dir_->file("notes/summary.json"));
+  const int64_t k = summary["annotators"].get<int64_t>();
+  ASSERT_NE(3 % k, 0);
+  EXPECT_TRUE(summary["metrics"]["hm_iou"]["mean"].is_number());
+  for (const std::string& note :
+       {fmt::format("N = 3 samples is not a multiple of K = {} annotators: HM-IoU is the "
+                    "optimal-transport matching",
+                    k),
+        std::string("one case; its bootstrap interval"), std::string("a PARTIAL evaluation"),
+        "scored " + run_dir + "/checkpoints/last.pt"})
+    EXPECT_NE(r.out.find(note), std::string::npos) << note << "\n" << r.out;
+}
+
 TEST_F(EvalCli, RunWritesReportsWithTheLibrarysMetrics) {
   const std::string run_dir = dir_->file("run");
   const test::CliResult r = run_eval({"--run", run_dir, "--oracle", "--max-cases", "3"});
@@ -92,6 +112,8 @@ TEST_F(EvalCli, RunWritesReportsWithTheLibrarysMetrics) {
       data::DatasetStore::open(config_->data.store).split_indices("test").size();
   ASSERT_GT(split_size, 3u);
   EXPECT_EQ(summary["split_cases"], split_size);
+  EXPECT_EQ(summary["split_fingerprint"],
+            data::DatasetStore::open(config_->data.store).split_fingerprint("test"));
   EXPECT_EQ(summary["max_cases"], 3);
   EXPECT_TRUE(summary["partial"].get<bool>());
   EXPECT_NE(r.out.find(fmt::format("a PARTIAL evaluation: 3 of its {} cases", split_size)),

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#if PSAM_HAVE_OPENCV
+#include <opencv2/imgcodecs.hpp>
+#endif
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -174,6 +177,31 @@ TEST_F(PredictCommand, AnEarlierPredictionNeedsForce) {
   EXPECT_TRUE(fs::exists(out_dir + "/mask_2.png"));
 }
 
+#if PSAM_HAVE_OPENCV
+// A 16-bit PNG (what import-folder imports and trains on) is read, not refused: SAM's predictor
+// sees it rendered to 0..255, exactly as the same picture saved with 8 bits.
+TEST_F(PredictCommand, Reads16BitImages) {
+  const auto y = torch::arange(90, torch::kInt).view({-1, 1});
+  const auto x = torch::arange(140, torch::kInt).view({1, -1});
+  const at::Tensor v = (x * 401 + y * 97) % 65536;
+  cv::Mat m(90, 140, CV_16U);
+  for (int r = 0; r < 90; ++r)
+    for (int c = 0; c < 140; ++c) m.at<uint16_t>(r, c) = static_cast<uint16_t>(v[r][c].item<int>());
+  const std::string deep = tmp_.path() + "/deep.png", flat = tmp_.path() + "/flat.png";
+  ASSERT_TRUE(cv::imwrite(deep, m));
+  io::write_image(flat, (v.to(torch::kFloat) / 65535 * 255).round().to(torch::kUInt8));
+  std::vector<std::string> a = {"predict", "--checkpoint", checkpoint_, "--image", deep, "--out",
+                                tmp_.path() + "/a", "--box", "5,5,60,80", "--model", config_};
+  std::vector<std::string> b = a;
+  b[4] = flat;
+  b[6] = tmp_.path() + "/b";
+  ASSERT_EQ(run(a), 0) << err_.str();
+  ASSERT_EQ(run(b), 0) << err_.str();
+  EXPECT_EQ(nlohmann::json::parse(read_file(tmp_.path() + "/a/prediction.json"))["masks"],
+            nlohmann::json::parse(read_file(tmp_.path() + "/b/prediction.json"))["masks"]);
+}
+#endif
+
 TEST_F(PredictCommand, BadInputWritesNothing) {
   const auto out_dir = tmp_.path() + "/never";
   auto bad_box = base_args(out_dir);
@@ -190,6 +218,11 @@ TEST_F(PredictCommand, BadInputWritesNothing) {
   auto no_prompt = base_args(out_dir);
   EXPECT_NE(run(no_prompt), 0);
   EXPECT_NE(err_.str().find("--box and/or --point"), std::string::npos) << err_.str();
+
+  auto window = base_args(out_dir);
+  window.insert(window.end(), {"--box", "1,2,30,40", "--window", "-600,1500"});
+  EXPECT_NE(run(window), 0);
+  EXPECT_NE(err_.str().find("not a DICOM slice"), std::string::npos) << err_.str();
 
   auto bad_label = base_args(out_dir);
   bad_label.insert(bad_label.end(), {"--point", "3,4,2"});

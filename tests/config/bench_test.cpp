@@ -64,7 +64,9 @@ TEST(Benchmark, BadFilesAreOneLineErrors) {
             f + ": key 'methods[0].kind': kind prob_sam learns from data: give its config "
                 "instead");
   EXPECT_EQ(bench_error(dir, "data: {store: s}\nmethods: [{name: a, config: none.yaml}]\n"),
-            f + ": key 'methods[0].config': no such file " + dir.file("none.yaml"));
+            f + ": key 'methods[0].config': no such file " + dir.file("none.yaml") +
+                " (a relative path is taken from the benchmark file's folder, then from the "
+                "working directory; write it relative to either, or absolute)");
   EXPECT_EQ(bench_error(dir, "data: {store: s}\nmethods: [{name: a}]\n"),
             f + ": methods[0] (a) needs a config (a method that trains) or a kind (one that "
                 "learns nothing)");

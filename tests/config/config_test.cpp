@@ -71,6 +71,22 @@ run:
   EXPECT_EQ(error_of(typo, {}), typo + ": unknown key 'run.thread' (did you mean 'run.threads'?)");
 }
 
+// data.test_split overlapped eval.split and was never read: a run's old config.yaml still
+// loads, with a warning naming the key and what to use, and the key is not written again.
+TEST(Config, RetiredKeysLoadWithAWarning) {
+  support::TempDir dir;
+  const std::string path = dir.write("old.yaml", "data:\n  test_split: holdout\n");
+  ::testing::internal::CaptureStderr();
+  const Config c = load<Config>(path);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("key 'data.test_split' is no longer used (psam eval scores eval.split)"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(to_yaml(c).find("test_split"), std::string::npos);
+  EXPECT_NE(error_of(path, {"data.test_splitt=x"}).find("unknown key 'data.test_splitt'"),
+            std::string::npos);
+}
+
 TEST(Config, HelpCommentsDescribeEveryField) {
   const Config defaults;
   const std::string text = to_yaml(defaults, /*with_help=*/true);

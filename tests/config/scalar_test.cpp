@@ -102,6 +102,13 @@ TEST(Suggest, ClosestKey) {
   EXPECT_EQ(closest_key("train.threads", keys), "run.threads");
   EXPECT_EQ(closest_key("run.lr", keys), "train.lr");
   EXPECT_EQ(closest_key("x", {}), "");
+  // Other tools' names for a setting, and their typos, find psam's key rather than a look-alike.
+  const std::vector<std::string> train = {"train.warmup_steps", "train.embedding_cache",
+                                          "train.lr", "train.epochs", "data.loader.batch_size"};
+  EXPECT_EQ(closest_key("train.learning_rate", train), "train.lr");
+  EXPECT_EQ(closest_key("train.learnig_rate", train), "train.lr");
+  EXPECT_EQ(closest_key("train.num_epochs", train), "train.epochs");
+  EXPECT_EQ(closest_key("train.batch_size", train), "data.loader.batch_size");
   // Beyond 64 characters a key's tail does not count: its head still finds the key meant.
   EXPECT_EQ(closest_key("train.optimiser" + std::string(100000, '\xff'), keys), "train.optimizer");
   EXPECT_EQ(closest_key("run.thredas" + std::string(70, 'q'), keys), "run.threads");

@@ -1,4 +1,5 @@
 #include "psam/eval/evaluator.h"
+#include "psam/eval/label_text.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
@@ -335,10 +336,19 @@ TEST_F(EvaluatorTest, ReportFilesHoldTheResult) {
   }
   EXPECT_EQ(rows, r.cases.size());
 
-  // 2 rows of 1 image + 4 annotators + 4 samples + mean + uncertainty tiles, 32 px enlarged x3.
+  // A row of column labels, then 2 rows of 1 image + 4 annotators + 4 samples + mean +
+  // uncertainty tiles, 32 px enlarged x3.
   const at::Tensor png = io::read_image_rgb(out + "/samples.png");
-  EXPECT_EQ(png.size(0), 2 * 96 + 2);
+  EXPECT_EQ(png.size(0), kLabelStripHeight + 2 + 2 * 96 + 2);
   EXPECT_EQ(png.size(1), 11 * 96 + 10 * 2);
+  // Every column has its label: black ink in the strip above each tile, exactly the label's
+  // glyphs ("rater 1" above the second tile).
+  for (int64_t column = 0; column < 11; ++column) {
+    const at::Tensor strip = png.slice(0, 0, kLabelStripHeight).slice(1, column * 98, column * 98 + 96);
+    EXPECT_EQ(strip.min().item<int64_t>(), 0) << "column " << column;
+  }
+  const at::Tensor rater = png.slice(0, 0, kLabelStripHeight).slice(1, 98, 98 + 96).select(2, 0);
+  EXPECT_TRUE(torch::equal(rater < 128, label_strip("rater 1", 96, true)[0] < 0.5));
 
   const std::string table = comparison_table({{"prob", summary}, {"again", summary}});
   EXPECT_NE(table.find("GED"), std::string::npos);

@@ -186,7 +186,9 @@ TEST_P(OnMeta, TrainingStep) {
   std::vector<at::Tensor> params;
   for (const auto& [name, p] : model->trainable_parameters()) {
     // Parameters a box prompt does not reach (the point embeddings) get no gradient.
-    if (p.grad().defined()) EXPECT_TRUE(p.grad().is_meta()) << name;
+    if (p.grad().defined()) {
+      EXPECT_TRUE(p.grad().is_meta()) << name;
+    }
     params.push_back(p);
   }
   ASSERT_FALSE(params.empty());

@@ -11,6 +11,7 @@
 #include "psam/train/checkpoint.h"
 #include "psam/util/error.h"
 #include "support/testing.h"
+#include "models/tiny_methods.h"
 #include "train/train_fixture.h"
 
 namespace psam::models {
@@ -107,6 +108,29 @@ TEST_F(InitFrom, DeterministicModelTakesTheSamPartOfAProbabilisticFile) {
   const auto model = built(file, "none");
   EXPECT_FALSE(model.contains("prior_net.encoder.0.weight"));
   for (const auto& [name, t] : model) EXPECT_TRUE(torch::equal(t, source_.at(name))) << name;
+}
+
+// A psam file of a method with no SAM in it: the error names both kinds, not a missing tensor.
+TEST_F(InitFrom, AnotherMethodWithNothingThatFitsNamesBothKinds) {
+  const auto unet = test::tiny_config_for("prob_unet");
+  ASSERT_TRUE(unet.has_value());
+  train::Checkpoint c;
+  c.model = io::state_dict(build_model(*unet, torch::kCPU)->module());
+  c.optimizer_kind = "adamw";
+  c.schedule_kind = "constant";
+  c.rng_cpu = c.rng_train = torch::zeros({8}, torch::kUInt8);
+  c.model_config = model_config_json(*unet);
+  const auto file = dir_.path() + "/unet.pt";
+  train::write_checkpoint(file, c);
+  try {
+    built(file);
+    FAIL() << "a prob_unet checkpoint initialised a prob_sam";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a psam prob_unet model, and nothing of it fits a "
+                                         "prob_sam"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST_F(InitFrom, ShapeMismatchNamesTheFile) {

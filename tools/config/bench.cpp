@@ -67,7 +67,33 @@ std::string flow(const YAML::Node& node) {
 
 }  // namespace
 
-Benchmark load_benchmark(const std::string& path) {
+// key=value overrides applied to the file's YAML tree.
+void apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides) {
+  for (const std::string& o : overrides) {
+    const size_t eq = o.find('=');
+    PSAM_CHECK(eq != std::string::npos && eq > 0,
+               fmt::format("psam compare: '{}' is not a key=value override", o));
+    const std::string key = o.substr(0, eq);
+    YAML::Node value;
+    try {
+      value = YAML::Load(o.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+      fail(fmt::format("command line: {}: not valid YAML: {}", o, e.msg));
+    }
+    if (key == "data.store" && value.IsScalar())
+      value = YAML::Node(fs::absolute(value.Scalar()).lexically_normal().string());
+    YAML::Node node = root;
+    std::string rest = key;
+    for (size_t dot = rest.find('.'); dot != std::string::npos; dot = rest.find('.')) {
+      YAML::Node child = node[rest.substr(0, dot)];
+      node.reset(child);
+      rest = rest.substr(dot + 1);
+    }
+    node[rest] = value;
+  }
+}
+
+Benchmark load_benchmark(const std::string& path, const std::vector<std::string>& overrides) {
   PSAM_CHECK(fs::is_regular_file(path), fmt::format("{}: no such benchmark file", path));
   YAML::Node root;
   try {
@@ -78,6 +104,7 @@ Benchmark load_benchmark(const std::string& path) {
   PSAM_CHECK(root.IsMap(), fmt::format("{}: a benchmark file is a mapping (name, data, methods, "
                                        "...)",
                                        path));
+  apply_overrides(root, overrides);
   const Reader r{path};
   r.only(root, "", {"name", "out_dir", "data", "seeds", "splits", "baseline",
                     "prompt_only_baseline", "overrides", "eval", "methods"});
@@ -146,7 +173,18 @@ Benchmark load_benchmark(const std::string& path) {
     PSAM_CHECK(!method.name.empty() && method.name.find('/') == std::string::npos,
                fmt::format("{}: key '{}.name' must be a folder name, got '{}'", path, where,
                            method.name));
-    if (m["config"]) method.config = r.path(m["config"], where + ".config");
+    if (m["config"]) {
+      method.config = r.path(m["config"], where + ".config");
+      // A copied benchmark file: a path that works from the working directory (configs/...).
+      const std::string as_written = r.text(m["config"], where + ".config");
+      if (!fs::is_regular_file(method.config) && fs::is_regular_file(as_written))
+        method.config = fs::absolute(as_written).lexically_normal().string();
+      PSAM_CHECK(fs::is_regular_file(method.config),
+                 fmt::format("{}: key '{}.config': no such file {} (a relative path is taken from "
+                             "the benchmark file's folder, then from the working directory; "
+                             "write it relative to either, or absolute)",
+                             path, where, method.config));
+    }
     if (m["kind"]) {
       method.kind = r.text(m["kind"], where + ".kind");
       try {

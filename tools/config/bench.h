@@ -49,6 +49,10 @@ struct Benchmark {
 
 // Reads and checks a benchmark file: unknown keys, wrong types, duplicate or missing method
 // names, an unknown baseline and bad eval keys fail with one line naming the file and key.
-Benchmark load_benchmark(const std::string& path);
+// `overrides` (key=value, the value YAML: data.store=DIR, out_dir=DIR, seeds=[0],
+// eval.samples=[16]) change the file's keys; a data.store given there is relative to the working
+// directory. A method config that is not where the file says (a copied benchmark file) is also
+// looked for relative to the working directory.
+Benchmark load_benchmark(const std::string& path, const std::vector<std::string>& overrides = {});
 
 }  // namespace psam::config

@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <limits>
+#include <map>
 #include <set>
 
 #include "config/scalar.h"
 #include "config/suggest.h"
 #include "config/tree.h"
 #include "psam/util/error.h"
+#include "psam/util/log.h"
 
 namespace psam::config {
 namespace detail {
@@ -39,6 +41,8 @@ struct Entry {
 struct Section {
   std::string path;
   std::vector<Entry> entries;
+  // Keys psam once had: accepted in old files (a run's config.yaml) with a warning, never written.
+  std::map<std::string, std::string, std::less<>> retired;  // key -> what to use instead
 
   const Entry* find(std::string_view key) const {
     for (const Entry& entry : entries) {
@@ -267,6 +271,11 @@ void assign(const Section& root, const Section& section, const Tree& tree,
     const std::string path = join_key(section.path, child.key);
     const Entry* entry = section.find(child.key);
     if (!entry) {
+      if (const auto it = section.retired.find(child.key); it != section.retired.end()) {
+        log::warn(fmt::format("{}: key '{}' is no longer used ({}); ignored", child.origin, path,
+                              it->second));
+        continue;
+      }
       std::vector<std::string> valid;
       collect_keys(root, /*with_sections=*/true, valid);
       fail(fmt::format("{}: unknown key '{}' (did you mean '{}'?)", child.origin, path,
@@ -422,6 +431,10 @@ FieldRef Binder::add_choice(std::string_view key, std::vector<std::string> names
 
 Binder Binder::add_section(std::string_view key, std::string_view help) {
   return Binder(section_->add_section(key, help));
+}
+
+void Binder::retired(std::string_view key, std::string_view instead) {
+  section_->retired.emplace(std::string(key), std::string(instead));
 }
 
 Schema::Schema() : root_(std::make_shared<Section>()) {}

@@ -98,6 +98,10 @@ class Binder {
     return add_choice(key, names_of<E>(), get, set, help);
   }
 
+  // A key psam no longer has: old files (a run's config.yaml) that set it still load, with a
+  // warning saying `instead`; it is never written.
+  void retired(std::string_view key, std::string_view instead);
+
   // A nested struct under `key`, described by its own bind(Binder&, T&) or, for library structs,
   // by the describe(B&, T&) template next to their definition.
   template <class T>

@@ -26,7 +26,7 @@ void bind(Binder& b, data::DataConfig& c) {
   b.field("store", c.store, "dataset store directory");
   b.field("train_split", c.train_split, "split to train on");
   b.field("val_split", c.val_split, "split to validate on");
-  b.field("test_split", c.test_split, "split psam eval uses by default");
+  b.retired("test_split", "psam eval scores eval.split");
   b.section("loader", c.loader, "how batches are made");
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <utility>
 
 namespace psam::config {
 namespace {
@@ -20,6 +21,32 @@ std::string_view parent_of(std::string_view key) {
 std::string_view last_part(std::string_view key) {
   const size_t dot = key.rfind('.');
   return dot == std::string_view::npos ? key : key.substr(dot + 1);
+}
+
+// Names other tools give psam's settings: an unknown key is also compared with these, so
+// "learning_rate" (and its typos) finds "lr" rather than a key that merely looks alike.
+const std::vector<std::pair<std::string_view, std::vector<std::string_view>>> kSynonyms = {
+    {"lr", {"learning_rate", "learningrate", "lrate", "base_lr"}},
+    {"epochs", {"num_epochs", "n_epochs", "max_epochs", "epoch", "nepochs"}},
+    {"batch_size", {"batch", "bs", "batchsize", "train_batch_size"}},
+    {"weight_decay", {"wd", "decay", "l2"}},
+    {"beta", {"kl_weight", "kl_beta", "beta_kl"}},
+    {"latent_dim", {"z_dim", "latent_size", "zdim"}},
+    {"out_dir", {"output_dir", "outdir", "output", "save_dir"}},
+    {"store", {"root", "data_dir", "dataset", "data_root"}},
+    {"seed", {"random_seed", "rng_seed"}},
+    {"threads", {"num_threads", "nthreads"}},
+};
+
+// The distance of `name` to a candidate's last part or to any of its synonyms.
+size_t name_distance(std::string_view name, std::string_view candidate_last) {
+  size_t best = edit_distance(name, candidate_last);
+  for (const auto& [key, synonyms] : kSynonyms) {
+    if (key != candidate_last) continue;
+    for (const std::string_view synonym : synonyms)
+      best = std::min(best, edit_distance(name, synonym));
+  }
+  return best;
 }
 
 }  // namespace
@@ -50,7 +77,7 @@ std::string closest_key(const std::string& full_key, const std::vector<std::stri
   std::string best;
   size_t best_cost = std::numeric_limits<size_t>::max();
   for (const std::string& candidate : candidates) {
-    const size_t by_last = edit_distance(last, last_part(candidate));
+    const size_t by_last = name_distance(last, last_part(candidate));
     const size_t cost = parent_of(candidate) == parent
                             ? by_last
                             : std::min(edit_distance(key, candidate), by_last + kMovePenalty);

@@ -83,6 +83,7 @@ struct EvalResult {
   std::string split;
   int64_t split_cases = 0;  // cases in the split; more than cases.size() for a partial evaluation
   int64_t max_cases = 0;    // EvalConfig::max_cases (0: every case)
+  std::string split_fingerprint;  // of the split's case ids (DatasetStore::cases_fingerprint)
   bool partial() const { return static_cast<int64_t>(cases.size()) < split_cases; }
   int64_t samples = 0;  // N per case as scored (oracle: the draws used)
   int64_t annotators = 0;

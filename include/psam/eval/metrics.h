@@ -60,7 +60,11 @@ double sample_diversity(const PairwiseDistances& d);
 
 // Hungarian-matched IoU (MoSE): the N x M cost dist_sy (d of the samples to the annotators) is
 // tiled N/M times to N x N and solved exactly; returns the mean of 1 - cost over the optimal
-// matching, so each annotator receives N/M samples. psam::Error unless N is a multiple of M.
+// matching, so each annotator receives N/M samples. For an M that does not divide N, the same
+// matching of L = lcm(N, M) copies (each sample L/N times, each annotator L/M times): the optimal
+// transport of mass 1/N per sample to 1/M per annotator, which equals MoSE's value where M
+// divides N (docs/metrics.md). O(L^3); psam::Error when L > kMaxMatchedCopies.
+inline constexpr int64_t kMaxMatchedCopies = 2048;
 double hungarian_matched_iou(const at::Tensor& dist_sy);
 
 // PHiSeg's variance NCC: Pearson correlation (population statistics) of the expected
@@ -97,7 +101,7 @@ struct MetricOptions {
 };
 
 // All metrics of one case. A metric that cannot be computed is NaN: ncc without probabilities
-// or with a constant map, hm_iou when N is not a multiple of M.
+// or with a constant map, hm_iou when lcm(N, M) > kMaxMatchedCopies.
 struct CaseMetrics {
   double ged = 0.0;
   double hm_iou = 0.0;

@@ -49,5 +49,9 @@ std::vector<std::pair<std::string, nlohmann::json>> rows_by_sample_count(
     const std::string& label, const nlohmann::json& summary);
 
 std::string comparison_table(const std::vector<std::pair<std::string, nlohmann::json>>& rows);
+// One "note: ..." line per thing a reader of that table must know: HM-IoU by the transport rule
+// (N not a multiple of K) or left out (too many copies), an interval from one case, identical
+// samples of a deterministic model, a partial evaluation. Empty when there is none.
+std::string table_notes(const std::vector<std::pair<std::string, nlohmann::json>>& rows);
 
 }  // namespace psam::eval

@@ -158,6 +158,7 @@ void write_image_set(std::vector<ImageSetEntry> entries, const std::string& out_
                "crop and resize sizes must be positive");
   // Missing mask files: reported, then the policy.
   std::vector<ImageSetEntry> kept;
+  std::string first_missing;  // with --missing-mask error: the error, once every file is listed
   for (ImageSetEntry& e : entries) {
     const auto absent = [](const MaskFile& m) { return !m.present; };
     const auto first_absent = std::find_if(e.masks.begin(), e.masks.end(), absent);
@@ -171,11 +172,14 @@ void write_image_set(std::vector<ImageSetEntry> entries, const std::string& out_
       if (!e.masks[k].present)
         report.missing_masks.push_back(
             fmt::format("{}: {}", report.raters[k], e.masks[k].path.string()));
-    PSAM_CHECK(o.missing != MissingMask::kError,
-               fmt::format("{}: missing (the mask of {} for {}); --missing-mask skip or empty "
-                           "to go on",
-                           first_absent->path.string(),
-                           report.raters[first_absent - e.masks.begin()], e.image.string()));
+    if (o.missing == MissingMask::kError) {
+      if (first_missing.empty())
+        first_missing = fmt::format(
+            "{}: missing (the mask of {} for {}); --missing-mask skip or empty to go on",
+            first_absent->path.string(), report.raters[first_absent - e.masks.begin()],
+            e.image.string());
+      continue;
+    }
     if (o.missing == MissingMask::kSkip) {
       report.skipped.push_back(
           fmt::format("{}: no mask from {}", e.id, missing_names(e, report.raters)));
@@ -183,6 +187,7 @@ void write_image_set(std::vector<ImageSetEntry> entries, const std::string& out_
     }
     kept.push_back(std::move(e));
   }
+  if (!first_missing.empty()) fail(first_missing);
   PSAM_CHECK(!kept.empty(),
              "no image is left to import (every one lacks a rater's mask; see "
              "--missing-mask)");
@@ -244,7 +249,7 @@ void write_image_set(std::vector<ImageSetEntry> entries, const std::string& out_
 }
 
 std::string report_json(const ImageImportReport& r) {
-  return nlohmann::json{{"samples", r.samples},
+  nlohmann::json j{{"samples", r.samples},
                         {"patients", r.patients},
                         {"height", r.height},
                         {"width", r.width},
@@ -256,12 +261,12 @@ std::string report_json(const ImageImportReport& r) {
                         {"missing_masks", r.missing_masks},
                         {"skipped", r.skipped},
                         {"source_sizes", r.source_sizes},
-                        {"split", r.split}}
-      .dump();
+                        {"split", r.split}};
+  if (!r.unsupported.empty()) j["unsupported"] = r.unsupported;
+  return j.dump();
 }
 
 std::vector<std::string> report_lines(const ImageImportReport& r) {
-  constexpr size_t kShown = 10;  // names listed per problem; the rest are counted
   std::vector<std::string> lines;
   lines.push_back(
       fmt::format("{} images of {} patients, {} raters ({}), {}x{}, {} channel(s), "
@@ -272,6 +277,14 @@ std::vector<std::string> report_lines(const ImageImportReport& r) {
   for (const auto& [size, count] : r.source_sizes)
     sizes.push_back(fmt::format("{} ({})", size, count));
   lines.push_back("source image sizes: " + fmt::format("{}", fmt::join(sizes, ", ")));
+  for (auto& line : found_lines(r)) lines.push_back(std::move(line));
+  lines.push_back("split: " + r.split);
+  return lines;
+}
+
+std::vector<std::string> found_lines(const ImageImportReport& r) {
+  constexpr size_t kShown = 10;  // names listed per problem; the rest are counted
+  std::vector<std::string> lines;
   const auto listed = [&](const std::string& what, const std::vector<std::string>& items) {
     if (items.empty()) return;
     lines.push_back(fmt::format("{} ({}):", what, items.size()));
@@ -283,7 +296,7 @@ std::vector<std::string> report_lines(const ImageImportReport& r) {
   listed("masks without images", r.masks_without_images);
   listed("missing mask files", r.missing_masks);
   listed("skipped images", r.skipped);
-  lines.push_back("split: " + r.split);
+  listed("files in a format psam does not read", r.unsupported);
   return lines;
 }
 

@@ -89,16 +89,23 @@ struct Match {
   fs::path path;
 };
 
-// Every image file below root/pattern.base whose path matches the pattern, sorted by path.
-std::vector<Match> find_files(const fs::path& root, const PathPattern& p) {
+// Every image file below root/pattern.base whose path matches the pattern, sorted by path;
+// matching files in formats psam does not read (GIF, as the DRIVE dataset ships) go to
+// `unsupported`.
+std::vector<Match> find_files(const fs::path& root, const PathPattern& p,
+                              std::vector<std::string>& unsupported) {
   const fs::path base = root / p.base;
   std::vector<Match> out;
   if (!fs::is_directory(base)) return out;
   for (const auto& f : fs::recursive_directory_iterator(base)) {
-    if (!f.is_regular_file() || !readable_image(f.path())) continue;
+    if (!f.is_regular_file()) continue;
     const std::string rel = f.path().lexically_relative(base).generic_string();
     std::smatch m;
     if (!std::regex_match(rel, m, p.regex)) continue;
+    if (!readable_image(f.path())) {
+      unsupported.push_back(f.path().string());
+      continue;
+    }
     out.push_back({m[p.stem_group], p.rater_group ? m[p.rater_group].str() : "", f.path()});
   }
   std::sort(out.begin(), out.end(), [](const Match& a, const Match& b) { return a.path < b.path; });
@@ -132,8 +139,43 @@ std::string patient_of(const std::string& stem, const std::optional<std::regex>&
 
 }  // namespace
 
+namespace {
+
+// "(N GIF files match it, e.g. X: a format psam does not read; convert them to PNG)", or "".
+std::string unsupported_note(const std::vector<std::string>& files) {
+  if (files.empty()) return "";
+  std::set<std::string> kinds;
+  for (const auto& f : files) {
+    std::string ext = fs::path(f).extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    kinds.insert(ext.empty() ? "extensionless" : ext.substr(1));
+  }
+  return fmt::format(" ({} {} file(s) match it, e.g. {}: a format psam does not read; convert "
+                     "them to PNG, e.g. with ImageMagick's convert or Pillow)",
+                     files.size(), fmt::join(kinds, "/"), files.front());
+}
+
+ImageImportReport import_folder_into(const std::string& root_dir, const std::string& out_dir,
+                                     const FolderImportOptions& o, ImageImportReport& report);
+
+}  // namespace
+
 ImageImportReport import_folder(const std::string& root_dir, const std::string& out_dir,
-                                const FolderImportOptions& o) {
+                                const FolderImportOptions& o, ImageImportReport* partial) {
+  ImageImportReport report;
+  try {
+    return import_folder_into(root_dir, out_dir, o, report);
+  } catch (...) {
+    if (partial != nullptr) *partial = report;
+    throw;
+  }
+}
+
+namespace {
+
+ImageImportReport import_folder_into(const std::string& root_dir, const std::string& out_dir,
+                                     const FolderImportOptions& o, ImageImportReport& report) {
   const fs::path root(root_dir);
   PSAM_CHECK(fs::is_directory(root), root_dir + ": no such directory");
   const PathPattern image_pattern = parse_pattern(o.images, false, "--images");
@@ -148,18 +190,18 @@ ImageImportReport import_folder(const std::string& root_dir, const std::string& 
   }
 
   std::map<std::string, fs::path> images;
-  for (const Match& m : find_files(root, image_pattern)) {
+  for (const Match& m : find_files(root, image_pattern, report.unsupported)) {
     const auto [it, fresh] = images.emplace(m.stem, m.path);
     PSAM_CHECK(fresh, fmt::format("{} and {}: two images named '{}'", it->second.string(),
                                   m.path.string(), m.stem));
   }
-  PSAM_CHECK(!images.empty(), fmt::format("{}: no image files match '{}' (PNG, JPEG, TIFF, BMP)",
-                                          root_dir, o.images));
+  PSAM_CHECK(!images.empty(), fmt::format("{}: no image files match '{}' (PNG, JPEG, TIFF, BMP){}",
+                                          root_dir, o.images, unsupported_note(report.unsupported)));
 
   std::map<std::pair<std::string, std::string>, fs::path> masks;  // (rater, stem) -> file
   std::set<std::string> found_raters;
-  ImageImportReport report;
-  for (const Match& m : find_files(root, mask_pattern)) {
+  std::vector<std::string> unsupported_masks;
+  for (const Match& m : find_files(root, mask_pattern, unsupported_masks)) {
     const auto [it, fresh] = masks.emplace(std::make_pair(m.rater, m.stem), m.path);
     PSAM_CHECK(fresh, fmt::format("{} and {}: two masks of rater '{}' for '{}'",
                                   it->second.string(), m.path.string(), m.rater, m.stem));
@@ -169,8 +211,10 @@ ImageImportReport import_folder(const std::string& root_dir, const std::string& 
   report.raters = o.raters.empty()
                       ? std::vector<std::string>(found_raters.begin(), found_raters.end())
                       : o.raters;
-  PSAM_CHECK(!report.raters.empty(),
-             fmt::format("{}: no mask files match '{}'", root_dir, o.masks));
+  report.unsupported.insert(report.unsupported.end(), unsupported_masks.begin(),
+                            unsupported_masks.end());
+  PSAM_CHECK(!report.raters.empty(), fmt::format("{}: no mask files match '{}'{}", root_dir,
+                                                 o.masks, unsupported_note(unsupported_masks)));
   for (const std::string& rater : report.raters)
     PSAM_CHECK(
         found_raters.count(rater),
@@ -204,5 +248,7 @@ ImageImportReport import_folder(const std::string& root_dir, const std::string& 
                   std::move(provenance), report);
   return report;
 }
+
+}  // namespace
 
 }  // namespace psam::data

@@ -105,6 +105,19 @@ int64_t DatasetStore::index_of(const std::string& id) const {
   return it->second;
 }
 
+std::string DatasetStore::split_fingerprint(const std::string& name) const {
+  return cases_fingerprint(split_indices(name));
+}
+
+std::string DatasetStore::cases_fingerprint(const std::vector<int64_t>& indices) const {
+  std::vector<std::string> ids;
+  for (const int64_t i : indices) ids.push_back(meta_.at(i).id);
+  std::sort(ids.begin(), ids.end());
+  std::string text;
+  for (const auto& id : ids) text += id + "\n";
+  return sha256_hex(text);
+}
+
 std::string DatasetStore::fingerprint() const {
   std::string text = info_to_json(info_).dump() + "\n";
   text += array_signature("images", images_) + "\n";

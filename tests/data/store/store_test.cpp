@@ -13,6 +13,7 @@
 #include "psam/io/npy.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
+#include "psam/util/hash.h"
 
 namespace psam::data {
 namespace {
@@ -63,6 +64,32 @@ TEST(Store, FingerprintIsStableAndTracksContent) {
   // Different pixels with identical headers and meta: different fingerprint.
   write_small_store(test::path_in(tmp, "b"));
   EXPECT_NE(fp, DatasetStore::open(test::path_in(tmp, "b")).fingerprint());
+}
+
+// The split fingerprint is a function of the split's set of case ids: the order a split lists
+// them in and the other splits do not matter; moving one case between splits changes it.
+TEST(Store, SplitFingerprintChangesExactlyWhenTheCasesDo) {
+  test::TempDir tmp;
+  const std::string dir = test::path_in(tmp, "a");
+  write_small_store(dir);  // train: p0 (s0, s1), p2 (s3, s4); test: p1 (s2)
+  const auto open = [&] { return DatasetStore::open(dir); };
+  const DatasetStore before = open();
+  EXPECT_EQ(before.split_fingerprint("test"), sha256_hex("s2\n"));
+  EXPECT_EQ(before.cases_fingerprint({0, 1, 3, 4}), before.cases_fingerprint({4, 3, 1, 0}));
+  EXPECT_EQ(before.split_fingerprint("train"), before.cases_fingerprint({0, 1, 3, 4}));
+  const std::string test_fp = before.split_fingerprint("test");
+  const std::string train_fp = before.split_fingerprint("train");
+
+  const auto write_splits = [&](const std::string& json) {
+    std::ofstream(dir + "/splits.json") << json;
+  };
+  write_splits(R"({"unit": "patient", "sets": {"train": ["p2", "p0"], "test": ["p1"]}})");
+  EXPECT_EQ(open().split_fingerprint("test"), test_fp);
+  EXPECT_EQ(open().split_fingerprint("train"), train_fp);
+  write_splits(R"({"unit": "patient", "sets": {"train": ["p0"], "test": ["p1", "p2"]}})");
+  EXPECT_NE(open().split_fingerprint("test"), test_fp);
+  EXPECT_NE(open().split_fingerprint("train"), train_fp);
+  EXPECT_EQ(open().split_fingerprint("test"), open().cases_fingerprint({2, 3, 4}));
 }
 
 TEST(Store, NumpyOpensTheArrays) {

@@ -66,6 +66,7 @@ struct ImageImportReport {
   std::vector<std::string> masks_without_images;  // mask files whose image is not there
   std::vector<std::string> missing_masks;         // "<rater>: <image>" for every absent mask file
   std::vector<std::string> skipped;               // images left out, each with the reason
+  std::vector<std::string> unsupported;  // files matching a pattern in a format psam cannot read
   std::map<std::string, int64_t> source_sizes;    // "HxW" of the source images -> count
   std::string split;                              // how splits.json was made
 };
@@ -73,5 +74,8 @@ struct ImageImportReport {
 // The report as JSON text (dataset.json's provenance keeps it) and as printable lines.
 std::string report_json(const ImageImportReport& report);
 std::vector<std::string> report_lines(const ImageImportReport& report);
+// The lists alone (files without a partner, missing masks, skipped and unreadable files): what a
+// failed import found.
+std::vector<std::string> found_lines(const ImageImportReport& report);
 
 }  // namespace psam::data

@@ -27,7 +27,10 @@ struct FolderImportOptions : ImageImportOptions {
   std::string patient_regex;
 };
 
+// `partial`: where a failed import leaves what it found (unmatched files, missing masks), so
+// that the caller can show it with the error.
 ImageImportReport import_folder(const std::string& root, const std::string& out_dir,
-                                const FolderImportOptions& options);
+                                const FolderImportOptions& options,
+                                ImageImportReport* partial = nullptr);
 
 }  // namespace psam::data

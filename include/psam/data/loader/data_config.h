@@ -12,7 +12,6 @@ struct DataConfig {
   std::string store;  // dataset store directory (psam data ... writes one)
   std::string train_split = "train";
   std::string val_split = "val";
-  std::string test_split = "test";
   // batch_size, workers, annotators, intensity, box jitter, prompt source, ... The seed comes
   // from the run's seed and input_size from the model, so those two fields are not read here.
   LoaderOptions loader;

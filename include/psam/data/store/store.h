@@ -101,6 +101,12 @@ class DatasetStore {
   // of the image bytes: equal fingerprints mean "same inputs" for caches keyed on the images.
   // splits.json is left out (re-splitting does not change any image).
   std::string fingerprint() const;
+  // SHA-256 (hex) of the sorted case ids of split `name`: two tables scored on the same test set
+  // carry the same value, whatever the store's order or its other splits (published LIDC splits
+  // are not seeded, so this is how to tell).
+  std::string split_fingerprint(const std::string& name) const;
+  // The same of any set of store indices.
+  std::string cases_fingerprint(const std::vector<int64_t>& indices) const;
 
  private:
   std::string dir_;

@@ -1,13 +1,13 @@
 #include "psam/util/allocator.h"
 
+#include <unistd.h>  // environ (declared with _GNU_SOURCE, which g++ defines)
+
 #include <climits>
 #include <cstring>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
-
-extern char** environ;
 
 namespace psam {
 namespace {

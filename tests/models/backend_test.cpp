@@ -33,18 +33,8 @@ namespace {
 // OpenBLAS and ATen's CPU convolutions), relative to max(1, max |cpu|).
 constexpr double kTolerance = 1e-3;
 
-class OnBackend : public ::testing::TestWithParam<std::string> {
+class OnBackend : public test::MethodsOnStore<40, 24> {  // tall images
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new support::TempDir;
-    test::make_synthetic_store(dir_->path() + "/store", 12, 40, 24);  // tall images
-    store_ = std::make_shared<const data::DatasetStore>(
-        data::DatasetStore::open(dir_->path() + "/store"));
-  }
-  static void TearDownTestSuite() {
-    store_.reset();
-    delete dir_;
-  }
   void SetUp() override {
     device_ = support::device_under_test();
     if (!device_) GTEST_SKIP() << "no CUDA device (set PSAM_TEST_DEVICE to test another)";
@@ -67,21 +57,15 @@ class OnBackend : public ::testing::TestWithParam<std::string> {
     return {std::move(cpu), std::move(dev)};
   }
 
-  data::Batch first_batch(const Model& model, bool training) const {
+  static data::Batch first_batch(const Model& model, bool training) {
     data::LoaderOptions o = test::tiny_loader_options(training);
     o.box_jitter = 0;
-    model.prepare_loader(o, training);
-    data::Loader loader(store_, store_->split_indices(training ? "train" : "test"), o);
-    return *loader.next();
+    return MethodsOnStore::first_batch(model, training, o);
   }
 
   std::optional<c10::Device> device_;
   std::optional<ModelConfig> config_;
-  static support::TempDir* dir_;
-  static std::shared_ptr<const data::DatasetStore> store_;
 };
-support::TempDir* OnBackend::dir_ = nullptr;
-std::shared_ptr<const data::DatasetStore> OnBackend::store_;
 
 TEST_P(OnBackend, BestGuessMatchesTheCpu) {
   auto [cpu, dev] = twins();

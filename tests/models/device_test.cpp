@@ -120,18 +120,8 @@ TORCH_LIBRARY_IMPL(aten, Meta, m) {
 }
 #endif
 
-class OnMeta : public ::testing::TestWithParam<std::string> {
+class OnMeta : public test::MethodsOnStore<24, 40> {  // wide images
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new support::TempDir;
-    test::make_synthetic_store(dir_->path() + "/store", 12, 24, 40);  // wide images
-    store_ = std::make_shared<const data::DatasetStore>(
-        data::DatasetStore::open(dir_->path() + "/store"));
-  }
-  static void TearDownTestSuite() {
-    store_.reset();
-    delete dir_;
-  }
 
   void SetUp() override {
 #if !PSAM_TORCH_HAS_META_MODULES
@@ -152,19 +142,12 @@ class OnMeta : public ::testing::TestWithParam<std::string> {
     return build_model(*config, kMeta);
   }
 
-  data::Batch first_batch(const Model& model, bool training, int64_t batch_size) {
+  static data::Batch first_batch(const Model& model, bool training, int64_t batch_size) {
     data::LoaderOptions o = test::tiny_loader_options(training);
     o.batch_size = batch_size;
-    model.prepare_loader(o, training);
-    data::Loader loader(store_, store_->split_indices(training ? "train" : "test"), o);
-    return *loader.next();
+    return MethodsOnStore::first_batch(model, training, o);
   }
-
-  static support::TempDir* dir_;
-  static std::shared_ptr<const data::DatasetStore> store_;
 };
-support::TempDir* OnMeta::dir_ = nullptr;
-std::shared_ptr<const data::DatasetStore> OnMeta::store_;
 
 bool has_parameters(Model& model) { return !model.module().parameters().empty(); }
 

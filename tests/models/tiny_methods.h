@@ -7,8 +7,14 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "psam/data/loader/loader.h"
 #include "psam/models/model_config.h"
 #include "psam/models/registry.h"
+#include "support/testing.h"
 #include "train/train_fixture.h"
 
 namespace psam::test {
@@ -40,5 +46,33 @@ inline std::vector<std::string> registered_kinds() {
   for (const auto& entry : models::registry()) kinds.emplace_back(entry.kind);
   return kinds;
 }
+
+// A suite over the registered methods (GetParam(): model.kind) sharing one synthetic store of
+// 12 images of height x width, made once per suite, and the first batch a method's loader gives.
+template <int64_t Height, int64_t Width>
+class MethodsOnStore : public ::testing::TestWithParam<std::string> {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new support::TempDir;
+    make_synthetic_store(dir_->path() + "/store", 12, Height, Width);
+    store_ = std::make_shared<const data::DatasetStore>(
+        data::DatasetStore::open(dir_->path() + "/store"));
+  }
+  static void TearDownTestSuite() {
+    store_.reset();
+    delete dir_;
+    dir_ = nullptr;
+  }
+
+  static data::Batch first_batch(const models::Model& model, bool training,
+                                 data::LoaderOptions o) {
+    model.prepare_loader(o, training);
+    data::Loader loader(store_, store_->split_indices(training ? "train" : "test"), o);
+    return *loader.next();
+  }
+
+  static inline support::TempDir* dir_ = nullptr;
+  static inline std::shared_ptr<const data::DatasetStore> store_;
+};
 
 }  // namespace psam::test

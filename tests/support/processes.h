@@ -19,7 +19,6 @@
 #include <thread>
 #include <vector>
 
-extern char** environ;
 
 namespace psam::support {
 

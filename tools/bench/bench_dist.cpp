@@ -11,6 +11,7 @@
 // the benchmark measures one process, then starts itself as two ranks.
 #include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>  // environ
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -29,7 +30,6 @@
 #include "psam/sam/config.h"
 #include "psam/sam/sam.h"
 
-extern char** environ;
 
 namespace {
 using namespace psam;

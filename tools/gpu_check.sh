@@ -6,6 +6,7 @@
 #   tools/gpu_check.sh --fetch        here, with network: apt-get download those packages
 #                                     into .debs/ (about 2 MB; pass .debs with the tree)
 #   tools/gpu_check.sh --out DIR [--device cuda|cpu] [--model vit_b|tiny] [--python PY]
+#                     [--build-timeout S]
 #                                     there: unpack .debs/ into a prefix, build psam against the
 #                                     Python's torch with every core, run the device leg of the
 #                                     tests and the device benchmark, and write DIR/gpu_check.json
@@ -15,7 +16,8 @@
 # compare the CPU with itself). --python: the Python whose torch psam builds against (default:
 # .deps/torch2/bin/python where tools/install_deps.sh --torch pip made it, else python3).
 # Each stage has a time limit, so the JSON is written within about 8 minutes on a GPU machine
-# (the CPU rehearsal takes longer: the build alone is about 10 minutes on 2 cores).
+# (the CPU rehearsal takes longer: the build alone is about 10 minutes on 2 cores; give it
+# --build-timeout 1200 there).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,13 +25,14 @@ PACKAGES=(libyaml-cpp-dev libyaml-cpp0.7 libspdlog-dev libspdlog1.10 libfmt-dev 
           libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev libpugixml-dev libpugixml1v5)
 DEBS=.debs
 
-out="" device="" model=vit_b python="" fetch=0
+out="" device="" model=vit_b python="" fetch=0 build_timeout=600
 while [ $# -gt 0 ]; do
   case "$1" in
     --fetch) fetch=1; shift ;;
     --out) out=$2; shift 2 ;;
     --device) device=$2; shift 2 ;;
     --model) model=$2; shift 2 ;;
+    --build-timeout) build_timeout=$2; shift 2 ;;
     --python) python=$2; shift 2 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "gpu_check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -87,7 +90,7 @@ timeout 300 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DGTest_DIR="$lib/cmake/GTest" -Dpugixml_DIR="$lib/cmake/pugixml" \
   -DCLI11_DIR="$prefix/usr/share/cmake/CLI11" -Dnlohmann_json_DIR="$prefix/usr/share/cmake/nlohmann_json" \
   -DPSAM_WITH_OPENCV=OFF -DPSAM_WITH_DCMTK=OFF -DPSAM_ASAN_TESTS=OFF -DPSAM_PYTHON="$(command -v "$python")" \
-  && timeout 600 cmake --build "$build" -j "$(nproc)" --target psam psam_tests bench_device
+  && timeout "$build_timeout" cmake --build "$build" -j "$(nproc)" --target psam psam_tests bench_device
 build_rc=$?
 build_s=$(($(date +%s) - build_start))
 

@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
 
   const std::string dir = (fs::temp_directory_path() / "psam_bench_device").string();
   fs::remove_all(dir);
+  fs::create_directories(dir);
   data::SynthOptions synth;
   synth.count = 4;
   synth.oracle_draws = 0;

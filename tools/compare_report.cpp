@@ -89,37 +89,12 @@ PerCase read_per_case(const std::string& path) {
   return rows;
 }
 
-struct Paired {
-  double mean = NAN;
-  eval::Interval ci{NAN, NAN};
-  int64_t cases = 0;
-};
-
 // One metric's column of per_case.csv: case index -> value.
 eval::RunCases column(const PerCase& cases, const std::string& metric) {
   eval::RunCases out;
   for (const auto& [index, row] : cases)
     if (const auto it = row.find(metric); it != row.end()) out.emplace(index, it->second);
   return out;
-}
-
-// Mean over shared cases of method - baseline, with the percentile bootstrap of that mean.
-Paired paired(const PerCase& a,
-              const PerCase& b, const std::string& metric,
-              const eval::BootstrapOptions& options) {
-  std::vector<double> d;
-  for (const auto& [index, row] : a) {
-    const auto other = b.find(index);
-    if (other == b.end() || !row.count(metric) || !other->second.count(metric)) continue;
-    const double x = row.at(metric) - other->second.at(metric);
-    if (!std::isnan(x)) d.push_back(x);
-  }
-  Paired p;
-  p.cases = static_cast<int64_t>(d.size());
-  if (d.empty()) return p;
-  p.mean = eval::across_runs(d).mean;
-  p.ci = eval::bootstrap_mean_interval(d, options);
-  return p;
 }
 
 std::string svg_text(double x, double y, const std::string& text, const char* anchor = "middle",
@@ -420,7 +395,9 @@ std::string write_compare_report(const std::string& dir, const std::string& titl
         for (const auto& [key, label] : kMetrics) {
           pooled_mine[key].push_back(column(mine, key));
           pooled_theirs[key].push_back(column(theirs, key));
-          const Paired p = paired(mine, theirs, key, options);
+          // This seed alone: the mean over shared cases of method - baseline, bootstrapped.
+          const eval::PooledDifference p = eval::pooled_paired_difference(
+              {pooled_mine[key].back()}, {pooled_theirs[key].back()}, options);
           cases = std::max(cases, p.cases);
           row += std::isnan(p.mean) ? " | -"
                                     : fmt::format(" | {:+.4f} [{:+.4f}, {:+.4f}]", p.mean,

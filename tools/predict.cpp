@@ -87,34 +87,39 @@ models::ModelFlags model_flags(const PredictArgs& a) {
 
 namespace {
 
-// --window maps Hounsfield units; a PNG/JPEG holds none.
-void refuse_window_for_pictures(const PredictArgs& a) {
-  PSAM_CHECK(a.window.empty(),
+at::Tensor grey_to_rgb(const at::Tensor& hwc) {
+  return (hwc.size(2) == 1 ? hwc.expand({-1, -1, 3}) : hwc).contiguous();
+}
+
+// A PNG/JPEG/TIFF read once: an 8-bit file as uint8 RGB; a 16-bit one as import-folder stores it
+// (float value / 65535 in [0, 1], intensity "unit") with its 0..255 rendering for pictures and
+// SAM's predictor.
+InputImage read_picture(const PredictArgs& a) {
+  PSAM_CHECK(a.window.empty(),  // --window maps Hounsfield units; a picture holds none
              fmt::format("--window {}: {} is not a DICOM slice; the CT window applies to DICOM "
                          "input only",
                          a.window, a.image));
-}
-
-// A 16-bit file's values as import-folder stores them: float value / 65535 in [0, 1], [H,W,C].
-at::Tensor unit_pixels_of_16_bit(const at::Tensor& file_pixels) {
-  return (file_pixels.to(torch::kFloat) / 65535.0).contiguous();
-}
-
-// uint8 [H,W,3] for pictures and for SAM's predictor: [0, 1] values to 0..255, grey to RGB.
-at::Tensor rgb8_of_unit(const at::Tensor& unit) {
-  const at::Tensor bytes = (unit * 255).round().clamp(0, 255).to(torch::kUInt8);
-  return (bytes.size(2) == 1 ? bytes.expand({-1, -1, 3}) : bytes).contiguous();
+  const at::Tensor file = io::read_image(a.image);
+  InputImage in;
+  if (file.scalar_type() == torch::kUInt8) {
+    in.pixels = in.display = grey_to_rgb(file);
+    in.intensity = data::Intensity::kUint8;
+    return in;
+  }
+  in.pixels = (file.to(torch::kFloat) / 65535.0).contiguous();
+  in.display = grey_to_rgb((in.pixels * 255).round().clamp(0, 255).to(torch::kUInt8));
+  in.intensity = data::Intensity::kUnit;
+  return in;
 }
 
 }  // namespace
 
 at::Tensor read_input_image(const PredictArgs& a, nlohmann::json& info) {
   if (!is_dicom(a.image)) {
-    refuse_window_for_pictures(a);
-    const at::Tensor file = io::read_image(a.image);
-    if (file.scalar_type() == torch::kUInt8) return io::read_image_rgb(a.image);
-    info["intensity"] = "16-bit file, values / 65535 rendered to 0..255 for SAM's predictor";
-    return rgb8_of_unit(unit_pixels_of_16_bit(file));
+    const InputImage in = read_picture(a);
+    if (in.intensity == data::Intensity::kUnit)
+      info["intensity"] = "16-bit file, values / 65535 rendered to 0..255 for SAM's predictor";
+    return in.display;
   }
   const auto slice = io::read_dicom(a.image);
   const auto [center, width] = ct_window(a, slice, std::nullopt);
@@ -126,18 +131,7 @@ InputImage read_model_input(const PredictArgs& a, data::LoaderOptions& options,
                             bool stored_preprocessing, nlohmann::json& info) {
   InputImage in;
   if (!is_dicom(a.image)) {
-    refuse_window_for_pictures(a);
-    const at::Tensor file = io::read_image(a.image);
-    if (file.scalar_type() == torch::kUInt8) {
-      in.pixels = io::read_image_rgb(a.image);
-      in.display = in.pixels;
-      in.intensity = data::Intensity::kUint8;
-    } else {
-      // 16-bit: the values psam data import-folder stores (value / 65535, intensity "unit").
-      in.pixels = unit_pixels_of_16_bit(file);
-      in.display = rgb8_of_unit(in.pixels);
-      in.intensity = data::Intensity::kUnit;
-    }
+    in = read_picture(a);
     info["file_values"] = in.intensity == data::Intensity::kUnit ? "16-bit, value / 65535"
                                                                   : "8-bit";
     if (options.intensity == data::IntensityMapping::kWindow) {
@@ -191,25 +185,16 @@ sam::PointBoxPrompt parse_prompt(const PredictArgs& a, nlohmann::json& info) {
   return p;
 }
 
-void fit_prompt_to_image(sam::PointBoxPrompt& prompt, int64_t height, int64_t width,
-                         nlohmann::json& info) {
+void check_prompt_inside(const sam::PointBoxPrompt& prompt, int64_t height, int64_t width) {
   const double W = static_cast<double>(width), H = static_cast<double>(height);
   const auto size = fmt::format("{} x {} (width x height)", width, height);
   if (prompt.box.defined()) {
     const auto b = prompt.box[0];
     const double x0 = b[0].item<double>(), y0 = b[1].item<double>();
     const double x1 = b[2].item<double>(), y1 = b[3].item<double>();
-    const auto text = fmt::format("{:g},{:g},{:g},{:g}", x0, y0, x1, y1);
     PSAM_CHECK(x1 >= 0 && y1 >= 0 && x0 <= W && y0 <= H,
-               fmt::format("--box {}: lies outside the {} image", text, size));
-    const double cx0 = std::clamp(x0, 0.0, W), cy0 = std::clamp(y0, 0.0, H);
-    const double cx1 = std::clamp(x1, 0.0, W), cy1 = std::clamp(y1, 0.0, H);
-    if (cx0 != x0 || cy0 != y0 || cx1 != x1 || cy1 != y1) {
-      log::warn(fmt::format("--box {}: reaches outside the {} image; clipped to {:g},{:g},{:g},{:g}",
-                            text, size, cx0, cy0, cx1, cy1));
-      prompt.box = torch::tensor({cx0, cy0, cx1, cy1}, torch::kFloat).unsqueeze(0);
-      info["box_clipped"] = {cx0, cy0, cx1, cy1};
-    }
+               fmt::format("--box {:g},{:g},{:g},{:g}: lies outside the {} image", x0, y0, x1,
+                           y1, size));
   }
   if (prompt.point_coords.defined()) {
     for (int64_t i = 0; i < prompt.point_coords.size(1); ++i) {
@@ -217,6 +202,27 @@ void fit_prompt_to_image(sam::PointBoxPrompt& prompt, int64_t height, int64_t wi
       const double y = prompt.point_coords[0][i][1].item<double>();
       PSAM_CHECK(x >= 0 && y >= 0 && x <= W && y <= H,
                  fmt::format("--point {:g},{:g}: lies outside the {} image", x, y, size));
+    }
+  }
+}
+
+void fit_prompt_to_image(sam::PointBoxPrompt& prompt, int64_t height, int64_t width,
+                         nlohmann::json& info) {
+  check_prompt_inside(prompt, height, width);
+  const double W = static_cast<double>(width), H = static_cast<double>(height);
+  const auto size = fmt::format("{} x {} (width x height)", width, height);
+  if (prompt.box.defined()) {
+    const auto b = prompt.box[0];
+    const double x0 = b[0].item<double>(), y0 = b[1].item<double>();
+    const double x1 = b[2].item<double>(), y1 = b[3].item<double>();
+    const auto text = fmt::format("{:g},{:g},{:g},{:g}", x0, y0, x1, y1);
+    const double cx0 = std::clamp(x0, 0.0, W), cy0 = std::clamp(y0, 0.0, H);
+    const double cx1 = std::clamp(x1, 0.0, W), cy1 = std::clamp(y1, 0.0, H);
+    if (cx0 != x0 || cy0 != y0 || cx1 != x1 || cy1 != y1) {
+      log::warn(fmt::format("--box {}: reaches outside the {} image; clipped to {:g},{:g},{:g},{:g}",
+                            text, size, cx0, cy0, cx1, cy1));
+      prompt.box = torch::tensor({cx0, cy0, cx1, cy1}, torch::kFloat).unsqueeze(0);
+      info["box_clipped"] = {cx0, cy0, cx1, cy1};
     }
   }
 }
@@ -301,8 +307,12 @@ void run_predict(const PredictArgs& a, Io io) {
   PSAM_CHECK(a.samples == 0 || !a.multimask,
              "psam predict: --multimask shows SAM's three outputs; --samples draws from the "
              "method: give one of them");
+  const int sources = !a.image.empty() + !a.images.empty() + !a.store.empty();
+  PSAM_CHECK(sources == 1, "psam predict: give one of --image FILE, --images DIR --boxes CSV, or "
+                           "--store DIR [--split S]");
   check_output_dir(a);
-  if (!a.kind.empty()) return run_predict_samples(a, io);
+  const bool batch = a.image.empty();
+  if (!a.kind.empty()) return batch ? run_predict_batch(a, io, std::nullopt) : run_predict_samples(a, io);
 
   // A psam model shows what it was trained and evaluated with: the method's own output (SAM's
   // single mask, token 0; a latent model's prior mean and samples). Official SAM weights show
@@ -310,7 +320,8 @@ void run_predict(const PredictArgs& a, Io io) {
   const models::ModelFile file = models::read_model_file(a.checkpoint);
   const bool psam_model =
       file.config.has_value() || sam::prob_sam_state(file.state, file.path).has_value();
-  if (a.samples > 0 || (psam_model && !a.multimask)) return run_predict_samples(a, io);
+  if (batch) return run_predict_batch(a, io, file);
+  if (a.samples > 0 || (psam_model && !a.multimask)) return run_predict_samples(a, io, file);
   if (psam_model) {
     log::warn(fmt::format(
         "--multimask: {} is a psam {} model; its SAM's multimask outputs (tokens 1-3) and IoU "
@@ -393,15 +404,26 @@ void add_predict_command(CLI::App& app, Io io, int& rc) {
       app.add_subcommand("predict",
                          "Segment one image with SAM from a box and/or points; writes mask PNGs, "
                          "overlay.png and prediction.json (predicted IoUs); with --samples, N "
-                         "Probabilistic SAM samples and uncertainty maps");
+                         "Probabilistic SAM samples and uncertainty maps; --images or --store: "
+                         "many images, one subfolder each");
   sub->add_option("--checkpoint", a->checkpoint, "SAM weights (.pth or .safetensors)")
       ->check(CLI::ExistingFile);
   sub->add_option("--kind", a->kind,
                   "instead of --checkpoint: a method that learns nothing (e.g. "
                   "box_ellipse)");
   sub->add_option("--image", a->image, "PNG/JPEG image or DICOM slice")
-      ->required()
       ->check(CLI::ExistingFile);
+  sub->add_option("--images", a->images,
+                  "instead of --image: a folder of images, with --boxes; one subfolder of --out "
+                  "per CSV row");
+  sub->add_option("--boxes", a->boxes,
+                  "with --images: CSV with a header image,x0,y0,x1,y1[,name] (image paths "
+                  "relative to --images; name: the subfolder, default the file stem)")
+      ->check(CLI::ExistingFile);
+  sub->add_option("--store", a->store,
+                  "instead of --image: every case of a store split with the store's box prompt; "
+                  "one subfolder of --out per case");
+  sub->add_option("--split", a->split, "with --store: the split (default test)");
   sub->add_option("--out", a->out, "output directory")->required();
   sub->add_option("--box", a->box, "box prompt x0,y0,x1,y1 in image pixels");
   sub->add_option("--point", a->points,

@@ -6,7 +6,7 @@
 #include <c10/core/Device.h>
 
 #include <cstdint>
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +20,8 @@ namespace psam::cli {
 
 struct PredictArgs {
   std::string checkpoint, image, out, model, box, window;
+  // Batch predict: a folder of images with a CSV of boxes, or a store's split.
+  std::string images, boxes, store, split;
   std::string kind;  // a method that learns nothing (--samples path, no checkpoint)
   std::vector<std::string> points;
   std::optional<int64_t> decoder_heads;  // default 8 (official SAM) when inferring
@@ -56,8 +58,10 @@ InputImage read_model_input(const PredictArgs& a, data::LoaderOptions& options,
                             bool stored_preprocessing, nlohmann::json& info);
 // The --box / --point prompt in image pixels; records it in info.
 sam::PointBoxPrompt parse_prompt(const PredictArgs& a, nlohmann::json& info);
-// psam::Error naming the image size for a box or point outside an image of `height` x `width`;
-// a box partly outside is clipped to the image, with a warning, and recorded in info.
+// psam::Error naming the image size for a box or point outside an image of `height` x `width`.
+void check_prompt_inside(const sam::PointBoxPrompt& prompt, int64_t height, int64_t width);
+// check_prompt_inside; a box partly outside is clipped to the image, with a warning, and
+// recorded in info.
 void fit_prompt_to_image(sam::PointBoxPrompt& prompt, int64_t height, int64_t width,
                          nlohmann::json& info);
 // --out: psam::Error unless it is absent, empty, or --force was given (before any work).
@@ -69,8 +73,35 @@ at::Tensor make_overlay(const at::Tensor& image, const at::Tensor& mask,
                         const sam::PointBoxPrompt& prompt);
 c10::Device pick_device(const std::string& name);
 
+// The method path's model, loaded once for one image or a batch: the model, the intensity
+// mapping it was trained with (before a file's own settings and prepare_loader), the number of
+// samples, and the summary fields every prediction shares.
+struct SamplesModel {
+  models::LoadedModel loaded;
+  data::LoaderOptions options;
+  int64_t samples = 1;
+  nlohmann::json info;
+};
+// `file`: the checkpoint as run_predict already read it (else it is read here).
+SamplesModel load_samples_model(const PredictArgs& a,
+                                const std::optional<models::ModelFile>& file);
+// Draws the method's samples for one prepared case (a batch of one) and writes the masks, the
+// best guess, the maps over `display` (uint8 [H,W,3]) and summary.json (`info` completed) to
+// `out_dir`, replacing an earlier prediction's files there. Returns the summary.
+nlohmann::json predict_case(const SamplesModel& m, const data::Batch& batch,
+                            const at::Tensor& display, nlohmann::json info,
+                            const std::string& out_dir, uint64_t seed);
+// "mean M (min m)" of a summary's pairwise IoU, or "-" for one sample.
+std::string pairwise_iou_text(const nlohmann::json& summary);
+
 // The method path (any psam model, or --samples): N masks drawn by the method, its single best
 // guess, mean probability, entropy and variance maps, summary.json.
-void run_predict_samples(const PredictArgs& a, Io io);
+void run_predict_samples(const PredictArgs& a, Io io,
+                         const std::optional<models::ModelFile>& file = std::nullopt);
+
+// Folder and store predict (--images DIR --boxes CSV, or --store DIR [--split S]): the method
+// path on every image or case, one subfolder each, and batch.json listing them.
+void run_predict_batch(const PredictArgs& a, Io io,
+                       const std::optional<models::ModelFile>& file);
 
 }  // namespace psam::cli

@@ -53,47 +53,44 @@ nlohmann::json spread(const std::vector<double>& x) {
 
 }  // namespace
 
-void run_predict_samples(const PredictArgs& a, Io io) {
-  PSAM_CHECK(a.points.empty() && !a.box.empty(),
-             "psam predict --samples: the sampling methods take one --box prompt (no --point)");
-  nlohmann::json info = {{"image", a.image}, {"checkpoint", a.checkpoint}, {"seed", a.seed}};
-  auto prompt = parse_prompt(a, info["prompt"]);
-
-  models::LoadedModel loaded;
+SamplesModel load_samples_model(const PredictArgs& a,
+                                const std::optional<models::ModelFile>& file) {
+  SamplesModel m;
+  m.info = {{"checkpoint", a.checkpoint}, {"seed", a.seed}};
   if (a.kind.empty()) {
-    loaded = models::load_model(a.checkpoint, model_flags(a), std::nullopt, pick_device(a.device));
+    m.loaded = file ? models::load_model(*file, models::resolve_model_source(a.checkpoint),
+                                         model_flags(a), std::nullopt, pick_device(a.device))
+                    : models::load_model(a.checkpoint, model_flags(a), std::nullopt,
+                                         pick_device(a.device));
   } else {
-    loaded.model = models::build_unlearned(a.kind, pick_device(a.device));
-    info["kind"] = a.kind;
+    m.loaded.model = models::build_unlearned(a.kind, pick_device(a.device));
+    m.info["kind"] = a.kind;
   }
-  models::Model& model = *loaded.model;
-  info["model"] = nlohmann::json::parse(models::model_config_json(model.config()));
-  info["model_config_stored"] = loaded.stored_config;
+  const models::Model& model = *m.loaded.model;
+  m.info["model"] = nlohmann::json::parse(models::model_config_json(model.config()));
+  m.info["model_config_stored"] = m.loaded.stored_config;
+  // Images are prepared as the loader prepares store images, with the intensity mapping the
+  // model was trained with.
+  if (m.loaded.preprocessing)
+    data::read_intensity_json(*m.loaded.preprocessing, m.options, m.loaded.source.checkpoint);
+  m.samples = a.samples > 0 ? a.samples : model.deterministic() ? 1 : 16;
+  if (m.samples > 1 && model.deterministic())
+    log::warn(fmt::format("--samples {}: {} is deterministic; every sample is the same mask",
+                          m.samples, model.kind()));
+  m.info["samples"] = m.samples;
+  m.info["output"] = model.deterministic()
+                         ? "the method's output (for SAM: the single-mask output, token 0)"
+                         : "masks drawn by the method, and its best guess (prior_mean.png: the "
+                           "decoding at the prior mean)";
+  return m;
+}
 
-  // The image as the loader prepares store images, with the intensity mapping the model was
-  // trained with.
-  data::LoaderOptions options;
-  if (loaded.preprocessing)
-    data::read_intensity_json(*loaded.preprocessing, options, loaded.source.checkpoint);
-  const InputImage input = read_model_input(a, options, loaded.preprocessing.has_value(), info);
-  const at::Tensor& image = input.display;
-  fit_prompt_to_image(prompt, image.size(0), image.size(1), info["prompt"]);
-  const int64_t n = a.samples > 0 ? a.samples : model.deterministic() ? 1 : 16;
-  if (n > 1 && model.deterministic())
-    log::warn(fmt::format("--samples {}: {} is deterministic; every sample is the same mask", n,
-                          model.kind()));
-  info["samples"] = n;
-  info["output"] = model.deterministic()
-                       ? "the method's output (for SAM: the single-mask output, token 0)"
-                       : "masks drawn by the method, and its best guess (prior_mean.png: the "
-                         "decoding at the prior mean)";
-  model.prepare_loader(options, /*training=*/false);
-  const auto b = prompt.box[0];
-  const data::Box box{b[0].item<float>(), b[1].item<float>(), b[2].item<float>(),
-                      b[3].item<float>()};
-  const data::Batch batch = data::image_batch(input.pixels, input.intensity, box, options);
+nlohmann::json predict_case(const SamplesModel& m, const data::Batch& batch,
+                            const at::Tensor& display, nlohmann::json info,
+                            const std::string& out_dir, uint64_t seed) {
+  const int64_t n = m.samples;
   torch::NoGradGuard no_grad;
-  const auto drawn = model.sample(batch, n, at::make_generator<at::CPUGeneratorImpl>(a.seed));
+  const auto drawn = m.loaded.model->sample(batch, n, at::make_generator<at::CPUGeneratorImpl>(seed));
   const auto logits = torch::cat({drawn.logits, drawn.mean_logits.unsqueeze(0)}).cpu();
   const auto masks = logits.slice(0, 0, n) > 0;
   const auto probs = torch::sigmoid(logits.slice(0, 0, n));
@@ -116,16 +113,12 @@ void run_predict_samples(const PredictArgs& a, Io io) {
   images.emplace_back("prior_mean.png", prior_mean.to(torch::kUInt8) * 255);
   info["prior_mean"] = {{"file", "prior_mean.png"}, {"area", prior_mean.sum().item<int64_t>()}};
   // The method's own predictions of that mask's quality (USAM's heads, SAM's IoU head).
-  std::string scores;
-  for (const auto& [name, value] : drawn.scores) {
-    info["prior_mean"]["scores"][name] = value;
-    scores += fmt::format("{}{} {:.4f}", scores.empty() ? "" : ", ", name, value);
-  }
+  for (const auto& [name, value] : drawn.scores) info["prior_mean"]["scores"][name] = value;
   // Entropy of a probability is at most 1 bit and the variance of values in [0,1] at most 1/4.
   const std::vector<std::tuple<std::string, at::Tensor, double>> maps = {
       {"mean_probability", mean, 1.0}, {"entropy", entropy, 1.0}, {"variance", variance, 4.0}};
   for (const auto& [name, values, scale] : maps) {
-    images.emplace_back(name + ".png", heat_map(image, values * scale));
+    images.emplace_back(name + ".png", heat_map(display, values * scale));
     info["maps"][name] = {{"heat_map", name + ".png"},
                           {"values", name + ".npy"},
                           {"max", values.max().item<double>()},
@@ -136,24 +129,57 @@ void run_predict_samples(const PredictArgs& a, Io io) {
   info["original_size"] = {batch.size[0], batch.size[1]};
 
   // Everything is computed; only now does anything touch the output directory.
-  const std::filesystem::path out(a.out);
-  clear_earlier_prediction(a.out);
+  const std::filesystem::path out(out_dir);
+  clear_earlier_prediction(out_dir);
   std::filesystem::create_directories(out);
   for (const auto& [name, pixels] : images) io::write_image((out / name).string(), pixels);
   for (const auto& [name, values, scale] : maps)
     io::write_npy((out / (name + ".npy")).string(), values.to(torch::kFloat).contiguous());
   write_file_atomic((out / "summary.json").string(),
                     [&](std::ostream& os) { os << info.dump(2) << "\n"; });
-  const auto& iou = info["pairwise_iou"];
+  return info;
+}
+
+std::string pairwise_iou_text(const nlohmann::json& summary) {
+  const auto& iou = summary["pairwise_iou"];
+  return iou.is_null() ? std::string("-")
+                       : fmt::format("mean {:.4f} (min {:.4f})", iou["mean"].get<double>(),
+                                     iou["min"].get<double>());
+}
+
+void run_predict_samples(const PredictArgs& a, Io io,
+                         const std::optional<models::ModelFile>& file) {
+  PSAM_CHECK(a.points.empty() && !a.box.empty(),
+             "psam predict --samples: the sampling methods take one --box prompt (no --point)");
+  nlohmann::json prompt_info;
+  auto prompt = parse_prompt(a, prompt_info);
+  const SamplesModel m = load_samples_model(a, file);
+  nlohmann::json info = m.info;
+  info["image"] = a.image;
+  info["prompt"] = prompt_info;
+
+  data::LoaderOptions options = m.options;
+  const InputImage input =
+      read_model_input(a, options, m.loaded.preprocessing.has_value(), info);
+  fit_prompt_to_image(prompt, input.display.size(0), input.display.size(1), info["prompt"]);
+  m.loaded.model->prepare_loader(options, /*training=*/false);
+  const auto b = prompt.box[0];
+  const data::Box box{b[0].item<float>(), b[1].item<float>(), b[2].item<float>(),
+                      b[3].item<float>()};
+  const data::Batch batch = data::image_batch(input.pixels, input.intensity, box, options);
+  info = predict_case(m, batch, input.display, std::move(info), a.out, a.seed);
+
+  std::string scores;
+  const nlohmann::json method_scores =
+      info["prior_mean"].value("scores", nlohmann::json::object());
+  for (const auto& [name, value] : method_scores.items())
+    scores += fmt::format("{}{} {:.4f}", scores.empty() ? "" : ", ", name,
+                          value.is_number() ? value.get<double>() : std::nan(""));
   io.out << "output: " << info["output"].get<std::string>() << "\n";
   io.out << fmt::format(
       "{} samples, area mean {:.1f} px, pairwise IoU {}; wrote the masks, "
       "mean_probability, entropy, variance maps and summary.json to {}\n",
-      n, info["area"]["mean"].get<double>(),
-      iou.is_null() ? std::string("-")
-                    : fmt::format("mean {:.4f} (min {:.4f})", iou["mean"].get<double>(),
-                                  iou["min"].get<double>()),
-      a.out);
+      m.samples, info["area"]["mean"].get<double>(), pairwise_iou_text(info), a.out);
   if (!scores.empty()) io.out << "prior_mean.png scores: " << scores << "\n";
 }
 

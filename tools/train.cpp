@@ -4,7 +4,6 @@
 // --resume auto continues the run CONFIG names when it has a checkpoint and starts it otherwise
 // (one command line for a job that a cluster may stop and requeue).
 #include <fmt/format.h>
-#include <torch/version.h>
 #include <signal.h>
 #include <string.h>
 
@@ -254,11 +253,8 @@ int run_train(const TrainArgs& a, Io io) {
   const dist::Launch launch = dist::launch_from_environment(c.dist.master_addr, c.dist.master_port);
   c10::Device device = resolve_device(c.run.device);
   if (device.is_cuda() && launch.world_size > 1) device = c10::Device(c10::kCUDA, launch.local_rank);
-  PSAM_CHECK(c.run.precision != RunOptions::Precision::kBf16 ||
-                 train::bf16_autocast_supported(device.type()),
-             fmt::format("{}: run.precision bf16 on the {} needs libtorch 2.x; this psam was "
-                         "built with libtorch {} (use fp32, or the pip build: docs/gpu.md)",
-                         config_path, device.str(), TORCH_VERSION));
+  // Before anything is written, not at the first step.
+  if (c.run.precision == RunOptions::Precision::kBf16) train::check_bf16_autocast(device.type());
   const auto group = dist::init_group(launch, {c.dist.backend, device.is_cuda(), c.dist.timeout_s});
   const bool main = group->is_main();
   if (!main) log::set_console_level("warn");

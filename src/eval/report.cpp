@@ -159,26 +159,6 @@ std::string per_case_csv(const EvalResult& result) {
 at::Tensor samples_grid(const std::vector<CaseFigure>& figures, int64_t max_samples) {
   PSAM_CHECK(!figures.empty(), "samples_grid: no cases to draw");
   std::vector<at::Tensor> rows;
-  // Column labels, from the first case (every case has the same columns): the long name where
-  // it fits the tile, else the short one.
-  {
-    const CaseFigure& f = figures.front();
-    const int64_t side = std::max(f.image.size(1), f.image.size(2));
-    const int64_t width = std::max<int64_t>(1, (kMinTile + side - 1) / side) * f.image.size(2);
-    std::vector<std::pair<std::string, std::string>> names = {{"image", "img"}};
-    for (int64_t k = 0; k < f.annotators.size(0); ++k)
-      names.emplace_back(fmt::format("rater {}", k + 1), fmt::format("r{}", k + 1));
-    for (int64_t i = 0; i < std::min(max_samples, f.samples.size(0)); ++i)
-      names.emplace_back(fmt::format("sample {}", i + 1), fmt::format("s{}", i + 1));
-    names.emplace_back("mean", "mean");
-    names.emplace_back("uncertainty", "unc");
-    std::vector<at::Tensor> labels;
-    for (const auto& [name, short_name] : names) {
-      const bool fits = render_text(name, 2).size(1) <= width - 4;
-      labels.push_back(label_strip(fits ? name : short_name, width, /*centred=*/true));
-    }
-    rows.push_back(join(labels, 2));
-  }
   for (const auto& f : figures) {
     const at::Tensor image = f.image.to(torch::kFloat).clamp(0, 1);
     const int64_t factor =
@@ -192,6 +172,25 @@ at::Tensor samples_grid(const std::vector<CaseFigure>& figures, int64_t max_samp
     tiles.push_back(f.mean.to(torch::kFloat).unsqueeze(0).expand({3, -1, -1}));
     tiles.push_back(heat(f.uncertainty.to(torch::kFloat)));
     for (auto& t : tiles) t = enlarge(t, factor);
+    if (rows.empty()) {
+      // Column labels over the first case's tiles (every case has the same columns): the long
+      // name where it fits the tile, else the short one.
+      std::vector<std::pair<std::string, std::string>> names = {{"image", "img"}};
+      for (int64_t k = 0; k < f.annotators.size(0); ++k)
+        names.emplace_back(fmt::format("rater {}", k + 1), fmt::format("r{}", k + 1));
+      for (int64_t i = 0; i < std::min(max_samples, f.samples.size(0)); ++i)
+        names.emplace_back(fmt::format("sample {}", i + 1), fmt::format("s{}", i + 1));
+      names.emplace_back("mean", "mean");
+      names.emplace_back("uncertainty", "unc");
+      std::vector<at::Tensor> labels;
+      for (size_t c = 0; c < names.size(); ++c) {
+        const int64_t width = tiles[c].size(2);
+        const bool fits = render_text(names[c].first, 2).size(1) <= width - 4;
+        labels.push_back(
+            label_strip(fits ? names[c].first : names[c].second, width, /*centred=*/true));
+      }
+      rows.push_back(join(labels, 2));
+    }
     rows.push_back(join(tiles, 2));
   }
   const at::Tensor grid = join(rows, 1);

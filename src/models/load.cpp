@@ -207,9 +207,15 @@ ModelFile read_model_file(const std::string& path) {
 
 LoadedModel load_model(const std::string& path, const ModelFlags& flags,
                        const std::optional<ModelConfig>& fallback, const c10::Device& device) {
+  ModelSource source = resolve_model_source(path);
+  ModelFile file = read_model_file(source.checkpoint);
+  return load_model(file, std::move(source), flags, fallback, device);
+}
+
+LoadedModel load_model(const ModelFile& file, ModelSource source, const ModelFlags& flags,
+                       const std::optional<ModelConfig>& fallback, const c10::Device& device) {
   LoadedModel out;
-  out.source = resolve_model_source(path);
-  const ModelFile file = read_model_file(out.source.checkpoint);
+  out.source = std::move(source);
   ModelConfig config;
   if (file.config) {
     check_model_flags(flags, *file.config, file.path);

@@ -9,8 +9,8 @@ std::vector<std::string> collapse_warnings(double mean_kl, std::optional<double>
   if (mean_kl < kCollapsedKl) {
     out.push_back(fmt::format(
         "train: mean KL {:.3g} nats this epoch: the posterior has collapsed onto the prior, so "
-        "samples will barely differ. Lower loss.beta (with the per-pixel mean BCE, "
-        "bce_reduction mean, about 1e-3) or raise loss.kl_warmup_steps (docs/train.md)",
+        "samples will barely differ. Lower loss.beta (or leave it unset: the per-image ELBO "
+        "weight, 1/pixels for bce_reduction mean) or raise loss.kl_warmup_steps (docs/train.md)",
         mean_kl));
   }
   if (diversity && *diversity < kIdenticalSamples) {

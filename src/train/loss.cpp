@@ -33,7 +33,7 @@ void LossConfig::validate() const {
   PSAM_CHECK(bce_weight >= 0, fmt::format("loss: bce_weight must be >= 0, got {}", bce_weight));
   PSAM_CHECK(dice_weight >= 0, fmt::format("loss: dice_weight must be >= 0, got {}", dice_weight));
   PSAM_CHECK(dice_smooth >= 0, fmt::format("loss: dice_smooth must be >= 0, got {}", dice_smooth));
-  PSAM_CHECK(beta >= 0, fmt::format("loss: beta must be >= 0, got {}", beta));
+  PSAM_CHECK(!beta || *beta >= 0, fmt::format("loss: beta must be >= 0, got {}", beta.value_or(0)));
   PSAM_CHECK(kl_warmup_steps >= 0,
              fmt::format("loss: kl_warmup_steps must be >= 0, got {}", kl_warmup_steps));
   PSAM_CHECK(l2_weight >= 0, fmt::format("loss: l2_weight must be >= 0, got {}", l2_weight));
@@ -72,11 +72,29 @@ at::Tensor kl_loss(const prob::DiagonalGaussian& posterior, const prob::Diagonal
   return posterior.kl_divergence(prior).mean();
 }
 
-double kl_weight(const LossConfig& config, int64_t step) {
-  if (config.kl_warmup_steps <= 0) return config.beta;
+double elbo_beta(BceReduction reduction, int64_t batch, int64_t pixels_per_image) {
+  PSAM_CHECK(batch > 0 && pixels_per_image > 0,
+             fmt::format("loss: ELBO weight of an empty batch ({} images of {} pixels)", batch,
+                         pixels_per_image));
+  switch (reduction) {
+    case BceReduction::kMean: return 1.0 / static_cast<double>(pixels_per_image);
+    case BceReduction::kImageSum: return 1.0;
+    case BceReduction::kSum: return static_cast<double>(batch);
+  }
+  throw Error("loss: unknown BCE reduction");
+}
+
+double resolved_beta(const LossConfig& config, const at::Tensor& logits) {
+  if (config.beta) return *config.beta;
+  PSAM_CHECK(logits.dim() == 4, "loss: logits must be [B,1,H,W]");
+  return elbo_beta(config.bce_reduction, logits.size(0), logits.size(2) * logits.size(3));
+}
+
+double kl_weight(const LossConfig& config, int64_t step, double beta) {
+  if (config.kl_warmup_steps <= 0) return beta;
   const double ramp =
       static_cast<double>(std::max<int64_t>(step, 0)) / static_cast<double>(config.kl_warmup_steps);
-  return config.beta * std::min(1.0, ramp);
+  return beta * std::min(1.0, ramp);
 }
 
 LossTerms prob_sam_loss(const at::Tensor& logits, const at::Tensor& target,
@@ -89,7 +107,8 @@ LossTerms prob_sam_loss(const at::Tensor& logits, const at::Tensor& target,
   terms.dice = dice_loss(logits, target, config.dice_mode, config.dice_smooth);
   terms.kl = posterior.defined() || prior.defined() ? kl_loss(posterior, prior)
                                                     : at::zeros({}, logits.options());
-  terms.kl_weight = kl_weight(config, step);
+  terms.beta = resolved_beta(config, logits);
+  terms.kl_weight = kl_weight(config, step, terms.beta);
   terms.total =
       config.bce_weight * terms.bce + config.dice_weight * terms.dice + terms.kl_weight * terms.kl;
   return terms;

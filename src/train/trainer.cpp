@@ -269,6 +269,12 @@ class Loop {
     if (samples > 0) {
       Bf16Autocast autocast(o_.bf16, o_.cuda ? c10::kCUDA : c10::kCPU);
       loss = task_.loss(batch, state_.step, generator_);
+      if (loss->beta && !beta_logged_) {
+        beta_logged_ = true;
+        log::info(fmt::format("train: KL weight {:.3g} after the warm-up (loss.beta; unset, the "
+                              "per-image ELBO weight of the BCE's reduction)",
+                              *loss->beta));
+      }
     }
     double total = loss ? loss->total.item<double>() : 0.0;
     // Every rank skips the step when the loss is not finite on any of them.
@@ -564,6 +570,7 @@ class Loop {
   int64_t last_saved_step_ = 0;  // state_.step when last.pt was last written (or restored)
   std::chrono::steady_clock::time_point last_saved_time_ = std::chrono::steady_clock::now();
   Terms last_terms_;
+  bool beta_logged_ = false;  // the KL weight is logged at the first step
   std::ofstream metrics_;
   std::unique_ptr<SummaryWriter> tb_;
 };

@@ -30,8 +30,10 @@ TEST(CommandLine, ArgumentErrorsAreOneLine) {
                         "must be a number >= 0, got -2");
   expect_one_line_error(run_cli({"eval", "--bogus"}), "(see psam eval --help)");
   expect_one_line_error(run_cli({"nonsense"}), "'nonsense' is not a psam command (the commands: train");
-  const auto missing = run_cli({"predict", "--out", "o"});
+  const auto missing = run_cli({"predict", "--checkpoint", "README.md", "--image", "README.md"});
   expect_one_line_error(missing, "required");
+  expect_one_line_error(run_cli({"predict", "--checkpoint", "README.md", "--out", "o"}),
+                        "give one of --image FILE, --images DIR --boxes CSV, or --store DIR");
 }
 
 TEST(CommandLine, SettingsGivenAsOptionsGetTheirOverride) {

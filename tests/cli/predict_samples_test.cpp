@@ -127,6 +127,23 @@ TEST_F(PredictSamples, TheSeedReproducesTheSamplesAndAnotherSeedChangesThem) {
 }
 
 // psam export --part full adds fcomb.decoder.*, a copy of the mask decoder; predict reads it.
+// A folder batch loads the model once and gives each row what the single-image predict gives.
+TEST_F(PredictSamples, AFolderBatchEqualsOneImageAtATime) {
+  ASSERT_EQ(predict(checkpoint_, tmp_.file("single"), 3), 0) << err_.str();
+  const std::string boxes = tmp_.write("boxes.csv", "image,x0,y0,x1,y1,name\ninput.png,10,12,100,70,a\n");
+  const auto dir = fs::path(image_).parent_path().string();
+  out_.str("");
+  ASSERT_EQ(cli::run({"predict", "--checkpoint", checkpoint_, "--images", dir, "--boxes", boxes,
+                      "--samples", "4", "--seed", "3", "--decoder-heads", "4", "--out",
+                      tmp_.file("batch")},
+                     {out_, err_}),
+            0)
+      << err_.str();
+  for (const char* file : {"sample_0.png", "sample_3.png", "prior_mean.png", "variance.npy"})
+    EXPECT_EQ(read_file(tmp_.file("batch/a/") + file), read_file(tmp_.file("single/") + file))
+        << file;
+}
+
 TEST_F(PredictSamples, ReadsAFullExport) {
   const auto full = tmp_.file("full.pth");
   std::ostringstream out, err;

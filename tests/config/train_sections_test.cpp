@@ -43,7 +43,7 @@ train:
   EXPECT_EQ(c.data.loader.prompt, data::PromptSource::kMajority);
   EXPECT_DOUBLE_EQ(c.data.loader.box_jitter, 0.1);
   EXPECT_EQ(c.data.train_split, "train");
-  EXPECT_DOUBLE_EQ(c.loss.beta, 2.5);
+  EXPECT_EQ(c.loss.beta, std::optional<double>(2.5));
   EXPECT_EQ(c.loss.dice_mode, train::DiceMode::kPerSample);
   EXPECT_EQ(c.loss.kl_warmup_steps, 100);
   EXPECT_EQ(c.train.optimizer, train::OptimizerKind::kAdamW);
@@ -60,6 +60,18 @@ train:
   const Config back = load<Config>(dir.write("back.yaml", to_yaml(c)));
   EXPECT_EQ(hash(back), hash(c));
   EXPECT_EQ(back.train.lr, c.train.lr);
+}
+
+// loss.beta is unset by default (the ELBO weight), and null in YAML or on the command line
+// unsets a value that a base file gave.
+TEST(TrainSections, BetaUnsetMeansTheElboWeight) {
+  EXPECT_FALSE(load<Config>("").loss.beta.has_value());
+  support::TempDir dir;
+  const std::string base = dir.write("base.yaml", "loss: {beta: 10.0}\n");
+  EXPECT_EQ(load<Config>(base).loss.beta, std::optional<double>(10.0));
+  EXPECT_FALSE(load<Config>(base, {"loss.beta=null"}).loss.beta.has_value());
+  EXPECT_FALSE(load<Config>(dir.write("child.yaml", "_base_: base.yaml\nloss: {beta: ~}\n"))
+                   .loss.beta.has_value());
 }
 
 TEST(TrainSections, Errors) {

@@ -4,12 +4,16 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "psam/util/error.h"
 
 namespace {
 
 using psam::prob::DiagonalGaussian;
+using psam::train::BceReduction;
 using psam::train::DiceMode;
 
 double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
@@ -80,12 +84,45 @@ TEST(Loss, DiceBatchAndPerSampleForms) {
 
 TEST(Loss, KlWarmupIsLinear) {
   psam::train::LossConfig c;
-  EXPECT_EQ(psam::train::kl_weight(c, 0), 10.0);
+  EXPECT_EQ(psam::train::kl_weight(c, 0, 10.0), 10.0);
   c.kl_warmup_steps = 100;
-  EXPECT_EQ(psam::train::kl_weight(c, 0), 0.0);
-  EXPECT_DOUBLE_EQ(psam::train::kl_weight(c, 25), 2.5);
-  EXPECT_EQ(psam::train::kl_weight(c, 100), 10.0);
-  EXPECT_EQ(psam::train::kl_weight(c, 1000), 10.0);
+  EXPECT_EQ(psam::train::kl_weight(c, 0, 10.0), 0.0);
+  EXPECT_DOUBLE_EQ(psam::train::kl_weight(c, 25, 10.0), 2.5);
+  EXPECT_EQ(psam::train::kl_weight(c, 100, 10.0), 10.0);
+  EXPECT_EQ(psam::train::kl_weight(c, 1000, 10.0), 10.0);
+}
+
+// Unset, beta makes BCE + beta * KL the negative ELBO per image whatever the reduction: the
+// loss is then the per-image ELBO scaled by 1/pixels (mean), 1 (image_sum) or the batch (sum).
+TEST(Loss, UnsetBetaIsTheElboWeightOfTheReduction) {
+  torch::manual_seed(5);
+  for (const auto& [b, h, w] : {std::tuple{2, 6, 10}, std::tuple{3, 12, 4}, std::tuple{1, 8, 8}}) {
+    const auto logits = torch::randn({b, 1, h, w}, torch::kDouble);
+    const auto target = (torch::rand({b, 1, h, w}) > 0.5).to(torch::kDouble);
+    const auto q = DiagonalGaussian::from_log_sigma(torch::randn({b, 4}, torch::kDouble),
+                                                    torch::randn({b, 4}, torch::kDouble));
+    const auto p = DiagonalGaussian::from_log_sigma(torch::randn({b, 4}, torch::kDouble),
+                                                    torch::randn({b, 4}, torch::kDouble));
+    // The negative ELBO per image, averaged over the batch, from its definition.
+    const auto per_pixel = torch::binary_cross_entropy_with_logits(
+        logits, target, {}, {}, at::Reduction::None);
+    const double elbo = (per_pixel.sum() / b + q.kl_divergence(p).mean()).item<double>();
+    const std::vector<std::pair<BceReduction, double>> scales = {
+        {BceReduction::kMean, 1.0 / (h * w)}, {BceReduction::kImageSum, 1.0},
+        {BceReduction::kSum, static_cast<double>(b)}};
+    for (const auto& [reduction, scale] : scales) {
+      psam::train::LossConfig c;
+      c.dice_weight = 0;
+      c.bce_reduction = reduction;
+      const auto t = psam::train::prob_sam_loss(logits, target, q, p, c, 0);
+      EXPECT_NEAR(t.total.item<double>(), scale * elbo, 1e-9 * scale * elbo)
+          << psam::name_of(reduction) << " " << b << "x" << h << "x" << w;
+      EXPECT_DOUBLE_EQ(t.kl_weight, psam::train::resolved_beta(c, logits));
+    }
+  }
+  psam::train::LossConfig set;
+  set.beta = 10;
+  EXPECT_EQ(psam::train::resolved_beta(set, torch::zeros({2, 1, 4, 4})), 10.0);
 }
 
 TEST(Loss, TotalIsTheWeightedSumOfTheReportedTerms) {
@@ -97,6 +134,7 @@ TEST(Loss, TotalIsTheWeightedSumOfTheReportedTerms) {
   psam::train::LossConfig c;
   c.bce_weight = 0.5;
   c.dice_weight = 2;
+  c.beta = 10;
   c.kl_warmup_steps = 10;
   const auto t = psam::train::prob_sam_loss(logits, target, q, p, c, 4);
   EXPECT_DOUBLE_EQ(t.kl_weight, 4.0);

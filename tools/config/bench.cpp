@@ -198,8 +198,6 @@ Benchmark load_benchmark(const std::string& path, const std::vector<std::string>
                fmt::format("{}: {} ({}) needs a config (a method that trains) or a kind (one "
                            "that learns nothing)",
                            path, where, method.name));
-    PSAM_CHECK(method.config.empty() || fs::is_regular_file(method.config),
-               fmt::format("{}: key '{}.config': no such file {}", path, where, method.config));
     method.overrides = shared;
     if (m["overrides"]) {
       const auto own = r.texts(m["overrides"], where + ".overrides");

@@ -56,7 +56,9 @@ void bind(Binder& b, train::LossConfig& c) {
   b.choice("dice_mode", c.dice_mode,
            "batch: one ratio over the batch (reference); per_sample: mean of per-sample ratios");
   b.field("dice_smooth", c.dice_smooth, "added to the Dice numerator and denominator");
-  b.field("beta", c.beta, "KL weight after the warm-up");
+  b.field("beta", c.beta,
+          "KL weight after the warm-up; null (~): the per-image ELBO weight for bce_reduction "
+          "(1/pixels for mean, 1 for image_sum, the batch size for sum)");
   b.field("kl_warmup_steps", c.kl_warmup_steps, "KL weight rises linearly from 0 over N steps");
   b.field("l2_weight", c.l2_weight,
           "weight of the sum of L2 norms of the latent nets' (and combiner's) parameters; "

@@ -71,6 +71,10 @@ struct LoadedModel {
 // config, saying how to re-save it with one.
 LoadedModel load_model(const std::string& path, const ModelFlags& flags,
                        const std::optional<ModelConfig>& fallback, const c10::Device& device);
+// The same from a file already read (read_model_file of source.checkpoint), so that a caller
+// who looked at it first does not read a large checkpoint twice.
+LoadedModel load_model(const ModelFile& file, ModelSource source, const ModelFlags& flags,
+                       const std::optional<ModelConfig>& fallback, const c10::Device& device);
 
 // model.init_from: the weights of `path` into `model` (fresh weights otherwise). A psam file of
 // the same kind and shape gives every weight it has; anything else goes through the method's

@@ -8,6 +8,8 @@ namespace psam::train {
 // Whether this build autocasts to bf16 on `device`: CUDA always; the CPU from libtorch 2.0 (1.13's
 // CPU autocast leaves layer_norm's fp32 weights against bf16 inputs, which it refuses).
 bool bf16_autocast_supported(c10::DeviceType device);
+// psam::Error naming run.precision and the libtorch version where it is not.
+void check_bf16_autocast(c10::DeviceType device);
 
 class Bf16Autocast {
  public:

@@ -6,12 +6,16 @@
 //   Probabilistic SAM   mean over pixels and batch, beta 10                    (bce_reduction mean)
 //   Prob. U-Net, Kohl   sum over each image's pixels, mean over batch, beta 1  (image_sum)
 //   Prob. U-Net, Knegt  sum over pixels and batch, beta 10; KL batch mean      (sum)
-// The defaults are Probabilistic SAM's; configs of the other methods set theirs.
+// The reduction is Probabilistic SAM's by default. beta is not: unset, it is the weight that
+// makes the loss the negative ELBO per image for the reduction in use (elbo_beta). The
+// reference's 10 on a per-pixel mean weighs one nat of KL above everything z can explain, and
+// the posterior collapses onto the prior (docs/train.md); configs that reproduce a paper set it.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,7 +57,8 @@ struct LossConfig {
   double dice_weight = 1.0;
   DiceMode dice_mode = DiceMode::kBatch;
   double dice_smooth = 1.0;  // added to numerator and denominator
-  double beta = 10.0;        // KL weight once warmed up
+  // KL weight once warmed up; unset: elbo_beta for the logits of each step.
+  std::optional<double> beta;
   // The KL weight rises linearly from 0 at step 0 to beta at this step; 0 = beta throughout.
   int64_t kl_warmup_steps = 0;
   // Weight of the sum of L2 norms (not squared) of every parameter tensor of a method's
@@ -68,6 +73,7 @@ struct LossConfig {
 struct StepLoss {
   at::Tensor total;                                        // scalar that is minimised
   std::vector<std::pair<std::string, at::Tensor>> terms;  // scalars to log, e.g. bce, dice, kl
+  std::optional<double> beta;  // a latent method's KL weight after the warm-up, for the log
 };
 
 struct LossTerms {
@@ -75,7 +81,8 @@ struct LossTerms {
   at::Tensor dice;   // scalar
   at::Tensor kl;     // scalar: batch mean of KL(posterior || prior)
   at::Tensor total;  // bce_weight * bce + dice_weight * dice + kl_weight * kl
-  double kl_weight = 0.0;
+  double kl_weight = 0.0;  // at this step
+  double beta = 0.0;       // after the warm-up (loss.beta, or elbo_beta when unset)
 };
 
 // Binary cross-entropy of logits [B,1,H,W] against targets in [0,1] of the same shape, reduced
@@ -89,8 +96,13 @@ at::Tensor dice_loss(const at::Tensor& logits, const at::Tensor& target, DiceMod
 at::Tensor kl_loss(const prob::DiagonalGaussian& posterior, const prob::DiagonalGaussian& prior);
 // Sum over the tensors of their L2 (Frobenius) norms, as the references' l2_regularisation.
 at::Tensor l2_norm_sum(const std::vector<at::Tensor>& parameters);
+// The KL weight under which BCE + beta * KL is the negative ELBO per image (the KL being a batch
+// mean): 1 / pixels_per_image for `mean`, 1 for `image_sum`, the batch size for `sum`.
+double elbo_beta(BceReduction reduction, int64_t batch, int64_t pixels_per_image);
+// config.beta, or elbo_beta for logits [B,1,H,W] when it is unset.
+double resolved_beta(const LossConfig& config, const at::Tensor& logits);
 // beta scaled by the warm-up at this (0-based) optimisation step.
-double kl_weight(const LossConfig& config, int64_t step);
+double kl_weight(const LossConfig& config, int64_t step, double beta);
 
 // logits: the decoder output upsampled to the target's size. posterior and prior both undefined
 // (the deterministic model, latent_net none): kl is 0.

@@ -137,10 +137,6 @@ std::string patient_of(const std::string& stem, const std::optional<std::regex>&
   return patient;
 }
 
-}  // namespace
-
-namespace {
-
 // "(N GIF files match it, e.g. X: a format psam does not read; convert them to PNG)", or "".
 std::string unsupported_note(const std::vector<std::string>& files) {
   if (files.empty()) return "";
@@ -156,26 +152,9 @@ std::string unsupported_note(const std::vector<std::string>& files) {
                      files.size(), fmt::join(kinds, "/"), files.front());
 }
 
-ImageImportReport import_folder_into(const std::string& root_dir, const std::string& out_dir,
-                                     const FolderImportOptions& o, ImageImportReport& report);
-
-}  // namespace
-
-ImageImportReport import_folder(const std::string& root_dir, const std::string& out_dir,
-                                const FolderImportOptions& o, ImageImportReport* partial) {
-  ImageImportReport report;
-  try {
-    return import_folder_into(root_dir, out_dir, o, report);
-  } catch (...) {
-    if (partial != nullptr) *partial = report;
-    throw;
-  }
-}
-
-namespace {
-
-ImageImportReport import_folder_into(const std::string& root_dir, const std::string& out_dir,
-                                     const FolderImportOptions& o, ImageImportReport& report) {
+// Fills `report` as it goes, so that a failure leaves what was found in it.
+void import_folder_into(const std::string& root_dir, const std::string& out_dir,
+                        const FolderImportOptions& o, ImageImportReport& report) {
   const fs::path root(root_dir);
   PSAM_CHECK(fs::is_directory(root), root_dir + ": no such directory");
   const PathPattern image_pattern = parse_pattern(o.images, false, "--images");
@@ -246,9 +225,20 @@ ImageImportReport import_folder_into(const std::string& root_dir, const std::str
   if (name.filename().empty()) name = name.parent_path();  // ROOT given with a trailing '/'
   write_image_set(std::move(entries), out_dir, o, /*keep_split=*/false, name.filename().string(),
                   std::move(provenance), report);
-  return report;
 }
 
 }  // namespace
+
+ImageImportReport import_folder(const std::string& root_dir, const std::string& out_dir,
+                                const FolderImportOptions& o, ImageImportReport* partial) {
+  ImageImportReport report;
+  try {
+    import_folder_into(root_dir, out_dir, o, report);
+    return report;
+  } catch (...) {
+    if (partial != nullptr) *partial = report;
+    throw;
+  }
+}
 
 }  // namespace psam::data

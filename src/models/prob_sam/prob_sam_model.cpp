@@ -54,6 +54,7 @@ train::StepLoss ProbSamModel::loss(const data::Batch& batch, const train::LossCo
   result.terms = {{"bce", terms.bce.detach()}, {"dice", terms.dice.detach()}};
   if (config().prob.deterministic()) return result;
   result.terms.emplace_back("kl", terms.kl.detach());
+  result.beta = terms.beta;
   if (loss.l2_weight > 0) {
     std::vector<at::Tensor> regularised;
     const auto add = [&](const torch::nn::Module& part) {

@@ -40,6 +40,7 @@ train::StepLoss ProbUnetModel::loss(const data::Batch& batch, const train::LossC
   train::StepLoss out;
   out.total = terms.total;
   out.terms = {{"bce", terms.bce.detach()}, {"kl", terms.kl.detach()}};
+  out.beta = terms.beta;
   if (loss.dice_weight > 0) out.terms.emplace_back("dice", terms.dice.detach());
   if (loss.l2_weight > 0) {
     const at::Tensor l2 = train::l2_norm_sum(net_->regularised_parameters());

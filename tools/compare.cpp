@@ -10,9 +10,11 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <sstream>
+#include <yaml-cpp/yaml.h>
 
 #include "cli.h"
 #include "config/bench.h"
@@ -65,6 +67,39 @@ std::string summary_hash(const std::string& eval_dir) {
   } catch (const std::exception&) {
     return {};  // unreadable: evaluated again
   }
+}
+
+// "key=value" (value in YAML flow style) for every leaf of a config's YAML.
+void flatten_yaml(const YAML::Node& node, const std::string& prefix,
+                  std::map<std::string, std::string>& out) {
+  if (node.IsMap()) {
+    for (const auto& kv : node)
+      flatten_yaml(kv.second, prefix.empty() ? kv.first.as<std::string>()
+                                             : prefix + "." + kv.first.as<std::string>(),
+                   out);
+    return;
+  }
+  YAML::Emitter e;
+  e << YAML::Flow << node;
+  out[prefix] = e.c_str();
+}
+
+// The overrides that turn the config a run was trained with into `now`, so that a resumed run
+// follows an edited method config (psam train --resume reads the run's own config.yaml plus
+// overrides; a model change is refused there, naming the keys). The run stores its paths
+// absolute; `now`'s are compared the same way.
+std::vector<std::string> config_changes(const std::string& run_config, config::Config now) {
+  for (std::string* path : {&now.data.store, &now.model.init_from, &now.train.embedding_cache_dir})
+    if (!path->empty()) *path = fs::absolute(*path).lexically_normal().string();
+  std::map<std::string, std::string> was, is;
+  flatten_yaml(YAML::Load(config::to_yaml(config::load<config::Config>(run_config, {}))), "", was);
+  flatten_yaml(YAML::Load(config::to_yaml(now)), "", is);
+  std::vector<std::string> out;
+  for (const auto& [key, value] : is) {
+    const auto it = was.find(key);
+    if (it == was.end() || it->second != value) out.push_back(key + "=" + value);
+  }
+  return out;
 }
 
 std::string read_mark(const std::string& path) {
@@ -130,6 +165,11 @@ Plan plan(const config::Benchmark& b) {
       t.mark = run + "/" + kTrainedMark;
       t.mark_text = hash;
       t.done = read_mark(t.mark) == hash;
+      // A run of an earlier version of the method's config resumes with what changed.
+      if (!t.done && fs::exists(run + "/config.yaml")) {
+        const auto changes = config_changes(run + "/config.yaml", method_config(m, train_over));
+        t.args.insert(t.args.end() - 2, changes.begin(), changes.end());
+      }
       p.stages.push_back(t);
       for (const auto& split : b.splits) {
         std::vector<std::string> eval_over = b.eval;

@@ -22,6 +22,7 @@ struct EvalMasksArgs {
   std::string annotators;
   std::string probs;
   std::string ged_convention = "phiseg";
+  std::string hm_iou_matching = "transport";
   bool json = false;
 };
 
@@ -61,6 +62,8 @@ at::Tensor read_probs(const std::string& path, const std::string& samples_path,
 int eval_masks(const EvalMasksArgs& args, Io io) {
   eval::MetricOptions options;
   options.ged_convention = eval::iou_convention_from_string(args.ged_convention);
+  options.hm_iou_matching =
+      value_of<eval::HmIouMatching>(args.hm_iou_matching, "--hm-iou-matching");
 
   at::Tensor samples = read_masks(args.samples, "N");
   at::Tensor annotators = read_masks(args.annotators, "M");
@@ -119,8 +122,9 @@ int eval_masks(const EvalMasksArgs& args, Io io) {
     io.out << metrics_table(labels, cases, summary);
     io.out << fmt::format(
         "{} case(s), N={} samples, M={} annotators; GED and diversity: {} convention, HM-IoU: "
-        "{}; NCC: {}\n",
+        "{}, {} matching; NCC: {}\n",
         num_cases, n, m, args.ged_convention, eval::to_string(options.hm_iou_convention),
+        args.hm_iou_matching,
         probs.defined() ? "PHiSeg" : "not computed (no --probs)");
   }
   return 0;
@@ -148,6 +152,10 @@ void add_eval_masks_command(CLI::App& app, Io io, int& rc) {
   sub->add_option("--ged-convention", args->ged_convention,
                   "IoU convention of GED and diversity: phiseg (default), mose, empty-zero")
       ->check(CLI::IsMember({"phiseg", "mose", "empty-zero"}));
+  sub->add_option("--hm-iou-matching", args->hm_iou_matching,
+                  "transport (default: every sample matched, MoSE's HM-IoU for any N, M) or "
+                  "best_of_n (Flow-SSN: each annotator to a different sample; not comparable)")
+      ->check(CLI::IsMember({"transport", "best_of_n"}));
   sub->add_flag("--json", args->json, "print one JSON object to stdout instead of a table");
   sub->callback([args, io, &rc] { rc = eval_masks(*args, io); });
 }

@@ -173,6 +173,25 @@ double hungarian_matched_iou(const at::Tensor& dist_sy) {
   return matched_iou / static_cast<double>(l);
 }
 
+double best_of_n_matched_iou(const at::Tensor& dist_sy) {
+  PSAM_CHECK(dist_sy.dim() == 2 && dist_sy.size(0) >= 1 && dist_sy.size(1) >= 1,
+             fmt::format("best_of_n_matched_iou: expected an [N,M] distance matrix, got shape {}",
+                         c10::str(dist_sy.sizes())));
+  const int64_t n = dist_sy.size(0);
+  const int64_t m = dist_sy.size(1);
+  // A square problem: the smaller side is padded with dummies that cost 0 against everything,
+  // so the optimum pairs min(N, M) real rows and columns at the least distance.
+  const int64_t size = std::max(n, m);
+  const at::Tensor cost = torch::zeros({size, size}, torch::kDouble);
+  cost.slice(0, 0, n).slice(1, 0, m).copy_(dist_sy.to(torch::kCPU, torch::kDouble));
+  const std::vector<int64_t> column = linear_assignment(cost);
+  const auto c = cost.accessor<double, 2>();
+  double matched_iou = 0.0;
+  for (int64_t i = 0; i < n; ++i)
+    if (column[i] < m) matched_iou += 1.0 - c[i][column[i]];
+  return matched_iou / static_cast<double>(std::min(n, m));
+}
+
 NccResult variance_ncc(const at::Tensor& probs, const at::Tensor& annotators) {
   check_mask_stack(annotators, "annotators");
   PSAM_CHECK(
@@ -300,7 +319,10 @@ CaseMetrics evaluate_case(const at::Tensor& samples, const at::Tensor& annotator
         options.hm_iou_convention == options.ged_convention
             ? d.sy
             : split_distances(distance_from_overlaps(counts, options.hm_iou_convention), n).sy;
-    r.hm_iou = std::lcm(n, m) <= kMaxMatchedCopies ? hungarian_matched_iou(sy) : kNaN;
+    if (options.hm_iou_matching == HmIouMatching::kBestOfN)
+      r.hm_iou = best_of_n_matched_iou(sy);
+    else
+      r.hm_iou = std::lcm(n, m) <= kMaxMatchedCopies ? hungarian_matched_iou(sy) : kNaN;
   }
 
   if (probs.defined()) {

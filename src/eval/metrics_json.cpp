@@ -39,8 +39,12 @@ nlohmann::json conventions_json(const MetricOptions& options) {
       {"diversity", ged},
       {"hm_iou", to_string(options.hm_iou_convention)},
       {"hm_iou_matching",
-       "each annotator takes N/M samples (MoSE) where M divides N; otherwise the optimal "
-       "transport of mass 1/N per sample to 1/M per annotator (lcm(N, M) copies matched)"},
+       options.hm_iou_matching == HmIouMatching::kBestOfN
+           ? "best_of_n (Flow-SSN): each annotator matched to a different sample, min(N, M) "
+             "pairs, the other samples unmatched; not comparable with the transport HM-IoU"
+           : "transport: each annotator takes N/M samples (MoSE) where M divides N; otherwise "
+             "the optimal transport of mass 1/N per sample to 1/M per annotator (lcm(N, M) "
+             "copies matched)"},
       {"ncc", "phiseg: eps 1e-8 inside the log, population std, mean over annotators"},
       {"prediction", "mean of samples > 0.5 (ties background)"},
       {"reference",

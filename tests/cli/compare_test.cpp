@@ -141,6 +141,27 @@ TEST(Compare, ReportHoldsTheRunsNumbersAndASecondCallDoesNothing) {
   const auto other = test::run_cli({"compare", bench, "--dry-run"});
   ASSERT_EQ(other.rc, 0) << other.err;
   EXPECT_NE(other.out.find("5 stage(s), 3 to run"), std::string::npos) << other.out;
+
+  // An edited method config resumes the runs with what changed (here one more epoch), and
+  // the runs' config.yaml says so; a changed model is refused, naming the key.
+  write_bench(dir);
+  std::string longer = kMicroConfig;
+  longer.replace(longer.find("epochs: 2"), 9, "epochs: 3");
+  dir.write("micro.yaml", longer);
+  const auto edited = test::run_cli({"compare", bench});
+  ASSERT_EQ(edited.rc, 0) << edited.err;
+  for (int seed : {0, 1}) {
+    const std::string run = fmt::format("{}/runs/prob_sam/seed{}", report, seed);
+    EXPECT_NE(read_file(run + "/config.yaml").find("epochs: 3"), std::string::npos);
+    EXPECT_GT(fs::last_write_time(run + "/checkpoints/last.pt"), trained);
+  }
+  EXPECT_NE(test::run_cli({"compare", bench, "--dry-run"}).out.find("0 to run"), std::string::npos);
+  std::string wider = longer;
+  wider.replace(wider.find("latent_dim: 3"), 13, "latent_dim: 4");
+  dir.write("micro.yaml", wider);
+  const auto refused = test::run_cli({"compare", bench});
+  EXPECT_EQ(refused.rc, 1);
+  EXPECT_NE(refused.err.find("model.latent_dim: 3 -> 4"), std::string::npos) << refused.err;
 }
 
 // A benchmark file can be pointed anywhere: key=value overrides; a copied file whose method

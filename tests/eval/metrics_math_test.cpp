@@ -250,6 +250,49 @@ TEST(Metrics, HungarianMatchedIouForAnyMIsTheTransportOptimum) {
   EXPECT_NEAR(hungarian_matched_iou(sy), min_cost_flow_hm_iou(sy), 1e-12);
 }
 
+// The Flow-SSN variant by enumeration: the best mean IoU over every way to pair min(N, M)
+// samples and annotators one to one.
+double brute_force_best_of_n(const at::Tensor& dist_sy) {
+  const int64_t n = dist_sy.size(0), m = dist_sy.size(1), k = std::min(n, m);
+  const auto d = dist_sy.accessor<double, 2>();
+  // Permutations of the larger side; its first k entries pair with the smaller side in order.
+  std::vector<int64_t> order(std::max(n, m));
+  std::iota(order.begin(), order.end(), 0);
+  double best = -1.0;
+  do {
+    double total = 0.0;
+    for (int64_t i = 0; i < k; ++i) total += 1.0 - (n >= m ? d[order[i]][i] : d[i][order[i]]);
+    best = std::max(best, total / static_cast<double>(k));
+  } while (std::next_permutation(order.begin(), order.end()));
+  return best;
+}
+
+TEST(Metrics, BestOfNMatchingIsTheOneToOneOptimum) {
+  torch::manual_seed(6);
+  for (auto [n, m] : {std::pair<int64_t, int64_t>{6, 3}, {7, 3}, {5, 5}, {2, 4}, {8, 1}}) {
+    for (int trial = 0; trial < 3; ++trial) {
+      const at::Tensor s = random_masks(n, 6, 6, 0.4), y = random_masks(m, 6, 6, 0.4);
+      const at::Tensor sy = iou_distance_matrix(s, y, IouConvention::kMose);
+      const double best = best_of_n_matched_iou(sy);
+      EXPECT_NEAR(best, brute_force_best_of_n(sy), 1e-12) << "N=" << n << " M=" << m;
+      // Every sample matched (transport) can only do as well as the best M of them.
+      EXPECT_GE(best, hungarian_matched_iou(sy) - 1e-12) << "N=" << n << " M=" << m;
+      MetricOptions options;
+      options.hm_iou_matching = HmIouMatching::kBestOfN;
+      EXPECT_NEAR(evaluate_case(s, y, {}, options).hm_iou, best, 1e-12);
+    }
+  }
+  // N = M: one sample per annotator either way.
+  const at::Tensor sy =
+      iou_distance_matrix(random_masks(4, 6, 6, 0.4), random_masks(4, 6, 6, 0.4), IouConvention::kMose);
+  EXPECT_NEAR(best_of_n_matched_iou(sy), hungarian_matched_iou(sy), 1e-12);
+  // Two empty masks match perfectly (IoU 1), as Flow-SSN scores them.
+  const at::Tensor empty = torch::zeros({3, 4, 4}, torch::kUInt8);
+  EXPECT_DOUBLE_EQ(best_of_n_matched_iou(iou_distance_matrix(empty, empty.slice(0, 0, 2),
+                                                             IouConvention::kMose)),
+                   1.0);
+}
+
 TEST(Metrics, HungarianMatchedIouRefusesTooManyCopies) {
   const at::Tensor s = random_masks(kMaxMatchedCopies - 1, 2, 2, 0.5);
   const at::Tensor y = random_masks(2, 2, 2, 0.5);

@@ -14,6 +14,10 @@ void bind(Binder& b, eval::EvalConfig& c) {
            "IoU of empty masks in GED and diversity (docs/metrics.md)");
   b.choice("hm_iou_convention", c.metrics.hm_iou_convention,
            "IoU convention of HM-IoU");
+  b.choice("hm_iou_matching", c.metrics.hm_iou_matching,
+           "transport: every sample matched, N/M per annotator (MoSE; the usual column); "
+           "best_of_n: each annotator to a different sample, the rest unmatched (Flow-SSN; "
+           "grows with N, not comparable)");
   b.choice("prompt", c.prompt, "mask the prompt box is taken from");
   b.field("prompt_annotator", c.prompt_annotator, "the annotator of prompt: annotator");
   b.field("bootstrap_resamples", c.bootstrap_resamples, "bootstrap replicates of each mean");

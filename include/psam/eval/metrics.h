@@ -67,6 +67,23 @@ double sample_diversity(const PairwiseDistances& d);
 inline constexpr int64_t kMaxMatchedCopies = 2048;
 double hungarian_matched_iou(const at::Tensor& dist_sy);
 
+// The Flow-SSN style variant: each annotator matched to a different sample (min(N, M) pairs,
+// the other samples unmatched), mean IoU over the optimal matching. It rewards drawing many
+// samples, since only the best M of N count, so its values are not comparable with
+// hungarian_matched_iou's (which every sample enters) and rise with N for the same model.
+double best_of_n_matched_iou(const at::Tensor& dist_sy);
+
+// Which HM-IoU a table reports.
+enum class HmIouMatching {
+  kTransport,  // hungarian_matched_iou: MoSE's definition, generalised to any N and M
+  kBestOfN,    // best_of_n_matched_iou (Flow-SSN)
+};
+inline constexpr NameTable<HmIouMatching, 2> kHmIouMatchingNames = {{
+    {HmIouMatching::kTransport, "transport"},
+    {HmIouMatching::kBestOfN, "best_of_n"},
+}};
+constexpr const auto& enum_names(HmIouMatching) { return kHmIouMatchingNames; }
+
 // PHiSeg's variance NCC: Pearson correlation (population statistics) of the expected
 // cross-entropy map E_ss with each annotator's E_sy_j, then the mean over annotators.
 // probs [N,H,W] foreground probabilities in [0,1]; annotators [M,H,W]. A constant map
@@ -98,6 +115,7 @@ OverlapScores overlap_scores(const at::Tensor& prediction, const at::Tensor& ann
 struct MetricOptions {
   IouConvention ged_convention = IouConvention::kPhiseg;  // GED and diversity
   IouConvention hm_iou_convention = IouConvention::kMose;
+  HmIouMatching hm_iou_matching = HmIouMatching::kTransport;
 };
 
 // All metrics of one case. A metric that cannot be computed is NaN: ncc without probabilities

@@ -126,7 +126,7 @@ ProbUnetImpl::ProbUnetImpl(const ProbUnetConfig& config) : config_(config) {
   o.in_channels = c.input_channels;
   o.num_filters = c.num_filters;
   o.convs_per_block = c.convs_per_block;
-  o.log_sigma_bound = 0;
+  o.log_sigma_bound = c.log_sigma_bound;
   prior = register_module("prior", prob::make_latent_net(o));
   o.posterior = true;
   posterior = register_module("posterior", prob::make_latent_net(o));

@@ -17,6 +17,9 @@ void ProbUnetConfig::validate() const {
              fmt::format("model.prob_unet.convs_per_block must be >= 1, got {}", convs_per_block));
   PSAM_CHECK(latent_dim >= 1,
              fmt::format("model.prob_unet.latent_dim must be >= 1, got {}", latent_dim));
+  PSAM_CHECK(log_sigma_bound >= 0,
+             fmt::format("model.prob_unet.log_sigma_bound must be >= 0 (0 = unclamped), got {}",
+                         log_sigma_bound));
   PSAM_CHECK(no_convs_fcomb >= 2,
              fmt::format("model.prob_unet.no_convs_fcomb must be >= 2 (at least one 1x1 "
                          "conv+ReLU and the last layer), got {}",

@@ -67,6 +67,30 @@ TEST_F(ProbUnetTest, BatchedSamplingEqualsSeparateFcombCalls) {
   EXPECT_FALSE(torch::allclose(out.logits[0], out.logits[1]));
 }
 
+// log_sigma_bound clamps the prior's and posterior's log sigma; 0 leaves it as the nets give it.
+TEST(ProbUnetSigma, TheBoundClampsLogSigma) {
+  torch::NoGradGuard no_grad;
+  const auto batch = unet_batch(2, 16, 20, 4);
+  for (const double bound : {0.0, 0.5}) {
+    ModelConfig c = tiny_prob_unet();
+    c.prob_unet.log_sigma_bound = bound;
+    torch::manual_seed(8);
+    ProbUnetModel model(c);
+    // Large weights drive the log sigmas far from 0 on both sides.
+    for (auto& p : model.net()->prior->parameters()) p.mul_(40);
+    const auto image = model.input(batch);
+    const auto log_sigma = model.net()->prior->forward(prob::LatentInputs{image, {}}).sigma().log();
+    const double most = log_sigma.abs().max().item<double>();
+    if (bound == 0)
+      EXPECT_GT(most, 0.5);
+    else
+      EXPECT_NEAR(most, 0.5, 1e-6);
+  }
+  ModelConfig bad = tiny_prob_unet();
+  bad.prob_unet.log_sigma_bound = -1;
+  EXPECT_THROW(bad.prob_unet.validate(), Error);
+}
+
 // Tall, wide, square and odd sizes: the logits come back at the image's own size, and the
 // grey input is the loader's (equal) channels.
 TEST_F(ProbUnetTest, AnyImageSize) {

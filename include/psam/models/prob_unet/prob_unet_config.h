@@ -21,6 +21,10 @@ struct ProbUnetConfig {
   // Training decodes the posterior mean instead of a posterior draw (both references' option,
   // off by default; Knegt's port fails when it is on, psam's works).
   bool use_posterior_mean = false;
+  // sigma = exp(clamp(log sigma, -bound, bound)) in the prior and posterior; 0 = unclamped, as
+  // both references. A bound keeps exp from overflowing when a fast schedule drives a log sigma
+  // far out, which makes the KL (and so the loss) NaN.
+  double log_sigma_bound = 0;
 
   // psam::Error naming the first invalid field.
   void validate() const;
@@ -36,6 +40,9 @@ void describe(B& b, ProbUnetConfig& c) {
           "Fcomb: 1x1 convolutions including the last (reference: 4)");
   b.field("use_posterior_mean", c.use_posterior_mean,
           "training decodes the posterior mean instead of a posterior draw");
+  b.field("log_sigma_bound", c.log_sigma_bound,
+          "prior and posterior sigma = exp(clamp(log sigma, -bound, bound)); 0 = unclamped "
+          "(the references)");
 }
 
 }  // namespace psam::models

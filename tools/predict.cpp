@@ -2,6 +2,7 @@
 // points -> mask PNGs, an overlay PNG and a JSON of predicted IoUs.
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -185,13 +186,25 @@ sam::PointBoxPrompt parse_prompt(const PredictArgs& a, nlohmann::json& info) {
   return p;
 }
 
+namespace {
+
+// x0, y0, x1, y1 of the prompt's box.
+std::array<double, 4> box_corners(const sam::PointBoxPrompt& prompt) {
+  const auto b = prompt.box[0];
+  return {b[0].item<double>(), b[1].item<double>(), b[2].item<double>(), b[3].item<double>()};
+}
+
+std::string size_text(int64_t height, int64_t width) {
+  return fmt::format("{} x {} (width x height)", width, height);
+}
+
+}  // namespace
+
 void check_prompt_inside(const sam::PointBoxPrompt& prompt, int64_t height, int64_t width) {
   const double W = static_cast<double>(width), H = static_cast<double>(height);
-  const auto size = fmt::format("{} x {} (width x height)", width, height);
+  const auto size = size_text(height, width);
   if (prompt.box.defined()) {
-    const auto b = prompt.box[0];
-    const double x0 = b[0].item<double>(), y0 = b[1].item<double>();
-    const double x1 = b[2].item<double>(), y1 = b[3].item<double>();
+    const auto [x0, y0, x1, y1] = box_corners(prompt);
     PSAM_CHECK(x1 >= 0 && y1 >= 0 && x0 <= W && y0 <= H,
                fmt::format("--box {:g},{:g},{:g},{:g}: lies outside the {} image", x0, y0, x1,
                            y1, size));
@@ -209,18 +222,15 @@ void check_prompt_inside(const sam::PointBoxPrompt& prompt, int64_t height, int6
 void fit_prompt_to_image(sam::PointBoxPrompt& prompt, int64_t height, int64_t width,
                          nlohmann::json& info) {
   check_prompt_inside(prompt, height, width);
-  const double W = static_cast<double>(width), H = static_cast<double>(height);
-  const auto size = fmt::format("{} x {} (width x height)", width, height);
   if (prompt.box.defined()) {
-    const auto b = prompt.box[0];
-    const double x0 = b[0].item<double>(), y0 = b[1].item<double>();
-    const double x1 = b[2].item<double>(), y1 = b[3].item<double>();
+    const double W = static_cast<double>(width), H = static_cast<double>(height);
+    const auto [x0, y0, x1, y1] = box_corners(prompt);
     const auto text = fmt::format("{:g},{:g},{:g},{:g}", x0, y0, x1, y1);
     const double cx0 = std::clamp(x0, 0.0, W), cy0 = std::clamp(y0, 0.0, H);
     const double cx1 = std::clamp(x1, 0.0, W), cy1 = std::clamp(y1, 0.0, H);
     if (cx0 != x0 || cy0 != y0 || cx1 != x1 || cy1 != y1) {
       log::warn(fmt::format("--box {}: reaches outside the {} image; clipped to {:g},{:g},{:g},{:g}",
-                            text, size, cx0, cy0, cx1, cy1));
+                            text, size_text(height, width), cx0, cy0, cx1, cy1));
       prompt.box = torch::tensor({cx0, cy0, cx1, cy1}, torch::kFloat).unsqueeze(0);
       info["box_clipped"] = {cx0, cy0, cx1, cy1};
     }

@@ -271,8 +271,8 @@ class Loop {
       loss = task_.loss(batch, state_.step, generator_);
       if (loss->beta && !beta_logged_) {
         beta_logged_ = true;
-        log::info(fmt::format("train: KL weight {:.3g} after the warm-up (loss.beta; unset, the "
-                              "per-image ELBO weight of the BCE's reduction)",
+        log::info(fmt::format("train: KL weight {:.3g} after the warm-up (loss.beta as set, or "
+                              "the per-image ELBO weight when unset)",
                               *loss->beta));
       }
     }

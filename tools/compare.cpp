@@ -89,8 +89,7 @@ void flatten_yaml(const YAML::Node& node, const std::string& prefix,
 // overrides; a model change is refused there, naming the keys). The run stores its paths
 // absolute; `now`'s are compared the same way.
 std::vector<std::string> config_changes(const std::string& run_config, config::Config now) {
-  for (std::string* path : {&now.data.store, &now.model.init_from, &now.train.embedding_cache_dir})
-    if (!path->empty()) *path = fs::absolute(*path).lexically_normal().string();
+  config::make_paths_absolute(now);
   std::map<std::string, std::string> was, is;
   flatten_yaml(YAML::Load(config::to_yaml(config::load<config::Config>(run_config, {}))), "", was);
   flatten_yaml(YAML::Load(config::to_yaml(now)), "", is);

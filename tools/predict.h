@@ -91,6 +91,10 @@ SamplesModel load_samples_model(const PredictArgs& a,
 nlohmann::json predict_case(const SamplesModel& m, const data::Batch& batch,
                             const at::Tensor& display, nlohmann::json info,
                             const std::string& out_dir, uint64_t seed);
+// predict_case on --image with --box (a.image, a.box), read with the model's intensity mapping;
+// the prompt is clipped to the image or refused (fit_prompt_to_image).
+nlohmann::json predict_image(const PredictArgs& a, const SamplesModel& m,
+                             const std::string& out_dir);
 // "mean M (min m)" of a summary's pairwise IoU, or "-" for one sample.
 std::string pairwise_iou_text(const nlohmann::json& summary);
 

@@ -217,21 +217,7 @@ void run_predict_batch(const PredictArgs& a, Io io, const std::optional<models::
         PredictArgs one = a;
         one.image = row.image;
         one.box = row.box;
-        nlohmann::json info = m.info;
-        info["image"] = row.image;
-        auto prompt = parse_prompt(one, info["prompt"]);
-        data::LoaderOptions options = m.options;
-        const InputImage input =
-            read_model_input(one, options, m.loaded.preprocessing.has_value(), info);
-        fit_prompt_to_image(prompt, input.display.size(0), input.display.size(1),
-                            info["prompt"]);
-        m.loaded.model->prepare_loader(options, /*training=*/false);
-        const auto b = prompt.box[0];
-        const data::Box box{b[0].item<float>(), b[1].item<float>(), b[2].item<float>(),
-                            b[3].item<float>()};
-        const data::Batch batch = data::image_batch(input.pixels, input.intensity, box, options);
-        return predict_case(m, batch, input.display, std::move(info),
-                            (fs::path(a.out) / row.name).string(), a.seed);
+        return predict_image(one, m, (fs::path(a.out) / row.name).string());
       });
       index["cases"].push_back({{"folder", row.name},
                                 {"image", row.image},

@@ -147,17 +147,11 @@ std::string pairwise_iou_text(const nlohmann::json& summary) {
                                      iou["min"].get<double>());
 }
 
-void run_predict_samples(const PredictArgs& a, Io io,
-                         const std::optional<models::ModelFile>& file) {
-  PSAM_CHECK(a.points.empty() && !a.box.empty(),
-             "psam predict --samples: the sampling methods take one --box prompt (no --point)");
-  nlohmann::json prompt_info;
-  auto prompt = parse_prompt(a, prompt_info);
-  const SamplesModel m = load_samples_model(a, file);
+nlohmann::json predict_image(const PredictArgs& a, const SamplesModel& m,
+                             const std::string& out_dir) {
   nlohmann::json info = m.info;
   info["image"] = a.image;
-  info["prompt"] = prompt_info;
-
+  auto prompt = parse_prompt(a, info["prompt"]);
   data::LoaderOptions options = m.options;
   const InputImage input =
       read_model_input(a, options, m.loaded.preprocessing.has_value(), info);
@@ -167,7 +161,17 @@ void run_predict_samples(const PredictArgs& a, Io io,
   const data::Box box{b[0].item<float>(), b[1].item<float>(), b[2].item<float>(),
                       b[3].item<float>()};
   const data::Batch batch = data::image_batch(input.pixels, input.intensity, box, options);
-  info = predict_case(m, batch, input.display, std::move(info), a.out, a.seed);
+  return predict_case(m, batch, input.display, std::move(info), out_dir, a.seed);
+}
+
+void run_predict_samples(const PredictArgs& a, Io io,
+                         const std::optional<models::ModelFile>& file) {
+  PSAM_CHECK(a.points.empty() && !a.box.empty(),
+             "psam predict --samples: the sampling methods take one --box prompt (no --point)");
+  nlohmann::json scratch;
+  parse_prompt(a, scratch);  // a malformed --box fails before the model loads
+  const SamplesModel m = load_samples_model(a, file);
+  const nlohmann::json info = predict_image(a, m, a.out);
 
   std::string scores;
   const nlohmann::json method_scores =

@@ -201,14 +201,6 @@ class RestoreConfig {
   bool armed_ = true;
 };
 
-// Paths in the config, made absolute at run creation: the run's config.yaml then works from any
-// directory (psam eval --run, --resume).
-void make_paths_absolute(config::Config& c) {
-  for (std::string* path : {&c.data.store, &c.model.init_from, &c.train.embedding_cache_dir}) {
-    if (!path->empty()) *path = fs::absolute(*path).lexically_normal().string();
-  }
-}
-
 int run_train(const TrainArgs& a, Io io) {
   std::string config_path;
   std::vector<std::string> overrides = a.positional;
@@ -267,7 +259,7 @@ int run_train(const TrainArgs& a, Io io) {
                            "choose another run.name",
                            run_dir, run_dir));
   }
-  if (resume.empty()) make_paths_absolute(c);
+  if (resume.empty()) config::make_paths_absolute(c);
 
   // The store, its splits and model.init_from are checked before the run directory exists, so
   // that a mistake leaves no half-made run behind.

@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include <filesystem>
+
 namespace psam::config {
 
 void bind(Binder& b, RunOptions& c) {
@@ -27,6 +29,11 @@ void bind(Binder& b, Config& c) {
   b.section("train", c.train, "optimiser, schedule, validation and checkpoints");
   b.section("eval", c.eval, "evaluation (psam eval, validation)");
   b.section("dist", c.dist, "data-parallel processes (launched by torchrun, srun or env vars)");
+}
+
+void make_paths_absolute(Config& c) {
+  for (std::string* path : {&c.data.store, &c.model.init_from, &c.train.embedding_cache_dir})
+    if (!path->empty()) *path = std::filesystem::absolute(*path).lexically_normal().string();
 }
 
 }  // namespace psam::config

@@ -39,4 +39,8 @@ void bind(Binder& b, eval::EvalConfig& c);  // config/eval.cpp
 void bind(Binder& b, dist::DistConfig& c);
 void bind(Binder& b, Config& c);
 
+// Paths in the config, made absolute (as a new run stores them): the run's config.yaml then
+// works from any directory (psam eval --run, --resume).
+void make_paths_absolute(Config& c);
+
 }  // namespace psam::config

@@ -206,6 +206,14 @@ int run(const std::vector<std::string>& args, Io io) {
   return rc;
 }
 
+void add_weights_option(CLI::App* sub, bool& ema) {
+  sub->add_option_function<std::string>(
+         "--weights", [&ema](const std::string& value) { ema = value == "ema"; },
+         "model: a checkpoint's weights (default); ema: their moving average (runs trained "
+         "with train.ema_decay)")
+      ->check(CLI::IsMember({"model", "ema"}));
+}
+
 void add_latent_shape_options(CLI::App* sub, std::optional<std::string>& latent_net,
                               std::optional<int64_t>& latent_input_size) {
   sub->add_option("--latent-net", latent_net,

@@ -40,6 +40,8 @@ void add_compare_command(CLI::App& app, Io io, int& rc);
 
 // --latent-net and --latent-input-size: the latent nets' shape for weight files that store no
 // model config (export and predict take the same two).
+// --weights model|ema: sets `ema` for ema (models::ModelFlags::ema).
+void add_weights_option(CLI::App* sub, bool& ema);
 void add_latent_shape_options(CLI::App* sub, std::optional<std::string>& latent_net,
                               std::optional<int64_t>& latent_input_size);
 

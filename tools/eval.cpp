@@ -43,6 +43,7 @@ struct EvalArgs {
   bool oracle = false;
   std::string out;
   std::string device;  // empty: the config's run.device
+  bool ema = false;     // --weights ema
   std::vector<std::string> compare;
   std::vector<std::string> overrides;
 };
@@ -58,6 +59,8 @@ struct EvalPlan {
 EvalPlan plan(const EvalArgs& a) {
   PSAM_CHECK(!a.run.empty() + !a.checkpoint.empty() + !a.kind.empty() == 1,
              "psam eval: give one of --run RUN_DIR, --checkpoint FILE or --kind KIND");
+  PSAM_CHECK(!a.ema || a.kind.empty(),
+             "psam eval: --weights ema needs a checkpoint or run; --kind has no weights");
   EvalPlan p;
   if (!a.kind.empty()) {
     PSAM_CHECK(!a.config.empty() || !a.store.empty(),
@@ -104,7 +107,8 @@ EvalPlan plan(const EvalArgs& a) {
     // checkpoints/ folder).
     fs::path base = !a.run.empty() ? fs::path(a.run) : fs::path(a.checkpoint).parent_path();
     if (a.run.empty() && base.filename() == "checkpoints") base = base.parent_path();
-    p.out = (base / "eval" / e.split).string();
+    // The EMA's reports beside the weights', not over them.
+    p.out = (base / "eval" / (e.split + (a.ema ? "_ema" : ""))).string();
   }
   return p;
 }
@@ -112,7 +116,8 @@ EvalPlan plan(const EvalArgs& a) {
 // The model the plan names, rebuilt from its stored config (a config file's model section is
 // only the fallback for checkpoints that store none); the evaluation's pixel mapping becomes
 // the one the model was trained with.
-models::LoadedModel load(EvalPlan& p, const std::string& kind, const c10::Device& device) {
+models::LoadedModel load(EvalPlan& p, const std::string& kind, bool ema,
+                         const c10::Device& device) {
   if (!kind.empty()) {
     models::LoadedModel fixed;
     fixed.model = models::build_unlearned(kind, device);
@@ -120,8 +125,9 @@ models::LoadedModel load(EvalPlan& p, const std::string& kind, const c10::Device
   }
   const std::optional<models::ModelConfig> fallback =
       p.config_path.empty() ? std::nullopt : std::optional<models::ModelConfig>(p.config.model);
-  models::LoadedModel loaded =
-      models::load_model(p.model_path, {}, fallback, device);
+  models::ModelFlags flags;
+  flags.ema = ema;
+  models::LoadedModel loaded = models::load_model(p.model_path, flags, fallback, device);
   if (loaded.stored_config && fallback) {
     const auto differences =
         models::model_config_differences(loaded.model->config(), p.config.model);
@@ -194,7 +200,7 @@ void run_eval(const EvalArgs& a, Io io) {
              fmt::format("--oracle: {} has no oracle_masks.npy (only synthetic stores have oracle "
                          "draws)",
                          store.dir()));
-  const models::LoadedModel loaded = load(p, a.kind, device);
+  const models::LoadedModel loaded = load(p, a.kind, a.ema, device);
   models::Model& model = *loaded.model;
   const auto& e = p.config.eval;
 
@@ -266,6 +272,7 @@ void add_eval_command(CLI::App& app, Io io, int& rc) {
   sub->add_flag("--oracle", a->oracle,
                 "also score the store's oracle draws (synthetic stores) into eval/<split>/oracle");
   sub->add_option("--out", a->out, "report directory (default: RUN_DIR/eval/<split>)");
+  add_weights_option(sub, a->ema);
   sub->add_option("--device", a->device, "auto | cpu | cuda (default: the config's run.device)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
   sub->add_option("--compare", a->compare,

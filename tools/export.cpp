@@ -30,6 +30,7 @@ struct ExportArgs {
   std::optional<int64_t> decoder_heads;
   std::optional<std::string> latent_net;
   std::optional<int64_t> latent_input_size;
+  bool ema = false;  // --weights ema
 };
 
 // Removes a file on scope exit unless released: the weights wait under a temporary name until
@@ -65,6 +66,7 @@ void run_export(const ExportArgs& a, Io io) {
   flags.decoder_num_heads = a.decoder_heads;
   if (a.latent_net) flags.latent_net = value_of<prob::LatentNetKind>(*a.latent_net, "--latent-net");
   flags.latent_input_size = a.latent_input_size;
+  flags.ema = a.ema;
   const models::LoadedModel loaded =
       models::load_model(a.input, flags, std::nullopt, c10::Device(c10::kCPU));
   models::Model& model = *loaded.model;
@@ -178,6 +180,7 @@ void add_export_command(CLI::App& app, Io io, int& rc) {
                   "recorded in the model card")
       ->check(positive());
   add_latent_shape_options(sub, a->latent_net, a->latent_input_size);
+  add_weights_option(sub, a->ema);
   sub->callback([a, io, &rc] {
     run_export(*a, io);
     rc = 0;

@@ -83,6 +83,7 @@ models::ModelFlags model_flags(const PredictArgs& a) {
   if (a.latent_net) f.latent_net = value_of<prob::LatentNetKind>(*a.latent_net, "--latent-net");
   f.latent_input_size = a.latent_input_size;
   f.decoder_num_heads = a.decoder_heads;
+  f.ema = a.ema;
   return f;
 }
 
@@ -463,6 +464,7 @@ void add_predict_command(CLI::App& app, Io io, int& rc) {
       ->check(positive());
   sub->add_option("--seed", a->seed, "seed of the samples (with --samples)");
   add_latent_shape_options(sub, a->latent_net, a->latent_input_size);
+  add_weights_option(sub, a->ema);
   sub->callback([a, io, &rc] {
     run_predict(*a, io);
     rc = 0;

@@ -36,6 +36,7 @@ struct PredictArgs {
   // For files that store no model config; a value contradicting a stored config is an error.
   std::optional<std::string> latent_net;
   std::optional<int64_t> latent_input_size;
+  bool ema = false;  // --weights ema
 };
 
 // The model flags a user gave (--model, --latent-net, --latent-input-size, --decoder-heads).

@@ -268,6 +268,7 @@ int run_train(const TrainArgs& a, Io io) {
   auto store = std::make_shared<const data::DatasetStore>(data::DatasetStore::open(c.data.store));
   store->split_indices(c.data.train_split);  // psam::Error naming the store's splits
   const auto model = models::build_model(c.model, device);
+  model->set_activation_checkpointing(train::activation_checkpointing(c.train));
 
   // config.yaml describes checkpoints/last.pt: a resume that fails before writing a checkpoint
   // (an override the checkpoint cannot take) puts the run's config back.

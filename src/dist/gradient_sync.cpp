@@ -14,6 +14,7 @@ struct GradientSync::State {
     at::Tensor tensor;
     int64_t bucket = 0, offset = 0, numel = 0;
     unsigned hook = 0;
+    bool hook_set = false;
   };
   struct Bucket {
     at::Tensor flat;  // the bucket's gradients, flattened one after another
@@ -57,7 +58,7 @@ struct GradientSync::State {
 
 GradientSync::GradientSync(Group& group,
                            std::vector<std::pair<std::string, at::Tensor>> parameters,
-                           int64_t bucket_bytes)
+                           int64_t bucket_bytes, bool overlap)
     : state_(std::make_unique<State>(group)) {
   State& s = *state_;
   PSAM_CHECK(bucket_bytes > 0, "gradient sync: the bucket size must be > 0 bytes");
@@ -86,8 +87,9 @@ GradientSync::GradientSync(Group& group,
   }
   const auto device = s.params.empty() ? at::Device(at::kCPU) : s.params[0].tensor.device();
   s.used = at::zeros({static_cast<int64_t>(s.params.size())}, at::TensorOptions(device));
-  for (size_t i = 0; i < s.params.size(); ++i) {
+  for (size_t i = 0; overlap && i < s.params.size(); ++i) {
     State* raw = state_.get();
+    s.params[i].hook_set = true;
     s.params[i].hook = s.params[i].tensor.register_hook([raw, i](const at::Tensor& grad) {
       raw->arrived(i, grad);
       return grad;
@@ -96,7 +98,19 @@ GradientSync::GradientSync(Group& group,
 }
 
 GradientSync::~GradientSync() {
-  for (auto& p : state_->params) p.tensor.remove_hook(p.hook);
+  for (auto& p : state_->params) {
+    if (p.hook_set) p.tensor.remove_hook(p.hook);
+  }
+}
+
+void GradientSync::reduce(double weight) {
+  begin(weight);
+  State& s = *state_;
+  for (size_t i = 0; i < s.params.size(); ++i) {
+    const at::Tensor& grad = s.params[i].tensor.grad();
+    if (grad.defined()) s.arrived(i, grad);
+  }
+  finish();
 }
 
 int64_t GradientSync::buckets() const { return static_cast<int64_t>(state_->buckets.size()); }

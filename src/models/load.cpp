@@ -140,6 +140,23 @@ ModelConfig inferred_config(const ModelFile& file, const ModelFlags& flags,
 // Loads the file's tensors into `model`: strictly by the model's own names for a checkpoint or
 // `psam export --part psam`, else through the method (an export part in another layout, or
 // weights with no stored config).
+// The file with its EMA in place of the weights it averages (--weights ema).
+ModelFile with_ema(const ModelFile& file) {
+  PSAM_CHECK(!file.ema.empty(),
+             fmt::format("{}: holds no EMA of the weights (--weights ema needs a training "
+                         "checkpoint of a run with train.ema_decay > 0)",
+                         file.path));
+  ModelFile out = file;
+  out.state = io::TensorDict();
+  for (const auto& [name, tensor] : file.state)
+    out.state.insert(name, file.ema.contains(name) ? file.ema.at(name) : tensor);
+  for (const auto& [name, tensor] : file.ema) {
+    PSAM_CHECK(file.state.contains(name),
+               fmt::format("{}: its EMA names '{}', which the model has not", file.path, name));
+  }
+  return out;
+}
+
 void load_weights(Model& model, const ModelFile& file, bool stored) {
   if (stored && (file.part.empty() || file.part == "psam")) {
     io::load_state_dict(model.module(), file.state, "", file.path);
@@ -199,6 +216,9 @@ ModelFile read_model_file(const std::string& path) {
       if (const auto config = string_entry(dict, "model_config", path))
         file.config = model_config_from_json(*config, path);
       file.preprocessing = string_entry(dict, "preprocessing", path);
+      const auto ema = dict.find("ema");
+      if (ema != dict.end() && ema->value().isGenericDict())
+        file.ema = io::flatten_tensors(ema->value());
     }
   }
   if (!file.config) read_card(file);
@@ -240,7 +260,7 @@ LoadedModel load_model(const ModelFile& file, ModelSource source, const ModelFla
   }
   out.preprocessing = file.preprocessing;
   out.model = registry_entry(config.kind).make(config);
-  load_weights(*out.model, file, out.stored_config);
+  load_weights(*out.model, flags.ema ? with_ema(file) : file, out.stored_config);
   out.model->module().eval();
   out.model->to(device);
   return out;

@@ -4,10 +4,12 @@
 #include <fmt/ostream.h>
 #include <torch/nn/functional/upsampling.h>
 
+#include <tuple>
 #include <utility>
 
 #include "psam/prob/axis_aligned_latent_net.h"
 #include "psam/prob/conv_pool_latent_net.h"
+#include "psam/util/activation_checkpoint.h"
 #include "psam/util/error.h"
 
 namespace psam::prob {
@@ -77,7 +79,17 @@ DiagonalGaussian LatentNetImpl::forward(const LatentInputs& x, const torch::Tens
   } else {
     PSAM_CHECK(!mask.defined(), fmt::format("{}: a prior net takes no mask", name));
   }
-  auto [mu, log_sigma] = encode(input);
+  torch::Tensor mu, log_sigma;
+  if (checkpointing_) {
+    const auto out = checkpointed(*this, [this](const std::vector<torch::Tensor>& in) {
+      auto [m, s] = encode(in[0]);
+      return std::vector<torch::Tensor>{m, s};
+    }, {input});
+    mu = out[0];
+    log_sigma = out[1];
+  } else {
+    std::tie(mu, log_sigma) = encode(input);
+  }
   if (options_.log_sigma_bound == 0) return DiagonalGaussian(mu, log_sigma.exp());
   return DiagonalGaussian::from_log_sigma(mu, log_sigma, options_.log_sigma_bound);
 }

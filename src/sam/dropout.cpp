@@ -18,7 +18,8 @@ void check_rate(double rate) {
 
 }  // namespace
 
-Dropout::Dropout(double rate, c10::optional<at::Generator> generator) : rate_(rate) {
+Dropout::Dropout(double rate, c10::optional<at::Generator> generator)
+    : rate_(rate), generator_(generator) {
   check_rate(rate);
   masks_ = [rate, generator](at::IntArrayRef shape, const at::TensorOptions& options) {
     check_generator(generator, options.device(), "dropout");

@@ -4,6 +4,7 @@
 
 #include <fmt/ostream.h>
 
+#include "psam/util/activation_checkpoint.h"
 #include "psam/util/error.h"
 
 namespace psam::sam {
@@ -218,7 +219,14 @@ torch::Tensor ImageEncoderViTImpl::forward(const torch::Tensor& x, const BlockHo
                   img_size_, fmt::streamed(x.sizes())));
   auto h = patch_embed(x) + pos_embed;
   for (size_t i = 0; i < block_list_.size(); ++i) {
-    h = block_list_[i](h);
+    Block& block = block_list_[i];
+    if (checkpoint_stride_ > 0 && static_cast<int64_t>(i) % checkpoint_stride_ == 0) {
+      h = checkpointed(*block, [block](const std::vector<torch::Tensor>& in) mutable {
+            return std::vector<torch::Tensor>{block->forward(in[0])};
+          }, {h})[0];
+    } else {
+      h = block(h);
+    }
     if (after_block) h = after_block(static_cast<int64_t>(i), h);
   }
   return neck->forward(h.permute({0, 3, 1, 2}));

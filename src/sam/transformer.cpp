@@ -1,6 +1,9 @@
 #include "psam/sam/transformer.h"
 
 #include <cmath>
+#include <optional>
+
+#include "psam/util/activation_checkpoint.h"
 
 namespace psam::sam {
 namespace {
@@ -111,9 +114,27 @@ std::pair<torch::Tensor, torch::Tensor> TwoWayTransformerImpl::forward(
   const auto image_pe_tokens = image_pe.flatten(2).permute({0, 2, 1});
   auto queries = point_embedding;
   auto keys = image_tokens;
-  for (auto& layer : layer_list_)
-    std::tie(queries, keys) =
-        layer->forward(queries, keys, point_embedding, image_pe_tokens, dropout);
+  for (auto& layer : layer_list_) {
+    if (!checkpointing_) {
+      std::tie(queries, keys) =
+          layer->forward(queries, keys, point_embedding, image_pe_tokens, dropout);
+      continue;
+    }
+    std::vector<at::Generator> generators;
+    if (dropout != nullptr && dropout->generator()) generators.push_back(*dropout->generator());
+    // The recomputation runs in backward, after the caller's Dropout is gone: it keeps a copy.
+    std::optional<Dropout> kept;
+    if (dropout != nullptr) kept = *dropout;
+    const auto out = checkpointed(
+        *layer,
+        [layer, kept](const std::vector<torch::Tensor>& in) mutable {
+          auto [q, k] = layer->forward(in[0], in[1], in[2], in[3], kept ? &*kept : nullptr);
+          return std::vector<torch::Tensor>{q, k};
+        },
+        {queries, keys, point_embedding, image_pe_tokens}, generators);
+    queries = out[0];
+    keys = out[1];
+  }
   const auto q = queries + point_embedding;
   const auto k = keys + image_pe_tokens;
   queries =

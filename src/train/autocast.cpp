@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <torch/version.h>
 
+#include "psam/util/autocast_state.h"
 #include "psam/util/error.h"
 #include "psam/util/torch_version.h"
 
@@ -21,36 +22,16 @@ void check_bf16_autocast(c10::DeviceType device) {
                          c10::DeviceTypeName(device, /*lower_case=*/true), TORCH_VERSION));
 }
 
-// The autocast API moved between libtorch 1.x and 2.x (one switch per device type from 2.4).
 Bf16Autocast::Bf16Autocast(bool enabled, c10::DeviceType device)
     : enabled_(enabled), device_(device) {
   if (!enabled_) return;
   check_bf16_autocast(device_);
-#if PSAM_TORCH_AT_LEAST(2, 4)
-  at::autocast::set_autocast_dtype(device_, at::kBFloat16);
-  at::autocast::set_autocast_enabled(device_, true);
-#else
-  if (device_ == c10::kCUDA) {
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-  } else {
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::set_cpu_enabled(true);
-  }
-#endif
+  set_autocast_state(device_, {true, at::kBFloat16});
 }
 
 Bf16Autocast::~Bf16Autocast() {
   if (!enabled_) return;
-#if PSAM_TORCH_AT_LEAST(2, 4)
-  at::autocast::set_autocast_enabled(device_, false);
-#else
-  if (device_ == c10::kCUDA) {
-    at::autocast::set_enabled(false);
-  } else {
-    at::autocast::set_cpu_enabled(false);
-  }
-#endif
+  set_autocast_state(device_, {false, at::kBFloat16});
   at::autocast::clear_cache();
 }
 

@@ -58,6 +58,21 @@ class Reader {
     PSAM_CHECK(v.isTensor(), fmt::format("{}: '{}' should be a tensor", path_, name(key)));
     return v.toTensor();
   }
+  bool boolean(const std::string& key) const {
+    const auto& v = get(key);
+    PSAM_CHECK(v.isBool(), fmt::format("{}: '{}' should be a bool", path_, name(key)));
+    return v.toBool();
+  }
+  std::vector<std::string> strings(const std::string& key) const {
+    const auto& v = get(key);
+    PSAM_CHECK(v.isList(), fmt::format("{}: '{}' should be a list of strings", path_, name(key)));
+    std::vector<std::string> out;
+    for (const auto& item : v.toListRef()) {
+      PSAM_CHECK(item.isString(), fmt::format("{}: '{}' should hold strings", path_, name(key)));
+      out.push_back(item.toStringRef());
+    }
+    return out;
+  }
   std::vector<at::Tensor> tensor_list(const std::string& key) const {
     const auto& v = get(key);
     PSAM_CHECK(v.isList(), fmt::format("{}: '{}' should be a list of tensors", path_, name(key)));
@@ -126,10 +141,24 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
   train.insert("epoch_batches", s.epoch_batches);
   train.insert("epoch_sums", sums);
   train.insert("best", best);
+  const AccumulationState& a = s.accumulation;
+  if (a.micro > 0) {
+    Dict group_sums = new_dict();
+    for (const auto& [term, sum] : a.sums) group_sums.insert(term, sum);
+    Dict accumulation = new_dict();
+    accumulation.insert("micro", a.micro);
+    accumulation.insert("samples", a.samples);
+    accumulation.insert("sums", group_sums);
+    accumulation.insert("nonfinite", a.nonfinite);
+    accumulation.insert("ids", c10::List<std::string>(a.ids));
+    train.insert("accumulation", accumulation);
+  }
 
   Dict root = new_dict();
   root.insert("model", tensor_dict(c.model));
   root.insert("optimizer", optimizer);
+  if (!c.grads.empty()) root.insert("grads", tensor_dict(c.grads));
+  if (!c.ema.empty()) root.insert("ema", tensor_dict(c.ema));
   root.insert("scheduler", scheduler);
   root.insert("epoch", s.epoch);
   root.insert("step", s.step);
@@ -175,6 +204,16 @@ Checkpoint read_checkpoint(const std::string& path) {
   s.best.value = best.number("value");
   s.best.epoch = best.integer("epoch");
   s.best.stale = best.integer("stale");
+  if (train.has("accumulation")) {
+    const Reader a = train.child("accumulation");
+    s.accumulation.micro = a.integer("micro");
+    s.accumulation.samples = a.integer("samples");
+    s.accumulation.sums = a.numbers("sums");
+    s.accumulation.nonfinite = a.boolean("nonfinite");
+    s.accumulation.ids = a.strings("ids");
+  }
+  if (root.has("grads")) c.grads = root.tensors("grads");
+  if (root.has("ema")) c.ema = root.tensors("ema");
   c.config_hash = root.string("config_hash");
   if (root.has("model_config")) c.model_config = root.string("model_config");
   if (root.has("preprocessing")) c.preprocessing = root.string("preprocessing");

@@ -12,11 +12,11 @@ namespace psam::train {
 
 Optimizer::Optimizer(NamedParameters parameters, const TrainConfig& config)
     : parameters_(std::move(parameters)),
+      options_(resolve_param_options(parameters_, config)),
       state_(parameters_.size()),
       decoupled_(config.optimizer == OptimizerKind::kAdamW),
       sgd_(config.optimizer == OptimizerKind::kSgd),
       lr_(config.lr),
-      weight_decay_(config.weight_decay),
       beta1_(config.betas.at(0)),
       beta2_(config.betas.at(1)),
       eps_(config.eps),
@@ -35,8 +35,11 @@ void Optimizer::step() {
     if (!p.grad().defined()) continue;
     at::Tensor grad = p.grad();
     State& s = state_[i];
+    // The parameter's group: its lr multiplier and weight decay.
+    const double lr = lr_ * options_[i].lr_mult;
+    const double weight_decay = options_[i].weight_decay;
     if (sgd_) {
-      sgd_step(p, grad, s);
+      sgd_step(p, grad, s, lr, weight_decay);
       continue;
     }
     if (!s.exp_avg.defined()) {
@@ -44,27 +47,28 @@ void Optimizer::step() {
       s.exp_avg_sq = at::zeros_like(p);
     }
     ++s.step;
-    if (weight_decay_ != 0) {
+    if (weight_decay != 0) {
       if (decoupled_) {
-        p.mul_(1 - lr_ * weight_decay_);
+        p.mul_(1 - lr * weight_decay);
       } else {
-        grad = grad.add(p, weight_decay_);
+        grad = grad.add(p, weight_decay);
       }
     }
     s.exp_avg.lerp_(grad, 1 - beta1_);
     s.exp_avg_sq.mul_(beta2_).addcmul_(grad, grad.conj(), 1 - beta2_);
     const double bias_correction1 = 1 - std::pow(beta1_, static_cast<double>(s.step));
     const double bias_correction2 = 1 - std::pow(beta2_, static_cast<double>(s.step));
-    const double step_size = lr_ / bias_correction1;
+    const double step_size = lr / bias_correction1;
     const at::Tensor denom = (s.exp_avg_sq.sqrt() / std::sqrt(bias_correction2)).add_(eps_);
     p.addcdiv_(s.exp_avg, denom, -step_size);
   }
 }
 
 // torch.optim.SGD: d = g + wd p; buf = d at the first step, then momentum buf + d; p -= lr buf.
-void Optimizer::sgd_step(at::Tensor& p, at::Tensor grad, State& s) const {
+void Optimizer::sgd_step(at::Tensor& p, at::Tensor grad, State& s, double lr,
+                         double weight_decay) const {
   ++s.step;
-  if (weight_decay_ != 0) grad = grad.add(p, weight_decay_);
+  if (weight_decay != 0) grad = grad.add(p, weight_decay);
   if (momentum_ != 0) {
     if (s.exp_avg.defined()) {
       s.exp_avg.mul_(momentum_).add_(grad);
@@ -73,7 +77,7 @@ void Optimizer::sgd_step(at::Tensor& p, at::Tensor grad, State& s) const {
     }
     grad = s.exp_avg;
   }
-  p.add_(grad, -lr_);
+  p.add_(grad, -lr);
 }
 
 io::TensorDict Optimizer::state_dict() const {

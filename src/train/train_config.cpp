@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "psam/util/error.h"
 
 namespace psam::train {
@@ -13,6 +15,11 @@ void TrainConfig::validate() const {
              "train.betas must be two numbers in [0, 1)");
   PSAM_CHECK(momentum >= 0 && momentum < 1,
              fmt::format("train.momentum must be in [0, 1), got {}", momentum));
+  for (const auto& [part, mult] : lr_mult) {
+    PSAM_CHECK(mult >= 0, fmt::format("train.lr_mult.{} must be >= 0, got {}", part, mult));
+  }
+  PSAM_CHECK(layer_decay > 0 && layer_decay <= 1,
+             fmt::format("train.layer_decay must be in (0, 1] (1 = off), got {}", layer_decay));
   PSAM_CHECK(eps > 0, fmt::format("train.eps must be > 0, got {}", eps));
   PSAM_CHECK(warmup_steps >= 0, "train.warmup_steps must be >= 0");
   PSAM_CHECK(step_size > 0, fmt::format("train.step_size must be > 0, got {}", step_size));
@@ -20,6 +27,19 @@ void TrainConfig::validate() const {
   PSAM_CHECK(min_lr >= 0 && min_lr <= lr,
              fmt::format("train.min_lr must be in [0, train.lr], got {}", min_lr));
   PSAM_CHECK(grad_clip >= 0, "train.grad_clip must be >= 0 (0 = off)");
+  PSAM_CHECK(accumulate_steps >= 1,
+             fmt::format("train.accumulate_steps must be >= 1, got {}", accumulate_steps));
+  for (const std::string& part : activation_checkpointing) {
+    PSAM_CHECK(std::find(kActivationCheckpointParts.begin(), kActivationCheckpointParts.end(),
+                         part) != kActivationCheckpointParts.end(),
+               fmt::format("train.activation_checkpointing: unknown part '{}' (parts: {})", part,
+                           fmt::join(kActivationCheckpointParts, ", ")));
+  }
+  PSAM_CHECK(activation_checkpointing_stride >= 1,
+             fmt::format("train.activation_checkpointing_stride must be >= 1, got {}",
+                         activation_checkpointing_stride));
+  PSAM_CHECK(ema_decay >= 0 && ema_decay < 1,
+             fmt::format("train.ema_decay must be in [0, 1) (0 = off), got {}", ema_decay));
   PSAM_CHECK(epochs > 0, fmt::format("train.epochs must be > 0, got {}", epochs));
   PSAM_CHECK(max_steps >= 0, "train.max_steps must be >= 0 (0 = by epochs)");
   PSAM_CHECK(val_every_epochs >= 0, "train.val_every_epochs must be >= 0 (0 = never)");

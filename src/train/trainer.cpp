@@ -16,6 +16,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <unordered_map>
 
 #include "psam/dist/gradient_sync.h"
 #include "psam/io/state_dict.h"
@@ -160,16 +161,23 @@ class Loop {
     if (group_.is_main()) fs::create_directories(paths_.checkpoints);
     if (group_.size() > 1) {
       broadcast_weights();
+      // With accumulation the gradients are sent once per group, after its last backward.
       sync_ = std::make_unique<dist::GradientSync>(group_, task.trainable_parameters(),
-                                                   options.bucket_bytes);
+                                                   options.bucket_bytes,
+                                                   /*overlap=*/c_.accumulate_steps == 1);
       log::info(fmt::format("train: rank {} of {}, gradients averaged in {} buckets",
                             group_.rank(), group_.size(), sync_->buckets()));
     }
     const int64_t per_epoch = train_.batches_per_epoch();
     PSAM_CHECK(per_epoch > 0, "train: the training split gives no batch");
-    total_steps_ = per_epoch * c_.epochs;
+    total_steps_ = steps_per_epoch() * c_.epochs;
     if (c_.max_steps > 0) total_steps_ = std::min(total_steps_, c_.max_steps);
     state_.best.metric = c_.best_metric;
+    if (c_.ema_decay > 0) {
+      at::NoGradGuard no_grad;
+      for (const auto& [name, p] : optimizer_.parameters())
+        ema_.emplace_back(name, p.detach().clone());
+    }
     if (group_.is_main()) remove_temporaries(paths_.checkpoints);
     if (o_.resume) restore();
     if (!group_.is_main()) return;
@@ -185,9 +193,16 @@ class Loop {
     task_.train_mode(true);
     train_.seek(state_.loader);
     Progress progress(total_steps_, "train", progress_options());
-    log::info(fmt::format("train: {} steps ({} per epoch, {} epochs) from step {} -> {}",
-                          total_steps_, train_.batches_per_epoch(), c_.epochs, state_.step,
-                          paths_.dir));
+    log::info(fmt::format("train: {} steps ({} per epoch{}, {} epochs) from step {} -> {}",
+                          total_steps_, steps_per_epoch(),
+                          c_.accumulate_steps == 1
+                              ? ""
+                              : fmt::format(", each of {} batches", c_.accumulate_steps),
+                          c_.epochs, state_.step, paths_.dir));
+    if (group_.is_main()) {
+      log::info("train: parameter groups (lr = scheduled lr x lr_mult)\n" +
+                param_groups_table(optimizer_.parameters(), optimizer_.param_options()));
+    }
     while (state_.epoch < c_.epochs && state_.step < total_steps_) {
       while (state_.step < total_steps_ &&
              train_.position().batch < train_.batches_per_epoch()) {
@@ -200,9 +215,13 @@ class Loop {
           progress.finish(postfix());
           return finish(result, TrainStatus::kNonFinite);
         }
-        // Every rank stops, and writes mid-epoch checkpoints, at the same step.
-        if (group_.any(interrupted())) return stop(progress, result);
-        if (group_.any(periodic_checkpoint_due())) save(paths_.last);
+        // Every rank stops, and writes mid-epoch checkpoints, at the same step. One process
+        // may stop inside an accumulation group (last.pt then holds its gradients so far);
+        // several finish the group first.
+        const bool between = state_.accumulation.micro == 0;
+        if ((between || group_.size() == 1) && group_.any(interrupted()))
+          return stop(progress, result);
+        if (between && group_.any(periodic_checkpoint_due())) save(paths_.last);
       }
       if (train_.position().batch < train_.batches_per_epoch()) break;  // max_steps mid-epoch
       bool early_stop = false;
@@ -228,8 +247,17 @@ class Loop {
     return p;
   }
 
+  // Optimiser steps per epoch: its batches in groups of train.accumulate_steps.
+  int64_t steps_per_epoch() const {
+    return (train_.batches_per_epoch() + c_.accumulate_steps - 1) / c_.accumulate_steps;
+  }
+
   bool interrupted() const {
-    if (o_.stop_at_step > 0 && state_.step >= o_.stop_at_step) return true;
+    if (o_.stop_at_step > 0 && state_.step >= o_.stop_at_step &&
+        state_.accumulation.micro == 0)
+      return true;
+    const int64_t batches = state_.loader.epoch * train_.batches_per_epoch() + state_.loader.batch;
+    if (o_.stop_at_batch > 0 && batches >= o_.stop_at_batch) return true;
     return o_.interrupt != nullptr && o_.interrupt->load();
   }
 
@@ -258,59 +286,123 @@ class Loop {
     return text;
   }
 
-  // One optimiser step; false when the run must stop (too many non-finite steps in a row).
+  // One loader batch; false when the run must stop (too many non-finite steps in a row).
   bool step(const data::Batch& batch, TrainResult& result) {
+    return c_.accumulate_steps == 1 ? whole_step(batch, result) : micro_step(batch, result);
+  }
+
+  // The loss of this rank's part of a batch (none when it has no samples).
+  std::optional<StepLoss> batch_loss(const data::Batch& batch) {
+    if (batch.index.empty()) return std::nullopt;
+    Bf16Autocast autocast(o_.bf16, o_.cuda ? c10::kCUDA : c10::kCPU);
+    StepLoss loss = task_.loss(batch, state_.step, generator_);
+    if (loss.beta && !beta_logged_) {
+      beta_logged_ = true;
+      log::info(fmt::format("train: KL weight {:.3g} after the warm-up (loss.beta as set, or "
+                            "the per-image ELBO weight when unset)",
+                            *loss.beta));
+    }
+    return loss;
+  }
+
+  // One batch, one optimiser step.
+  bool whole_step(const data::Batch& batch, TrainResult& result) {
     optimizer_.set_lr(scheduled_lr(c_, state_.step, total_steps_));
     optimizer_.zero_grad();
     // A rank's share of the global batch weighs its gradient and terms (1 in one process).
     const auto samples = static_cast<double>(batch.index.size());
     const double weight = batch.global_count > 0 ? samples / batch.global_count : 1.0;
-    std::optional<StepLoss> loss;
-    if (samples > 0) {
-      Bf16Autocast autocast(o_.bf16, o_.cuda ? c10::kCUDA : c10::kCPU);
-      loss = task_.loss(batch, state_.step, generator_);
-      if (loss->beta && !beta_logged_) {
-        beta_logged_ = true;
-        log::info(fmt::format("train: KL weight {:.3g} after the warm-up (loss.beta as set, or "
-                              "the per-image ELBO weight when unset)",
-                              *loss->beta));
-      }
-    }
+    std::optional<StepLoss> loss = batch_loss(batch);
     double total = loss ? loss->total.item<double>() : 0.0;
     // Every rank skips the step when the loss is not finite on any of them.
     if (group_.any(!std::isfinite(total))) total = std::nan("");
-    double norm = std::nan("");
-    if (std::isfinite(total)) {
-      if (sync_) sync_->begin(weight);
-      if (loss) loss->total.backward();
-      if (sync_) sync_->finish();
-      norm = c_.grad_clip > 0 ? clip_grad_norm(optimizer_.parameters(), c_.grad_clip)
-                              : grad_norm(optimizer_.parameters());
-    }
-    if (!std::isfinite(total) || !std::isfinite(norm)) {
-      optimizer_.zero_grad();
-      ++state_.nonfinite_in_a_row;
-      ++result.skipped_steps;
-      log::warn(fmt::format("train: step {} skipped: non-finite {} ({}) on samples {}",
-                            state_.step, std::isfinite(total) ? "gradient" : "loss",
-                            std::isfinite(total) ? norm : total, fmt::join(batch.ids, ",")));
-      // The ids are this rank's; rank 0 records its own.
-      write_line({{"kind", "nonfinite"}, {"epoch", state_.epoch}, {"step", state_.step},
-                  {"ids", batch.ids}});
-      if (state_.nonfinite_in_a_row > c_.max_nonfinite_steps) {
-        log::error(fmt::format(
-            "train: {} non-finite steps in a row (train.max_nonfinite_steps = {}): stopping; "
-            "the last checkpoint is kept as it was",
-            state_.nonfinite_in_a_row, c_.max_nonfinite_steps));
-        return false;
-      }
-      return true;
-    }
+    if (!std::isfinite(total)) return skip(result, "loss", total, batch.ids);
+    if (sync_) sync_->begin(weight);
+    if (loss) loss->total.backward();
+    if (sync_) sync_->finish();
+    const double norm = c_.grad_clip > 0 ? clip_grad_norm(optimizer_.parameters(), c_.grad_clip)
+                                         : grad_norm(optimizer_.parameters());
+    if (!std::isfinite(norm)) return skip(result, "gradient", norm, batch.ids);
     optimizer_.step();
-    state_.nonfinite_in_a_row = 0;
-    ++state_.step;
     term_names_ = term_names(group_, loss ? &*loss : nullptr, term_names_);
-    last_terms_ = global_terms(group_, loss ? &*loss : nullptr, weight, term_names_);
+    return stepped(norm, global_terms(group_, loss ? &*loss : nullptr, weight, term_names_));
+  }
+
+  // One micro-batch of a train.accumulate_steps group: its gradient, scaled by its samples, adds
+  // to the group's; the group's last (or the epoch's last batch) divides by the group's samples
+  // and steps. Ranks communicate gradients only then.
+  bool micro_step(const data::Batch& batch, TrainResult& result) {
+    AccumulationState& a = state_.accumulation;
+    optimizer_.set_lr(scheduled_lr(c_, state_.step, total_steps_));  // also after a resume
+    if (a.micro == 0) optimizer_.zero_grad();
+    a.ids.insert(a.ids.end(), batch.ids.begin(), batch.ids.end());
+    if (!a.nonfinite) {  // after a non-finite loss the group's remaining batches are skipped
+      std::optional<StepLoss> loss = batch_loss(batch);
+      const double total = loss ? loss->total.item<double>() : 0.0;
+      a.nonfinite = group_.any(!std::isfinite(total));
+      if (!a.nonfinite) {
+        const auto samples = static_cast<double>(batch.index.size());
+        if (loss) (loss->total * samples).backward();
+        term_names_ = term_names(group_, loss ? &*loss : nullptr, term_names_);
+        const double weight = samples / batch.global_count;
+        for (const auto& [name, value] :
+             global_terms(group_, loss ? &*loss : nullptr, weight, term_names_))
+          add_term(a.sums, name, value * static_cast<double>(batch.global_count));
+        a.samples += batch.global_count;
+      }
+    }
+    ++a.micro;
+    const bool last = a.micro >= c_.accumulate_steps ||
+                      train_.position().batch >= train_.batches_per_epoch();
+    if (!last) return true;
+    const AccumulationState group = std::move(a);
+    a = AccumulationState{};
+    if (group.nonfinite) return skip(result, "loss", std::nan(""), group.ids);
+    const double scale = 1.0 / static_cast<double>(group.samples);
+    if (sync_) {
+      sync_->reduce(scale);
+    } else {
+      at::NoGradGuard no_grad;
+      for (const auto& [name, p] : optimizer_.parameters()) {
+        if (p.grad().defined()) p.grad().mul_(scale);
+      }
+    }
+    const double norm = c_.grad_clip > 0 ? clip_grad_norm(optimizer_.parameters(), c_.grad_clip)
+                                         : grad_norm(optimizer_.parameters());
+    if (!std::isfinite(norm)) return skip(result, "gradient", norm, group.ids);
+    optimizer_.step();
+    Terms terms = group.sums;
+    for (auto& [name, value] : terms) value *= scale;
+    return stepped(norm, std::move(terms));
+  }
+
+  // A step not taken: its gradients are dropped; false when too many came in a row.
+  bool skip(TrainResult& result, const char* what, double value,
+            const std::vector<std::string>& ids) {
+    optimizer_.zero_grad();
+    ++state_.nonfinite_in_a_row;
+    ++result.skipped_steps;
+    log::warn(fmt::format("train: step {} skipped: non-finite {} ({}) on samples {}",
+                          state_.step, what, value, fmt::join(ids, ",")));
+    // The ids are this rank's; rank 0 records its own.
+    write_line({{"kind", "nonfinite"}, {"epoch", state_.epoch}, {"step", state_.step},
+                {"ids", ids}});
+    if (state_.nonfinite_in_a_row > c_.max_nonfinite_steps) {
+      log::error(fmt::format(
+          "train: {} non-finite steps in a row (train.max_nonfinite_steps = {}): stopping; "
+          "the last checkpoint is kept as it was",
+          state_.nonfinite_in_a_row, c_.max_nonfinite_steps));
+      return false;
+    }
+    return true;
+  }
+
+  // After an optimiser step: the EMA, the counters and the step's log line.
+  bool stepped(double norm, Terms terms) {
+    state_.nonfinite_in_a_row = 0;
+    update_ema();
+    ++state_.step;
+    last_terms_ = std::move(terms);
     for (const auto& [name, value] : last_terms_) add_term(state_.epoch_sums, name, value);
     ++state_.epoch_batches;
     if (state_.step % c_.log_every_steps == 0) {
@@ -321,6 +413,17 @@ class Loop {
       scalars(line);
     }
     return true;
+  }
+
+  // ema <- d ema + (1 - d) p after the optimiser step numbered state_.step (0-based).
+  void update_ema() {
+    if (ema_.empty()) return;
+    const auto t = static_cast<double>(state_.step);
+    const double d =
+        c_.ema_warmup ? std::min(c_.ema_decay, (1 + t) / (10 + t)) : c_.ema_decay;
+    at::NoGradGuard no_grad;
+    const NamedParameters& params = optimizer_.parameters();
+    for (size_t i = 0; i < params.size(); ++i) ema_[i].second.lerp_(params[i].second, 1 - d);
   }
 
   // A latent model (it logs a KL term) whose posterior has collapsed: say so (train/collapse.h).
@@ -367,7 +470,36 @@ class Loop {
            state_.best.stale >= c_.early_stop_patience;
   }
 
+  // Validation of the weights, and of their EMA (as val_ema/<name>) when there is one.
   Terms validate(int64_t epoch) {
+    Terms metrics = validate_weights(epoch);
+    if (ema_.empty()) return metrics;
+    at::NoGradGuard no_grad;
+    const NamedParameters& params = optimizer_.parameters();
+    std::vector<at::Tensor> kept;
+    for (size_t i = 0; i < params.size(); ++i) {
+      kept.push_back(params[i].second.detach().clone());
+      params[i].second.detach().copy_(ema_[i].second);
+    }
+    auto restore_weights = [&] {
+      for (size_t i = 0; i < params.size(); ++i) params[i].second.detach().copy_(kept[i]);
+    };
+    Terms averaged;
+    try {
+      averaged = validate_weights(epoch);
+    } catch (...) {
+      restore_weights();
+      throw;
+    }
+    restore_weights();
+    for (auto& [name, value] : averaged) {
+      const std::string rest = name.rfind("val/", 0) == 0 ? name.substr(4) : name;
+      metrics.emplace_back("val_ema/" + rest, value);
+    }
+    return metrics;
+  }
+
+  Terms validate_weights(int64_t epoch) {
     Terms metrics;
     if (val_ != nullptr && val_->batches_per_epoch() > 0) {
       task_.train_mode(false);
@@ -445,6 +577,12 @@ class Loop {
     c.model = io::state_dict(task_.module());
     c.optimizer_kind = std::string(name_of(c_.optimizer));
     c.optimizer = optimizer_.state_dict();
+    if (state_.accumulation.micro > 0) {
+      for (const auto& [name, p] : optimizer_.parameters()) {
+        if (p.grad().defined()) c.grads.insert(name, p.grad().detach().cpu());
+      }
+    }
+    for (const auto& [name, average] : ema_) c.ema.insert(name, average.cpu());
     c.schedule_kind = schedule_name();
     c.lr = optimizer_.lr();
     c.state = state_;
@@ -478,6 +616,22 @@ class Loop {
     io::load_state_dict(task_.module(), c.model, "", paths_.last);
     optimizer_.load_state_dict(c.optimizer);
     state_ = c.state;
+    restore_tensors(c.grads, "gradient", [&](size_t i, const at::Tensor& t) {
+      at::Tensor p = optimizer_.parameters()[i].second;
+      p.mutable_grad() = t.to(p.options()).clone();
+    });
+    if (!ema_.empty()) {
+      for (size_t i = 0; i < ema_.size(); ++i)  // the restored weights, for what c.ema lacks
+        ema_[i].second.copy_(optimizer_.parameters()[i].second.detach());
+      restore_tensors(c.ema, "EMA", [&](size_t i, const at::Tensor& t) {
+        ema_[i].second = t.to(ema_[i].second.options()).clone();
+      });
+      if (c.ema.size() != ema_.size()) {
+        log::warn(fmt::format("resume: {} holds the EMA of {} of the {} trained parameters (was "
+                              "train.ema_decay 0?); the others start from the current weights",
+                              paths_.last, c.ema.size(), ema_.size()));
+      }
+    }
     state_.best.metric = c_.best_metric;
     restore_generators(c);
     if (c.rng_cuda.defined() && at::hasCUDA()) {
@@ -487,6 +641,26 @@ class Loop {
     last_saved_step_ = state_.step;
     log::info(fmt::format("resume: {} at epoch {}, step {}", paths_.last, state_.epoch + 1,
                           state_.step));
+  }
+
+  // Applies each named tensor of a checkpoint entry to the trained parameter of that name.
+  template <class Apply>
+  void restore_tensors(const io::TensorDict& tensors, const char* what, Apply apply) {
+    std::unordered_map<std::string, size_t> index;
+    const NamedParameters& params = optimizer_.parameters();
+    for (size_t i = 0; i < params.size(); ++i) index[params[i].first] = i;
+    for (const auto& [name, t] : tensors) {
+      const auto it = index.find(name);
+      PSAM_CHECK(it != index.end(), fmt::format("cannot resume {}: it holds a {} of '{}', which "
+                                                "is not a trained parameter",
+                                                paths_.last, what, name));
+      const at::Tensor& p = params[it->second].second;
+      PSAM_CHECK(t.sizes() == p.sizes(),
+                 fmt::format("cannot resume {}: its {} of '{}' has shape {}, the parameter {}",
+                             paths_.last, what, name, fmt::join(t.sizes(), "x"),
+                             fmt::join(p.sizes(), "x")));
+      apply(it->second, t);
+    }
   }
 
   void restore_generators(const Checkpoint& c) {
@@ -570,6 +744,7 @@ class Loop {
   int64_t last_saved_step_ = 0;  // state_.step when last.pt was last written (or restored)
   std::chrono::steady_clock::time_point last_saved_time_ = std::chrono::steady_clock::now();
   Terms last_terms_;
+  NamedParameters ema_;  // train.ema_decay > 0: the average of each trained parameter
   bool beta_logged_ = false;  // the KL weight is logged at the first step
   std::ofstream metrics_;
   std::unique_ptr<SummaryWriter> tb_;

@@ -158,6 +158,37 @@ TEST_F(Distributed, TwoRanksEqualOneProcessWithTheDoubleBatch) {
   EXPECT_EQ(b.rng_train_ranks.size(), 2u);
 }
 
+// Gradient accumulation over ranks: two ranks of batch 1 accumulating 2 batches per step take
+// the steps of one process of batch 4 (18 samples: groups of 4, 4, 4, 4 and a short 2), with
+// gradients sent once per group; also with activation checkpointing.
+TEST_F(Distributed, AccumulatingRanksEqualOneProcessWithTheWholeBatch) {
+  auto one = launch(0, train_args("acc_one", 4, {"train.epochs=1"}), "acc_one");
+  expect_all_exit(one, 0);
+  auto two = launch(2, train_args("acc_two", 1, {"train.epochs=1", "train.accumulate_steps=2"}),
+                    "acc_two");
+  expect_all_exit(two, 0);
+  const auto a = train::read_checkpoint(run_dir("acc_one") + "/checkpoints/last.pt");
+  const auto b = train::read_checkpoint(run_dir("acc_two") + "/checkpoints/last.pt");
+  EXPECT_EQ(a.state.step, 5);
+  EXPECT_EQ(b.state.step, a.state.step);
+  expect_close(a.model, b.model, 1e-6);
+  expect_close(a.optimizer, b.optimizer, 1e-6);
+  // The same with the decoder's activations recomputed in backward (the embedding cache on).
+  auto recomputed = launch(2, train_args("acc_ckpt", 1, {"train.epochs=1", "train.accumulate_steps=2",
+                                                         "train.activation_checkpointing=[mask_decoder]"}),
+                           "acc_ckpt");
+  expect_all_exit(recomputed, 0);
+  const auto c = train::read_checkpoint(run_dir("acc_ckpt") + "/checkpoints/last.pt");
+  expect_close(a.model, c.model, 1e-6);
+  const auto la = lines_of(run_dir("acc_one") + "/metrics.jsonl");
+  const auto lb = lines_of(run_dir("acc_two") + "/metrics.jsonl");
+  ASSERT_EQ(la.size(), lb.size());
+  for (size_t i = 0; i < la.size(); ++i) {
+    if (la[i]["kind"] != "step") continue;
+    EXPECT_NEAR(la[i]["train/loss"].get<double>(), lb[i]["train/loss"].get<double>(), 1e-5) << i;
+  }
+}
+
 TEST_F(Distributed, SlurmVariablesLaunchTheSameRun) {
   auto ranks = launch(2, train_args("slurm", 2, {"train.epochs=1"}), "slurm", /*slurm=*/true);
   expect_all_exit(ranks, 0);

@@ -1,6 +1,8 @@
 // The data:, loss: and train: sections of the run config.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "config/config.h"
 #include "psam/util/error.h"
 #include "support/testing.h"
@@ -72,6 +74,36 @@ TEST(TrainSections, BetaUnsetMeansTheElboWeight) {
   EXPECT_FALSE(load<Config>(base, {"loss.beta=null"}).loss.beta.has_value());
   EXPECT_FALSE(load<Config>(dir.write("child.yaml", "_base_: base.yaml\nloss: {beta: ~}\n"))
                    .loss.beta.has_value());
+}
+
+// train.lr_mult is a mapping of dotted part names: nested and dotted spellings, base files and
+// overrides give the same flattened map, and it is written back so that it reads the same.
+TEST(TrainSections, LrMultIsAMappingOfParts) {
+  EXPECT_TRUE(load<Config>("").train.lr_mult.empty());
+  support::TempDir dir;
+  const std::string base = dir.write(
+      "base.yaml", "train:\n  lr_mult: {sam.image_encoder: 0.1, prior: 10}\n  layer_decay: 0.75\n");
+  const std::map<std::string, double> expected = {{"sam.image_encoder", 0.1}, {"prior", 10}};
+  EXPECT_EQ(load<Config>(base).train.lr_mult, expected);
+  EXPECT_DOUBLE_EQ(load<Config>(base).train.layer_decay, 0.75);
+  const std::string nested =
+      dir.write("nested.yaml", "train:\n  lr_mult:\n    sam: {image_encoder: 0.1}\n    prior: 10\n");
+  EXPECT_EQ(load<Config>(nested).train.lr_mult, expected);
+  // A child adds to and overrides its base's entries, as any mapping merges.
+  const std::string child =
+      dir.write("child.yaml", "_base_: base.yaml\ntrain: {lr_mult: {prior: 5, posterior: 2}}\n");
+  const Config c = load<Config>(child, {"train.lr_mult.sam.mask_decoder=0.5"});
+  const std::map<std::string, double> merged = {
+      {"sam.image_encoder", 0.1}, {"prior", 5}, {"posterior", 2}, {"sam.mask_decoder", 0.5}};
+  EXPECT_EQ(c.train.lr_mult, merged);
+  const Config back = load<Config>(dir.write("back.yaml", to_yaml(c)));
+  EXPECT_EQ(back.train.lr_mult, merged);
+  EXPECT_EQ(hash(back), hash(c));
+  EXPECT_TRUE(load<Config>(dir.write("null.yaml", "train: {lr_mult: ~}\n")).train.lr_mult.empty());
+  EXPECT_EQ(error_of({"train.lr_mult=0.1"}),
+            "command line: key 'train.lr_mult' expects a mapping of names to numbers, got '0.1'");
+  EXPECT_EQ(error_of({"train.lr_mult.prior=fast"}),
+            "command line: key 'train.lr_mult.prior' expects a number, got 'fast'");
 }
 
 TEST(TrainSections, Errors) {

@@ -28,6 +28,8 @@ struct Field {
   std::string expected;  // for errors: an integer, a list of int values, one of auto, cpu, cuda
   bool required = false;
   std::function<void(const YAML::Node&, const Where&)> load;
+  // Fields whose value is a mapping (std::map) read the merged tree below their key.
+  std::function<void(const Tree&, const Where&)> load_map;
   std::function<void(YAML::Emitter&)> emit;
 };
 
@@ -228,6 +230,42 @@ struct Codec<std::array<T, N>> {
   }
 };
 
+using NumberMap = std::map<std::string, double>;
+
+template <>
+struct Codec<NumberMap> {
+  static std::string type() { return "mapping of names to numbers"; }
+  static std::string expected() { return "a mapping of names to numbers"; }
+  // A leaf: null is the empty mapping, anything else is not a mapping.
+  static NumberMap decode(const YAML::Node& node, const Where& where) {
+    if (!node.IsNull()) mismatch(where, expected(), node);
+    return {};
+  }
+  // The mapping's entries, nested ones flattened to dotted names.
+  static void flatten(const Tree& tree, const std::string& prefix, const Where& where,
+                      NumberMap& out) {
+    for (const Tree& child : tree.children) {
+      const std::string name = join_key(prefix, child.key);
+      const Where at{child.origin, join_key(where.path, name)};
+      if (child.is_map) {
+        flatten(child, name, where, out);
+      } else {
+        out[name] = config::decode<double>(*child.value, at);
+      }
+    }
+  }
+  static void encode(YAML::Emitter& out, const NumberMap& values) {
+    out << YAML::Flow << YAML::BeginMap;
+    for (const auto& [name, value] : values) {
+      out << YAML::Key;
+      Codec<std::string>::encode(out, name);
+      out << YAML::Value;
+      Codec<double>::encode(out, value);
+    }
+    out << YAML::EndMap;
+  }
+};
+
 template <class T>
 T decode_field(const YAML::Node& node, const Where& where) {
   if constexpr (detail::kScalar<T>) {
@@ -291,6 +329,11 @@ void assign(const Section& root, const Section& section, const Tree& tree,
       continue;
     }
     const Field& field = *entry->field;
+    if (child.is_map && field.load_map) {
+      field.load_map(child, Where{child.origin, path});
+      given.insert(&field);
+      continue;
+    }
     PSAM_CHECK(!child.is_map, fmt::format("{}: key '{}' expects {}, got a mapping", child.origin,
                                           path, field.expected));
     field.load(*child.value, Where{child.origin, path});
@@ -340,6 +383,12 @@ FieldRef Binder::add(std::string_view key, T& value, std::string_view help) {
   field.load = [&value](const YAML::Node& node, const Where& where) {
     value = decode_field<T>(node, where);
   };
+  if constexpr (std::is_same_v<T, NumberMap>) {
+    field.load_map = [&value](const Tree& tree, const Where& where) {
+      value.clear();
+      Codec<NumberMap>::flatten(tree, "", where, value);
+    };
+  }
   field.emit = [&value](YAML::Emitter& out) { Codec<T>::encode(out, value); };
   return FieldRef(field);
 }
@@ -364,6 +413,7 @@ PSAM_CONFIG_FIELD_TYPE(std::optional<float>)
 PSAM_CONFIG_FIELD_TYPE(std::optional<double>)
 PSAM_CONFIG_FIELD_TYPE(std::optional<std::string>)
 PSAM_CONFIG_FIELD_TYPE(DoubleTriple)
+PSAM_CONFIG_FIELD_TYPE(NumberMap)
 #undef PSAM_CONFIG_FIELD_TYPE
 
 FieldRef Binder::counts(std::string_view key, int64_t& value, std::vector<int64_t>& list,

@@ -13,8 +13,9 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <array>
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -46,6 +47,8 @@ template <class T>
 inline constexpr bool kSupported<std::optional<T>> = kScalar<T> && !std::is_same_v<T, bool>;
 template <>
 inline constexpr bool kSupported<std::array<double, 3>> = true;
+template <>
+inline constexpr bool kSupported<std::map<std::string, double>> = true;
 }  // namespace detail
 
 // Returned by field() and choice() to add constraints.
@@ -64,7 +67,11 @@ class Binder {
   explicit Binder(detail::Section& section) : section_(&section) {}
 
   // T: bool, int, int64_t, float, double, std::string, a std::vector or std::optional of one of
-  // them (no bool), or std::array<double, 3> (e.g. per-channel pixel statistics). An optional accepts null (`~`) in YAML and writes null when empty.
+  // them (no bool), or std::array<double, 3> (e.g. per-channel pixel statistics). An optional
+  // accepts null (`~`) in YAML and writes null when empty. A std::map<std::string, double> is a
+  // mapping of names to numbers (train.lr_mult): dotted names are nested mappings in the tree
+  // and read back flattened, so `a.b: 1`, `a: {b: 1}` and the override `x.a.b=1` agree; null or
+  // `{}` is empty.
   template <class T>
   FieldRef field(std::string_view key, T& value, std::string_view help = {}) {
     static_assert(detail::kSupported<T>,

@@ -15,12 +15,32 @@ void bind(Binder& b, train::TrainConfig& c) {
   b.field("betas", c.betas, "Adam's (beta1, beta2)");
   b.field("eps", c.eps, "Adam's epsilon");
   b.field("momentum", c.momentum, "SGD's momentum");
+  b.field("lr_mult", c.lr_mult,
+          "learning-rate multipliers by part, e.g. {image_encoder: 0.1, prior: 10}: a key is a "
+          "run of state-dict name components; the longest matching key applies");
+  b.field("layer_decay", c.layer_decay,
+          "ViT encoder layer-wise lr decay: block i of D gets layer_decay^(D - i), the "
+          "embeddings layer_decay^(D + 1); 1 = off");
+  b.field("weight_decay_exempt", c.weight_decay_exempt,
+          "no weight decay on norms, biases (1-D parameters), pos_embed and rel_pos tables");
   b.choice("schedule", c.schedule, "learning-rate schedule after the warm-up");
   b.field("warmup_steps", c.warmup_steps, "linear warm-up from 0 over this many steps");
   b.field("step_size", c.step_size, "step schedule: steps between decays");
   b.field("gamma", c.gamma, "step schedule: decay factor");
   b.field("min_lr", c.min_lr, "cosine schedule: the final learning rate");
   b.field("grad_clip", c.grad_clip, "max global gradient L2 norm; 0 = no clipping");
+  b.field("accumulate_steps", c.accumulate_steps,
+          "loader batches per optimiser step (gradient accumulation); steps, schedule and logs "
+          "count optimiser steps");
+  b.field("ema_decay", c.ema_decay,
+          "exponential moving average of the weights after each step; 0 = off (e.g. 0.999)");
+  b.field("activation_checkpointing", c.activation_checkpointing,
+          "parts whose activations are recomputed in backward to save memory: image_encoder, "
+          "mask_decoder, latent_nets");
+  b.field("activation_checkpointing_stride", c.activation_checkpointing_stride,
+          "image_encoder: checkpoint blocks i with i % stride == 0");
+  b.field("ema_warmup", c.ema_warmup,
+          "EMA decay min(ema_decay, (1 + t) / (10 + t)) at update t, so early weights fade");
   b.field("epochs", c.epochs, "passes over the training split");
   b.field("max_steps", c.max_steps, "stop after this many optimiser steps; 0 = by epochs");
   b.field("val_every_epochs", c.val_every_epochs, "validate every N epochs; 0 = never");

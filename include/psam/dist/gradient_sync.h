@@ -27,8 +27,11 @@ namespace psam::dist {
 class GradientSync {
  public:
   // parameters: what the optimiser updates, by name (their order must be the same on every rank).
+  // overlap: hooks send each gradient as backward produces it (begin / finish); without, the
+  // gradients are only reduced by reduce() (gradient accumulation: the micro-steps before the
+  // last communicate nothing, and the last sends the accumulated sums).
   GradientSync(Group& group, std::vector<std::pair<std::string, at::Tensor>> parameters,
-               int64_t bucket_bytes = 25 << 20);
+               int64_t bucket_bytes = 25 << 20, bool overlap = true);
   ~GradientSync();
   GradientSync(const GradientSync&) = delete;
   GradientSync& operator=(const GradientSync&) = delete;
@@ -38,6 +41,9 @@ class GradientSync {
   // After backward (or instead of it, for a rank without samples): launches what is left, waits
   // for every bucket and writes the global gradient into each parameter's grad.
   void finish();
+  // Replaces each parameter's grad by the weighted sum over ranks of the grads the ranks hold
+  // now (a parameter with a grad on no rank keeps none). For a sync made without overlap.
+  void reduce(double weight);
 
   int64_t buckets() const;
 

@@ -32,6 +32,9 @@ struct ModelFlags {
   std::optional<int64_t> latent_input_size;        // --latent-input-size
   // --decoder-heads: for SAM shapes read off tensors (no tensor shows it; official SAM: 8).
   std::optional<int64_t> decoder_num_heads;
+  // --weights ema: a training checkpoint's EMA of the trained parameters (train.ema_decay) in
+  // place of their weights; psam::Error naming the file when it holds none.
+  bool ema = false;
 };
 
 // psam::Error naming both values for every flag that says something else than `stored`.
@@ -53,6 +56,7 @@ struct ModelFile {
   std::optional<ModelConfig> config;      // the stored model section
   std::optional<std::string> preprocessing;  // the stored intensity mapping (data::intensity_json)
   std::string part;  // an export's part (psam export --part); empty for a checkpoint
+  io::TensorDict ema;  // a training checkpoint's EMA of the trained parameters; else empty
 };
 // psam::Error naming the file when it cannot be read or its stored config is malformed.
 ModelFile read_model_file(const std::string& path);

@@ -69,6 +69,14 @@ struct CacheableEncoder {
   int64_t input_size = 0;               // side of the input frame the encoder reads
 };
 
+// Activation checkpointing of a method's parts while it trains (psam/util/activation_checkpoint.h):
+// their activations are recomputed in backward instead of kept.
+struct ActivationCheckpointing {
+  int64_t image_encoder_stride = 0;  // ViT encoder blocks i with i % stride == 0; 0 = off
+  bool mask_decoder = false;         // the layers of the mask decoder's two-way transformer
+  bool latent_nets = false;          // the prior and posterior nets
+};
+
 class Model {
  public:
   explicit Model(ModelConfig config) : config_(std::move(config)) {}
@@ -108,6 +116,10 @@ class Model {
   // The frozen encoder whose outputs may be cached per store image; nullopt when the method has
   // none, or trains it (then no cache applies).
   virtual std::optional<CacheableEncoder> cacheable_encoder() { return std::nullopt; }
+
+  // Sets `parts` on every such module of the method (a frozen part costs nothing: it keeps no
+  // activations anyway); psam::Error naming a part the method does not have.
+  void set_activation_checkpointing(const ActivationCheckpointing& parts);
   // Used by loss() and sample() for batches of store images (batch.index >= 0) while set; the
   // cache must be of this model's cacheable_encoder() and the batches' store.
   void set_embedding_cache(data::EmbeddingCache* cache) { cache_ = cache; }

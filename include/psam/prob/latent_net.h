@@ -79,6 +79,8 @@ class LatentNetImpl : public torch::nn::Module {
   bool reads_embedding() const { return options_.kind == LatentNetKind::kEmbedding; }
   // Channels of the network input: the image or embedding, plus the mask for a posterior.
   int64_t input_channels() const { return options_.in_channels + (options_.posterior ? 1 : 0); }
+  // Activation checkpointing of the net while training with autograd.
+  void set_activation_checkpointing(bool on) { checkpointing_ = on; }
 
  protected:
   // The prepared input [B, input_channels(), s, s] -> (mu, log_sigma), each [B, latent_dim].
@@ -86,6 +88,7 @@ class LatentNetImpl : public torch::nn::Module {
 
  private:
   LatentNetOptions options_;
+  bool checkpointing_ = false;
 };
 
 // A latent net of options.kind (validated first).

@@ -31,9 +31,12 @@ class Dropout {
   // x * keep / (1 - rate); x itself for rate 0.
   at::Tensor operator()(const at::Tensor& x) const;
   double rate() const { return rate_; }
+  // The generator the masks come from; nullopt for the device's default or given masks.
+  const c10::optional<at::Generator>& generator() const { return generator_; }
 
  private:
   double rate_;
+  c10::optional<at::Generator> generator_;
   KeepMasks masks_;
 };
 

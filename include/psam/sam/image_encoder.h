@@ -115,6 +115,9 @@ class ImageEncoderViTImpl : public torch::nn::Module {
   // Bounds the attention score chunks of every block (see RelPosAttention); results agree
   // to float rounding for any value.
   void set_attention_chunk_elements(int64_t n);
+  // Activation checkpointing (psam/util/activation_checkpoint.h) of blocks i with
+  // i % stride == 0 while training with autograd; 0 = off.
+  void set_activation_checkpointing(int64_t stride) { checkpoint_stride_ = stride; }
 
   PatchEmbed patch_embed{nullptr};
   torch::Tensor pos_embed;
@@ -123,6 +126,7 @@ class ImageEncoderViTImpl : public torch::nn::Module {
 
  private:
   int64_t img_size_, in_chans_;
+  int64_t checkpoint_stride_ = 0;
   std::vector<Block> block_list_;  // the same modules as `blocks`, typed for the forward loop
 };
 TORCH_MODULE(ImageEncoderViT);

@@ -67,6 +67,9 @@ class TwoWayTransformerImpl : public torch::nn::Module {
                                                   const torch::Tensor& image_pe,
                                                   const torch::Tensor& point_embedding,
                                                   const Dropout* dropout = nullptr);
+  // Activation checkpointing of each layer while training with autograd (a dropout's
+  // generator is replayed in the recomputation).
+  void set_activation_checkpointing(bool on) { checkpointing_ = on; }
 
   torch::nn::ModuleList layers{nullptr};
   Attention final_attn_token_to_image{nullptr};
@@ -74,6 +77,7 @@ class TwoWayTransformerImpl : public torch::nn::Module {
 
  private:
   std::vector<TwoWayAttentionBlock> layer_list_;  // typed view of `layers`
+  bool checkpointing_ = false;
 };
 TORCH_MODULE(TwoWayTransformer);
 

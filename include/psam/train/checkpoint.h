@@ -11,7 +11,13 @@
 //                 "cuda": default CUDA generator state (only when CUDA is present),
 //                 "cpu_ranks", "train_ranks": lists of every rank's states (several ranks only)}
 //   train        {"nonfinite_in_a_row", "epoch_batches", "epoch_sums": {term: sum},
-//                 "best": {"metric", "value", "epoch", "stale"}}
+//                 "best": {"metric", "value", "epoch", "stale"},
+//                 "accumulation": {"micro", "samples", "sums", "nonfinite", "ids"} (only
+//                 inside a gradient-accumulation group)}
+//   grads        the gradients accumulated so far in that group, by parameter name (only then)
+//   ema          the exponential moving average of the trained parameters, by name (only with
+//                train.ema_decay > 0); it has been updated once per optimiser step
+
 //   config_hash  SHA-256 of the run's config.yaml
 //   model_config the resolved model section as JSON (models::model_config_json), so any tool
 //                rebuilds the model from the checkpoint alone
@@ -41,6 +47,16 @@ struct BestState {
   int64_t stale = 0;  // validations since the last improvement
 };
 
+// A gradient-accumulation group in progress (train.accumulate_steps > 1).
+struct AccumulationState {
+  int64_t micro = 0;    // micro-batches of the group done
+  int64_t samples = 0;  // their samples over all ranks
+  // Their loss terms' sums weighted by samples ("loss" first), for the group's logged means.
+  std::vector<std::pair<std::string, double>> sums;
+  bool nonfinite = false;  // a micro-batch's loss was not finite: the group is skipped
+  std::vector<std::string> ids;  // the group's sample ids so far (for the non-finite report)
+};
+
 struct TrainState {
   int64_t epoch = 0;
   int64_t step = 0;
@@ -51,12 +67,15 @@ struct TrainState {
   std::vector<std::pair<std::string, double>> epoch_sums;
   int64_t epoch_batches = 0;
   BestState best;
+  AccumulationState accumulation;
 };
 
 struct Checkpoint {
   io::TensorDict model;
   std::string optimizer_kind;
   io::TensorDict optimizer;
+  io::TensorDict grads;  // inside an accumulation group: the gradients so far; else empty
+  io::TensorDict ema;    // train.ema_decay > 0: the averaged trained parameters; else empty
   std::string schedule_kind;
   double lr = 0;
   TrainState state;

@@ -8,6 +8,9 @@
 
 namespace psam::train {
 
+// train.activation_checkpointing and its stride as the method's parts.
+models::ActivationCheckpointing activation_checkpointing(const TrainConfig& config);
+
 class ModelTask : public TrainTask {
  public:
   // model outlives the task.

@@ -12,17 +12,19 @@
 #include <vector>
 
 #include "psam/io/tensor_dict.h"
+#include "psam/train/param_groups.h"
 #include "psam/train/train_config.h"
 
 namespace psam::train {
 
-using NamedParameters = std::vector<std::pair<std::string, at::Tensor>>;
-
 class Optimizer {
  public:
-  // Uses config.optimizer, lr, weight_decay, betas and eps (SGD: momentum).
+  // Uses config.optimizer, lr, weight_decay, betas and eps (SGD: momentum), and the parameter
+  // groups (resolve_param_options): each parameter's lr is lr() times its lr_mult, as a
+  // torch.optim param group's lr, and its own weight decay.
   Optimizer(NamedParameters parameters, const TrainConfig& config);
 
+  // The scheduled (base) learning rate.
   double lr() const { return lr_; }
   void set_lr(double lr) { lr_ = lr; }
 
@@ -38,19 +40,21 @@ class Optimizer {
   void load_state_dict(const io::TensorDict& state);
 
   const NamedParameters& parameters() const { return parameters_; }
+  const std::vector<ParamOptions>& param_options() const { return options_; }
 
  private:
   struct State {
     int64_t step = 0;
     at::Tensor exp_avg, exp_avg_sq;  // SGD: exp_avg holds the momentum buffer
   };
-  void sgd_step(at::Tensor& p, at::Tensor grad, State& s) const;
+  void sgd_step(at::Tensor& p, at::Tensor grad, State& s, double lr, double weight_decay) const;
 
   NamedParameters parameters_;
+  std::vector<ParamOptions> options_;
   std::vector<State> state_;
   bool decoupled_;  // AdamW
   bool sgd_;
-  double lr_, weight_decay_, beta1_, beta2_, eps_, momentum_;
+  double lr_, beta1_, beta2_, eps_, momentum_;
 };
 
 // Scales every gradient so that their global L2 norm is at most max_norm (as

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ inline constexpr NameTable<MetricMode, 2> kMetricModeNames = {{
 }};
 constexpr const auto& enum_names(MetricMode) { return kMetricModeNames; }
 
+inline const std::vector<std::string> kActivationCheckpointParts = {"image_encoder",
+                                                                   "mask_decoder", "latent_nets"};
+
 struct TrainConfig {
   OptimizerKind optimizer = OptimizerKind::kAdam;
   double lr = 1e-4;
@@ -44,6 +48,18 @@ struct TrainConfig {
   double momentum = 0.9;      // SGD's momentum (no dampening, not Nesterov)
   std::vector<double> betas = {0.9, 0.999};
   double eps = 1e-8;
+
+  // Parameter groups (psam/train/param_groups.h). Learning-rate multipliers by part: a key is
+  // a dotted run of state-dict name components ("image_encoder", "sam.mask_decoder",
+  // "prior"); the longest key that a parameter's name contains applies.
+  std::map<std::string, double> lr_mult;
+  // Layer-wise learning-rate decay of ViT image encoders: block i of D gets
+  // layer_decay^(D - i), the patch and position embeddings layer_decay^(D + 1), the neck 1.
+  double layer_decay = 1.0;
+  // true: no weight decay on norms, biases (every 1-D parameter), pos_embed and relative-position
+  // tables. false (default): every parameter decays, as torch.optim does and the reference code
+  // trains.
+  bool weight_decay_exempt = false;
 
   ScheduleKind schedule = ScheduleKind::kConstant;
   // Linear warm-up from 0 to the scheduled lr over the first warmup_steps optimiser steps.
@@ -53,6 +69,21 @@ struct TrainConfig {
   double min_lr = 0.0;       // kCosine: the lr at the last step
 
   double grad_clip = 0.0;  // max global L2 norm of the gradients; 0 = no clipping
+  // Gradient accumulation: one optimiser step per this many loader batches (micro-batches),
+  // with the gradient of their union (sample-weighted). An epoch's last group may be shorter.
+  // Steps, the schedule, max_steps, warm-ups and the logs count optimiser steps.
+  int64_t accumulate_steps = 1;
+
+  // Exponential moving average of the trained parameters after each optimiser step (0 = off):
+  // ema = d ema + (1 - d) p, with d = min(ema_decay, (1 + t) / (10 + t)) at update t when
+  // ema_warmup (the TensorFlow / timm warm-up), else ema_decay.
+  double ema_decay = 0.0;
+  bool ema_warmup = true;
+
+  // Activation checkpointing (models::ActivationCheckpointing) of the parts named here:
+  // kActivationCheckpointParts. The image encoder's blocks i with i % stride == 0.
+  std::vector<std::string> activation_checkpointing;
+  int64_t activation_checkpointing_stride = 1;
 
   int64_t epochs = 10;
   int64_t max_steps = 0;  // > 0: stop after this many optimiser steps (before `epochs` ends)

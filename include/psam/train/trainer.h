@@ -75,6 +75,9 @@ struct TrainerOptions {
   // Stop as if interrupted once this many optimiser steps are done (0 = no); last.pt is
   // written first. Tests use it to split a run.
   int64_t stop_at_step = 0;
+  // The same once this many loader batches are done in total, also inside a gradient-
+  // accumulation group (0 = no).
+  int64_t stop_at_batch = 0;
   // Polled every step and between validation batches (set by SIGINT, SIGTERM, SIGUSR1 in the
   // CLI): last.pt is written and the run stops with kInterrupted.
   const std::atomic<bool>* interrupt = nullptr;

@@ -30,6 +30,7 @@
 #include "psam/models/registry.h"
 #include "psam/train/autocast.h"
 #include "psam/train/model_task.h"
+#include "psam/train/param_groups.h"
 #include "psam/train/trainer.h"
 #include "psam/util/device.h"
 #include "psam/util/error.h"
@@ -247,6 +248,7 @@ int run_train(const TrainArgs& a, Io io) {
   if (device.is_cuda() && launch.world_size > 1) device = c10::Device(c10::kCUDA, launch.local_rank);
   // Before anything is written, not at the first step.
   if (c.run.precision == RunOptions::Precision::kBf16) train::check_bf16_autocast(device.type());
+  if (c.run.precision == RunOptions::Precision::kFp16) train::check_fp16_autocast(device.type());
   const auto group = dist::init_group(launch, {c.dist.backend, device.is_cuda(), c.dist.timeout_s});
   const bool main = group->is_main();
   if (!main) log::set_console_level("warn");
@@ -269,6 +271,7 @@ int run_train(const TrainArgs& a, Io io) {
   store->split_indices(c.data.train_split);  // psam::Error naming the store's splits
   const auto model = models::build_model(c.model, device);
   model->set_activation_checkpointing(train::activation_checkpointing(c.train));
+  train::resolve_param_options(model->trainable_parameters(), c.train);  // lr_mult names parts
 
   // config.yaml describes checkpoints/last.pt: a resume that fails before writing a checkpoint
   // (an override the checkpoint cannot take) puts the run's config back.
@@ -326,7 +329,8 @@ int run_train(const TrainArgs& a, Io io) {
   options.seed = static_cast<uint64_t>(c.run.seed);
   options.resume = !resume.empty();
   options.cuda = device.is_cuda();
-  options.bf16 = c.run.precision == RunOptions::Precision::kBf16;
+  options.precision = c.run.precision;
+  options.grad_scaler = c.run.precision == RunOptions::Precision::kFp16;
   options.interrupt = &g_stop;
   options.validation = validation;
   options.group = group.get();

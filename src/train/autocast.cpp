@@ -22,6 +22,31 @@ void check_bf16_autocast(c10::DeviceType device) {
                          c10::DeviceTypeName(device, /*lower_case=*/true), TORCH_VERSION));
 }
 
+void check_fp16_autocast(c10::DeviceType device) {
+  PSAM_CHECK(device == c10::kCUDA,
+             fmt::format("run.precision fp16 trains on CUDA only (its gradient scaler guards "
+                         "fp16's narrow range); on the {} use bf16 or fp32",
+                         c10::DeviceTypeName(device, /*lower_case=*/true)));
+}
+
+PrecisionAutocast::PrecisionAutocast(RunOptions::Precision precision, c10::DeviceType device)
+    : enabled_(precision != RunOptions::Precision::kFp32), device_(device) {
+  if (!enabled_) return;
+  const bool half = precision == RunOptions::Precision::kFp16;
+  if (half) {
+    check_fp16_autocast(device_);
+  } else {
+    check_bf16_autocast(device_);
+  }
+  set_autocast_state(device_, {true, half ? at::kHalf : at::kBFloat16});
+}
+
+PrecisionAutocast::~PrecisionAutocast() {
+  if (!enabled_) return;
+  set_autocast_state(device_, {false, autocast_state(device_).dtype});
+  at::autocast::clear_cache();
+}
+
 Bf16Autocast::Bf16Autocast(bool enabled, c10::DeviceType device)
     : enabled_(enabled), device_(device) {
   if (!enabled_) return;

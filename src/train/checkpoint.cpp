@@ -159,6 +159,12 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
   root.insert("optimizer", optimizer);
   if (!c.grads.empty()) root.insert("grads", tensor_dict(c.grads));
   if (!c.ema.empty()) root.insert("ema", tensor_dict(c.ema));
+  if (c.scaler_scale > 0) {
+    Dict scaler = new_dict();
+    scaler.insert("scale", c.scaler_scale);
+    scaler.insert("growth_tracker", c.scaler_growth_tracker);
+    root.insert("scaler", scaler);
+  }
   root.insert("scheduler", scheduler);
   root.insert("epoch", s.epoch);
   root.insert("step", s.step);
@@ -214,6 +220,11 @@ Checkpoint read_checkpoint(const std::string& path) {
   }
   if (root.has("grads")) c.grads = root.tensors("grads");
   if (root.has("ema")) c.ema = root.tensors("ema");
+  if (root.has("scaler")) {
+    const Reader scaler = root.child("scaler");
+    c.scaler_scale = scaler.number("scale");
+    c.scaler_growth_tracker = scaler.integer("growth_tracker");
+  }
   c.config_hash = root.string("config_hash");
   if (root.has("model_config")) c.model_config = root.string("model_config");
   if (root.has("preprocessing")) c.preprocessing = root.string("preprocessing");

@@ -59,11 +59,14 @@ std::string joined(const std::vector<std::string>& parts, size_t count) {
   return text;
 }
 
-// The part a parameter belongs to in the table: up to its encoder block, else its first two
-// components (its module within the model).
+// The part a parameter belongs to in the table: in an image encoder its block or its module
+// there (patch_embed, pos_embed, neck), else its first two components.
 std::string part_of(const std::string& name) {
   const auto parts = components(name);
-  if (const auto e = encoder_position(parts); e && block_index(parts, *e)) return joined(parts, *e + 3);
+  if (const auto e = encoder_position(parts)) {
+    if (block_index(parts, *e)) return joined(parts, *e + 3);
+    return joined(parts, std::min(*e + 2, parts.size()));
+  }
   return joined(parts, std::min<size_t>(2, parts.size() > 1 ? parts.size() - 1 : 1));
 }
 

@@ -22,6 +22,7 @@
 #include "psam/io/state_dict.h"
 #include "psam/train/autocast.h"
 #include "psam/train/collapse.h"
+#include "psam/train/grad_scaler.h"
 #include "psam/train/schedule.h"
 #include "psam/train/tensorboard.h"
 #include "psam/util/error.h"
@@ -173,6 +174,11 @@ class Loop {
     total_steps_ = steps_per_epoch() * c_.epochs;
     if (c_.max_steps > 0) total_steps_ = std::min(total_steps_, c_.max_steps);
     state_.best.metric = c_.best_metric;
+    if (o_.grad_scaler) {
+      GradScalerOptions scaler;
+      scaler.init_scale = o_.grad_scaler_init;
+      scaler_.emplace(scaler);
+    }
     if (c_.ema_decay > 0) {
       at::NoGradGuard no_grad;
       for (const auto& [name, p] : optimizer_.parameters())
@@ -294,7 +300,7 @@ class Loop {
   // The loss of this rank's part of a batch (none when it has no samples).
   std::optional<StepLoss> batch_loss(const data::Batch& batch) {
     if (batch.index.empty()) return std::nullopt;
-    Bf16Autocast autocast(o_.bf16, o_.cuda ? c10::kCUDA : c10::kCPU);
+    PrecisionAutocast autocast(o_.precision, o_.cuda ? c10::kCUDA : c10::kCPU);
     StepLoss loss = task_.loss(batch, state_.step, generator_);
     if (loss.beta && !beta_logged_) {
       beta_logged_ = true;
@@ -318,12 +324,14 @@ class Loop {
     if (group_.any(!std::isfinite(total))) total = std::nan("");
     if (!std::isfinite(total)) return skip(result, "loss", total, batch.ids);
     if (sync_) sync_->begin(weight);
-    if (loss) loss->total.backward();
+    if (loss) scaled(loss->total).backward();
     if (sync_) sync_->finish();
+    if (overflowed()) return true;
     const double norm = c_.grad_clip > 0 ? clip_grad_norm(optimizer_.parameters(), c_.grad_clip)
                                          : grad_norm(optimizer_.parameters());
     if (!std::isfinite(norm)) return skip(result, "gradient", norm, batch.ids);
     optimizer_.step();
+    if (scaler_) scaler_->update(/*overflow=*/false);
     term_names_ = term_names(group_, loss ? &*loss : nullptr, term_names_);
     return stepped(norm, global_terms(group_, loss ? &*loss : nullptr, weight, term_names_));
   }
@@ -342,7 +350,7 @@ class Loop {
       a.nonfinite = group_.any(!std::isfinite(total));
       if (!a.nonfinite) {
         const auto samples = static_cast<double>(batch.index.size());
-        if (loss) (loss->total * samples).backward();
+        if (loss) scaled(loss->total * samples).backward();
         term_names_ = term_names(group_, loss ? &*loss : nullptr, term_names_);
         const double weight = samples / batch.global_count;
         for (const auto& [name, value] :
@@ -367,13 +375,34 @@ class Loop {
         if (p.grad().defined()) p.grad().mul_(scale);
       }
     }
+    if (overflowed()) return true;
     const double norm = c_.grad_clip > 0 ? clip_grad_norm(optimizer_.parameters(), c_.grad_clip)
                                          : grad_norm(optimizer_.parameters());
     if (!std::isfinite(norm)) return skip(result, "gradient", norm, group.ids);
     optimizer_.step();
+    if (scaler_) scaler_->update(/*overflow=*/false);
     Terms terms = group.sums;
     for (auto& [name, value] : terms) value *= scale;
     return stepped(norm, std::move(terms));
+  }
+
+  // The loss times the gradient scaler's scale (fp16), or the loss.
+  at::Tensor scaled(const at::Tensor& loss) const {
+    return scaler_ ? scaler_->scale_loss(loss) : loss;
+  }
+
+  // With a gradient scaler: unscales the gradients; on an overflow the step is dropped (the
+  // scaler's business: the scale backs off; not a non-finite step) and true is returned.
+  bool overflowed() {
+    if (!scaler_ || scaler_->unscale(optimizer_.parameters())) return false;
+    const double before = scaler_->scale();
+    scaler_->update(/*overflow=*/true);
+    optimizer_.zero_grad();
+    log::info(fmt::format("train: step {} skipped: fp16 gradient overflow; loss scale {} -> {}",
+                          state_.step, before, scaler_->scale()));
+    write_line({{"kind", "overflow"}, {"epoch", state_.epoch}, {"step", state_.step},
+                {"scale", scaler_->scale()}});
+    return true;
   }
 
   // A step not taken: its gradients are dropped; false when too many came in a row.
@@ -583,6 +612,10 @@ class Loop {
       }
     }
     for (const auto& [name, average] : ema_) c.ema.insert(name, average.cpu());
+    if (scaler_) {
+      c.scaler_scale = scaler_->scale();
+      c.scaler_growth_tracker = scaler_->growth_tracker();
+    }
     c.schedule_kind = schedule_name();
     c.lr = optimizer_.lr();
     c.state = state_;
@@ -620,6 +653,7 @@ class Loop {
       at::Tensor p = optimizer_.parameters()[i].second;
       p.mutable_grad() = t.to(p.options()).clone();
     });
+    if (scaler_ && c.scaler_scale > 0) scaler_->load(c.scaler_scale, c.scaler_growth_tracker);
     if (!ema_.empty()) {
       for (size_t i = 0; i < ema_.size(); ++i)  // the restored weights, for what c.ema lacks
         ema_[i].second.copy_(optimizer_.parameters()[i].second.detach());
@@ -745,6 +779,7 @@ class Loop {
   std::chrono::steady_clock::time_point last_saved_time_ = std::chrono::steady_clock::now();
   Terms last_terms_;
   NamedParameters ema_;  // train.ema_decay > 0: the average of each trained parameter
+  std::optional<GradScaler> scaler_;  // fp16
   bool beta_logged_ = false;  // the KL weight is logged at the first step
   std::ofstream metrics_;
   std::unique_ptr<SummaryWriter> tb_;

@@ -181,6 +181,31 @@ TEST(TrainCommand, ConfigErrors) {
   r = run_cli({"train", config, "--print-config"});
   EXPECT_EQ(r.rc, 0);
   EXPECT_NE(r.out.find("  latent_net: reference  # prior/posterior nets"), std::string::npos);
+  EXPECT_NE(r.out.find("  accumulate_steps: 1  # loader batches per optimiser step"),
+            std::string::npos);
+  // Options that the data or the method cannot take fail before a run directory exists.
+  test::make_synthetic_store(dir.file("store"));
+  const std::vector<std::string> base = {"train", config, "data.store=" + dir.file("store"),
+                                         "run.out_dir=" + dir.file("r")};
+  const auto refused = [&](const std::string& override_, const std::string& message) {
+    std::vector<std::string> args = base;
+    args.push_back(override_);
+    const Result out = run_cli(args);
+    EXPECT_EQ(out.rc, 1) << override_;
+    EXPECT_EQ(out.err, "psam: error: " + message + "\n") << override_;
+    EXPECT_FALSE(fs::exists(dir.file("r/tiny"))) << override_;
+  };
+  refused("run.precision=fp16",
+          "run.precision fp16 trains on CUDA only (its gradient scaler guards fp16's narrow "
+          "range); on the cpu use bf16 or fp32");
+  refused("train.activation_checkpointing=[encoder]",
+          "train.activation_checkpointing: unknown part 'encoder' (parts: image_encoder, "
+          "mask_decoder, latent_nets)");
+  refused("train.lr_mult.image_encoder=0.1",  // frozen in this config
+          "train.lr_mult: 'image_encoder' matches no trained parameter; the trained parts start "
+          "with: sam.prompt_encoder, sam.mask_decoder, prior_net.encoder, prior_net.fc_mu, "
+          "prior_net.fc_log_sigma, posterior_net.encoder, posterior_net.fc_mu, "
+          "posterior_net.fc_log_sigma, fcomb.z_projector");
 }
 
 }  // namespace

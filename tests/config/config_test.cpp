@@ -61,8 +61,8 @@ run:
 
   EXPECT_EQ(error_of(path, {"run.device=gpu"}),
             "command line: key 'run.device' expects one of auto, cpu, cuda, got 'gpu'");
-  EXPECT_EQ(error_of(path, {"run.precision=fp16"}),
-            "command line: key 'run.precision' expects one of fp32, bf16, got 'fp16'");
+  EXPECT_EQ(error_of(path, {"run.precision=fp8"}),
+            "command line: key 'run.precision' expects one of fp32, bf16, fp16, got 'fp8'");
   EXPECT_EQ(error_of(path, {"run.sed=1"}),
             "command line: unknown key 'run.sed' (did you mean 'run.seed'?)");
   EXPECT_EQ(error_of(path, {"seed=1"}),

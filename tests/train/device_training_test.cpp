@@ -49,7 +49,7 @@ TEST(DeviceTraining, Bf16AutocastStepsStayFiniteAndLowerTheLoss) {
   config.lr = 1e-2;
   const auto run = test::train_method(*model, store, config, LossConfig{}, dir.path() + "/run",
                                       [&](TrainerOptions& o) {
-                                        o.bf16 = true;
+                                        o.precision = RunOptions::Precision::kBf16;
                                         o.cuda = device.is_cuda();
                                       });
   ASSERT_EQ(run.result.status, TrainStatus::kFinished);

@@ -10,7 +10,9 @@ void bind(Binder& b, RunOptions& c) {
   b.field("seed", c.seed, "seed for every random generator");
   b.field("threads", c.threads, "CPU threads for libtorch; 0 = OMP_NUM_THREADS if set, else every core");
   b.choice("device", c.device, "where to compute; auto = CUDA when present");
-  b.choice("precision", c.precision, "bf16 = bf16 autocast of the training loss (CPU and CUDA)");
+  b.choice("precision", c.precision,
+           "bf16: bf16 autocast of the training loss (CPU with libtorch 2.x, CUDA); fp16: fp16 "
+           "autocast with a dynamic gradient scaler (CUDA)");
 }
 
 void bind(Binder& b, dist::DistConfig& c) {

@@ -15,6 +15,7 @@
 //                 "accumulation": {"micro", "samples", "sums", "nonfinite", "ids"} (only
 //                 inside a gradient-accumulation group)}
 //   grads        the gradients accumulated so far in that group, by parameter name (only then)
+//   scaler       {"scale", "growth_tracker"}: the fp16 gradient scaler (only with one)
 //   ema          the exponential moving average of the trained parameters, by name (only with
 //                train.ema_decay > 0); it has been updated once per optimiser step
 
@@ -76,6 +77,8 @@ struct Checkpoint {
   io::TensorDict optimizer;
   io::TensorDict grads;  // inside an accumulation group: the gradients so far; else empty
   io::TensorDict ema;    // train.ema_decay > 0: the averaged trained parameters; else empty
+  double scaler_scale = 0;  // the gradient scaler's scale (fp16); 0 = no scaler
+  int64_t scaler_growth_tracker = 0;
   std::string schedule_kind;
   double lr = 0;
   TrainState state;

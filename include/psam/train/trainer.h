@@ -30,6 +30,7 @@
 #include "psam/train/optimizer.h"
 #include "psam/train/train_config.h"
 #include "psam/util/progress.h"
+#include "psam/util/run_options.h"
 
 namespace psam::train {
 
@@ -70,8 +71,13 @@ struct TrainerOptions {
   std::string preprocessing;
   uint64_t seed = 0;
   bool resume = false;  // continue from run_dir/checkpoints/last.pt
-  bool bf16 = false;    // bf16 autocast around the loss, on the CPU or CUDA
+  // Autocast around the loss (run.precision): bf16 on the CPU or CUDA, fp16 on CUDA.
+  RunOptions::Precision precision = RunOptions::Precision::kFp32;
   bool cuda = false;    // the task computes on CUDA (for autocast)
+  // Dynamic loss scaling (train::GradScaler; run.precision fp16 turns it on). Overflowing steps
+  // are skipped without counting as non-finite steps.
+  bool grad_scaler = false;
+  double grad_scaler_init = 65536.0;
   // Stop as if interrupted once this many optimiser steps are done (0 = no); last.pt is
   // written first. Tests use it to split a run.
   int64_t stop_at_step = 0;

@@ -11,7 +11,9 @@ namespace psam {
 
 struct RunOptions {
   enum class Device { kAuto, kCpu, kCuda };  // kAuto: CUDA when present, else CPU
-  enum class Precision { kFp32, kBf16 };     // kBf16: bf16 autocast of the loss (CPU, CUDA)
+  // kBf16: bf16 autocast of the loss (CPU, CUDA); kFp16: fp16 autocast with a dynamic gradient
+  // scaler (CUDA).
+  enum class Precision { kFp32, kBf16, kFp16 };
 
   std::string name;              // run name; empty: the CLI derives it from the config file name
   std::string out_dir = "runs";  // the run directory is out_dir/name
@@ -27,9 +29,10 @@ inline constexpr NameTable<RunOptions::Device, 3> kDeviceNames = {{
     {RunOptions::Device::kCuda, "cuda"},
 }};
 constexpr const auto& enum_names(RunOptions::Device) { return kDeviceNames; }
-inline constexpr NameTable<RunOptions::Precision, 2> kPrecisionNames = {{
+inline constexpr NameTable<RunOptions::Precision, 3> kPrecisionNames = {{
     {RunOptions::Precision::kFp32, "fp32"},
     {RunOptions::Precision::kBf16, "bf16"},
+    {RunOptions::Precision::kFp16, "fp16"},
 }};
 constexpr const auto& enum_names(RunOptions::Precision) { return kPrecisionNames; }
 

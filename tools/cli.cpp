@@ -138,7 +138,8 @@ std::string check_command_line(const std::vector<std::string>& args) {
   CLI::App app{kDescription, "psam"};
   build_app(app, {sink, sink}, rc, threads, log_level);
   config::Config defaults;
-  const std::vector<std::string> keys = config::Schema(defaults).keys();
+  const config::Schema schema(defaults);
+  const std::vector<std::string> keys = schema.keys(), mappings = schema.mapping_keys();
   CLI::App* command = &app;
   for (const std::string& word : args) {
     // Usage lines wrap optional parts in brackets: "[--format", "(--box", "[key=value".
@@ -164,9 +165,11 @@ std::string check_command_line(const std::vector<std::string>& args) {
     if (eq != std::string::npos && !optional && (name == "train" || name == "eval")) {
       // key=value: a field, or a section given as a mapping (run={seed: 3}).
       const std::string key = arg.substr(0, eq);
-      const bool known = std::any_of(keys.begin(), keys.end(), [&](const std::string& k) {
-        return k == key || k.rfind(key + ".", 0) == 0;
-      });
+      const bool known =
+          std::any_of(keys.begin(), keys.end(),
+                      [&](const std::string& k) { return k == key || k.rfind(key + ".", 0) == 0; }) ||
+          std::any_of(mappings.begin(), mappings.end(),
+                      [&](const std::string& m) { return key.rfind(m + ".", 0) == 0; });
       if (!known && key.find_first_of("[]()|") == std::string::npos)
         return fmt::format("psam {}: no config key {}", name, key);
     }

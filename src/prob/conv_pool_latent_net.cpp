@@ -21,9 +21,12 @@ ConvPoolLatentNetImpl::ConvPoolLatentNetImpl(const LatentNetOptions& options)
   const bool reference = options.kind == LatentNetKind::kReference;
   const int64_t c1 = reference ? 32 : options.hidden_channels;
   const int64_t c2 = reference ? 64 : options.hidden_channels;
+  // In-place ReLUs: the convolutions' outputs are not kept beside their rectified copies (the
+  // reference net runs at the 1024 px frame, where each is 134-268 MB per image).
+  const auto relu = [] { return torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)); };
   encoder = register_module(
-      "encoder", torch::nn::Sequential(conv(input_channels(), c1, reference ? 3 : 1),
-                                       torch::nn::ReLU(), conv(c1, c2, 3), torch::nn::ReLU()));
+      "encoder", torch::nn::Sequential(conv(input_channels(), c1, reference ? 3 : 1), relu(),
+                                       conv(c1, c2, 3), relu()));
   fc_mu = register_module("fc_mu", torch::nn::Linear(c2, options.latent_dim));
   fc_log_sigma = register_module("fc_log_sigma", torch::nn::Linear(c2, options.latent_dim));
 }

@@ -125,10 +125,20 @@ torch::Tensor RelPosAttentionImpl::forward(const torch::Tensor& x) {
     std::vector<torch::Tensor> row_chunks;
     for (int64_t h0 = 0; h0 < H; h0 += rows_per_chunk) {
       const int64_t h1 = std::min(H, h0 + rows_per_chunk);
-      const auto qc = q.slice(0, b0, b1).slice(1, h0 * W, h1 * W);
-      auto attn = (qc * scale_).matmul(kt.slice(0, b0, b1));
-      add_rel_pos_bias(attn, qc, Rh.slice(0, h0, h1), Rw, {h1 - h0, W}, {H, W});
-      row_chunks.push_back(attn.softmax(-1).matmul(v.slice(0, b0, b1)));
+      const auto chunk = [this, h0, h1, H, W](const std::vector<torch::Tensor>& in) {
+        const auto& qc = in[0];
+        auto attn = (qc * scale_).matmul(in[1]);
+        add_rel_pos_bias(attn, qc, in[3], in[4], {h1 - h0, W}, {H, W});
+        return std::vector<torch::Tensor>{attn.softmax(-1).matmul(in[2])};
+      };
+      const std::vector<torch::Tensor> inputs = {q.slice(0, b0, b1).slice(1, h0 * W, h1 * W),
+                                                 kt.slice(0, b0, b1), v.slice(0, b0, b1),
+                                                 Rh.slice(0, h0, h1), Rw};
+      // Only where the scores come in several chunks (global attention) does keeping one at a
+      // time save anything.
+      const bool several = heads_per_chunk < BH || rows_per_chunk < H;
+      row_chunks.push_back(checkpoint_chunks_ && several ? checkpointed(*this, chunk, inputs)[0]
+                                                         : chunk(inputs)[0]);
     }
     head_chunks.push_back(cat_if_many(row_chunks, 1));
   }
@@ -206,6 +216,14 @@ ImageEncoderViTImpl::ImageEncoderViTImpl(const SamConfig& config)
 
 void ImageEncoderViTImpl::add_adapters(const AdapterOptions& options) {
   for (auto& block : block_list_) block->add_adapters(options);
+}
+
+void ImageEncoderViTImpl::set_activation_checkpointing(int64_t stride) {
+  checkpoint_stride_ = stride;
+  for (size_t i = 0; i < block_list_.size(); ++i) {
+    block_list_[i]->attn->set_checkpoint_chunks(stride > 0 &&
+                                                static_cast<int64_t>(i) % stride == 0);
+  }
 }
 
 void ImageEncoderViTImpl::set_attention_chunk_elements(int64_t n) {

@@ -23,15 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace test_runs;
 
-class AccumulationTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    store_ = dir_.path() + "/store";
-    test::make_synthetic_store(store_);  // 16 training samples
-  }
-  support::TempDir dir_;
-  std::string store_;
-};
+class AccumulationTest : public test::TinyStoreTest {};  // 16 training samples
 
 // k micro-batches of b samples step like one batch of k b: weights, Adam state and logged losses
 // agree to float rounding, also with an epoch's last group short (16 samples in groups of 6:

@@ -47,15 +47,7 @@ TEST(GradScaler, UnscalesExactlyAndFindsOverflows) {
   EXPECT_FALSE(scaler.unscale(params));
 }
 
-class ScaledTraining : public ::testing::Test {
- protected:
-  void SetUp() override {
-    store_ = dir_.path() + "/store";
-    test::make_synthetic_store(store_);
-  }
-  support::TempDir dir_;
-  std::string store_;
-};
+class ScaledTraining : public test::TinyStoreTest {};
 
 TEST_F(ScaledTraining, TakesTheStepsOfAnUnscaledRun) {
   TrainerOptions plain;

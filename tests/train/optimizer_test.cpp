@@ -7,12 +7,13 @@
 #include "psam/train/optimizer.h"
 #include "psam/train/schedule.h"
 #include "psam/util/error.h"
+#include "sine_steps.h"
 #include "support/testing.h"
 
 namespace psam::train {
 namespace {
 
-// Five steps on two parameters with gradients g = sin(3 p + t), weight decay 0.1.
+// Two parameters, weight decay 0.1.
 std::vector<float> run_cpp(OptimizerKind kind) {
   TrainConfig c;
   c.optimizer = kind;
@@ -21,22 +22,9 @@ std::vector<float> run_cpp(OptimizerKind kind) {
   c.betas = {0.8, 0.95};
   c.eps = 1e-6;
   c.momentum = 0.7;
-  NamedParameters params = {{"a", torch::tensor({0.5f, -1.0f, 2.0f}).requires_grad_()},
-                            {"b", torch::tensor({{0.25f}, {-0.75f}}).requires_grad_()}};
-  Optimizer optimizer(params, c);
-  for (int t = 0; t < 5; ++t) {
-    optimizer.zero_grad();
-    torch::Tensor loss = torch::zeros({});
-    for (auto& [name, p] : params) loss = loss + (-torch::cos(3 * p + t) / 3).sum();
-    loss.backward();  // d/dp = sin(3p + t)
-    optimizer.step();
-  }
-  std::vector<float> out;
-  for (auto& [name, p] : params) {
-    const auto flat = p.detach().flatten();
-    for (int64_t i = 0; i < flat.numel(); ++i) out.push_back(flat[i].item<float>());
-  }
-  return out;
+  return test_sine::five_steps({{"a", torch::tensor({0.5f, -1.0f, 2.0f}).requires_grad_()},
+                                {"b", torch::tensor({{0.25f}, {-0.75f}}).requires_grad_()}},
+                               c);
 }
 
 TEST(Optimizer, MatchesTorchOptim) {
@@ -57,18 +45,7 @@ for cls, options in ((torch.optim.Adam, adam), (torch.optim.AdamW, adam),
         opt.step()
     print(' '.join('%.9g' % v for v in torch.cat([a.detach().flatten(), b.detach().flatten()]).tolist()))
 )");
-  std::istringstream lines(support::run_python(script));
-  for (OptimizerKind kind : {OptimizerKind::kAdam, OptimizerKind::kAdamW, OptimizerKind::kSgd}) {
-    std::string line;
-    std::getline(lines, line);
-    std::istringstream values(line);
-    const std::vector<float> mine = run_cpp(kind);
-    for (float v : mine) {
-      float expected = 0;
-      values >> expected;
-      EXPECT_NEAR(v, expected, 2e-6) << name_of(kind);
-    }
-  }
+  test_sine::expect_torch_values(support::run_python(script), run_cpp);
 }
 
 TEST(Optimizer, SgdMomentumStateRoundTrips) {

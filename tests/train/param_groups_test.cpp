@@ -8,6 +8,7 @@
 #include "psam/train/optimizer.h"
 #include "psam/train/param_groups.h"
 #include "psam/util/error.h"
+#include "sine_steps.h"
 #include "support/testing.h"
 
 namespace psam::train {
@@ -100,8 +101,7 @@ TEST(ParamGroups, KeysThatMatchNothingOrTieAreErrors) {
   EXPECT_EQ(resolve_param_options(params, c)[0].lr_mult, 2.0);
 }
 
-// Five steps on two parameters with gradients g = sin(3 p + t): "a.weight" (2-D) at lr x 0.1 with
-// weight decay, "b.bias" (1-D, exempt) at lr x 10 without.
+// "a.weight" (2-D) at lr x 0.1 with weight decay, "b.bias" (1-D, exempt) at lr x 10 without.
 std::vector<float> run_grouped(OptimizerKind kind) {
   TrainConfig c;
   c.optimizer = kind;
@@ -112,22 +112,10 @@ std::vector<float> run_grouped(OptimizerKind kind) {
   c.momentum = 0.7;
   c.lr_mult = {{"a", 0.1}, {"b", 10}};
   c.weight_decay_exempt = true;
-  NamedParameters params = {{"a.weight", torch::tensor({{0.5f}, {-1.0f}, {2.0f}}).requires_grad_()},
-                            {"b.bias", torch::tensor({0.25f, -0.75f}).requires_grad_()}};
-  Optimizer optimizer(params, c);
-  for (int t = 0; t < 5; ++t) {
-    optimizer.zero_grad();
-    torch::Tensor loss = torch::zeros({});
-    for (auto& [name, p] : params) loss = loss + (-torch::cos(3 * p + t) / 3).sum();
-    loss.backward();
-    optimizer.step();
-  }
-  std::vector<float> out;
-  for (auto& [name, p] : params) {
-    const auto flat = p.detach().flatten();
-    for (int64_t i = 0; i < flat.numel(); ++i) out.push_back(flat[i].item<float>());
-  }
-  return out;
+  return test_sine::five_steps(
+      {{"a.weight", torch::tensor({{0.5f}, {-1.0f}, {2.0f}}).requires_grad_()},
+       {"b.bias", torch::tensor({0.25f, -0.75f}).requires_grad_()}},
+      c);
 }
 
 TEST(ParamGroups, OptimizerMatchesTorchParamGroups) {
@@ -149,19 +137,7 @@ for cls, options in ((torch.optim.Adam, adam), (torch.optim.AdamW, adam),
         opt.step()
     print(' '.join('%.9g' % v for v in torch.cat([a.detach().flatten(), b.detach().flatten()]).tolist()))
 )");
-  std::istringstream lines(support::run_python(script));
-  for (OptimizerKind kind : {OptimizerKind::kAdam, OptimizerKind::kAdamW, OptimizerKind::kSgd}) {
-    std::string line;
-    std::getline(lines, line);
-    std::istringstream values(line);
-    const std::vector<float> mine = run_grouped(kind);
-    ASSERT_EQ(mine.size(), 5u);
-    for (float v : mine) {
-      float expected = 0;
-      values >> expected;
-      EXPECT_NEAR(v, expected, 2e-6) << name_of(kind);
-    }
-  }
+  test_sine::expect_torch_values(support::run_python(script), run_grouped);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 // in a test on CPU.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
 
@@ -10,6 +12,7 @@
 #include "psam/data/synthetic/synthetic.h"
 #include "psam/models/model_config.h"
 #include "psam/train/train_config.h"
+#include "support/testing.h"
 
 namespace psam::test {
 
@@ -56,6 +59,17 @@ inline void make_synthetic_store(const std::string& dir, int64_t count = 24, int
   split.fractions = {{"train", 4}, {"val", 1}, {"test", 1}};
   data::generate_synthetic(dir, o, split);
 }
+
+// A test with a temporary directory holding make_synthetic_store's store at store_.
+class TinyStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = dir_.path() + "/store";
+    make_synthetic_store(store_);
+  }
+  support::TempDir dir_;
+  std::string store_;
+};
 
 inline data::LoaderOptions tiny_loader_options(bool training) {
   data::LoaderOptions o;

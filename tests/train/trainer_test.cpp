@@ -82,15 +82,7 @@ void expect_identical(const io::TensorDict& a, const io::TensorDict& b) {
   }
 }
 
-class TrainerTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    store_ = dir_.path() + "/store";
-    test::make_synthetic_store(store_);
-  }
-  support::TempDir dir_;
-  std::string store_;
-};
+class TrainerTest : public test::TinyStoreTest {};
 
 // The headline property: a run stopped at step k and resumed ends bit-identical to an
 // uninterrupted run (weights, Adam state, RNG, metrics log), for a stop inside an epoch and at

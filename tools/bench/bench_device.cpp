@@ -21,7 +21,6 @@
 #include "bench_memory.h"
 #include "bench_steps.h"
 #include "bench_timing.h"
-#include "psam/data/synthetic/synthetic.h"
 #include "psam/models/registry.h"
 #include "psam/train/autocast.h"
 #include "psam/util/allocator.h"
@@ -90,15 +89,7 @@ int main(int argc, char** argv) {
   }
 
   const std::string dir = (fs::temp_directory_path() / "psam_bench_device").string();
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  data::SynthOptions synth;
-  synth.count = 4;
-  synth.oracle_draws = 0;
-  synth.samples_per_patient = 1;
-  data::SplitOptions split;
-  split.fractions = {{"train", 1.0}};
-  data::generate_synthetic(dir + "/store", synth, split);
+  bench::make_train_store(dir, 4);
   const auto store =
       std::make_shared<const data::DatasetStore>(data::DatasetStore::open(dir + "/store"));
   const auto indices = store->split_indices("train");

@@ -6,7 +6,9 @@
 // fails with "does not fit" instead of swapping or waking the OOM killer. Prints one table.
 //
 //   bench_memory [--models vit_b,vit_h] [--batches 1,2] [--precisions fp32,bf16] [--threads 2]
-//                [--limit-gib G]
+//                [--limit-gib G] [--repeat R]
+// With --repeat, each case runs R times, a row each: peaks vary between identical runs (the heap
+// keeps freed blocks, as psam's commands run it, so fragmentation shows) and so do times.
 #include <ATen/CPUGeneratorImpl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -29,7 +31,6 @@
 #include "bench_memory.h"
 #include "bench_steps.h"
 
-#include "psam/data/synthetic/synthetic.h"
 #include "psam/models/registry.h"
 #include "psam/train/autocast.h"
 #include "psam/train/model_task.h"
@@ -106,8 +107,14 @@ int run_case(const Case& c, const std::string& store_dir) {
     out["peak_gib"] = static_cast<double>(bench::peak_memory_bytes(c10::kCPU)) / kGiB;
     out["fits"] = true;
   } catch (const std::exception& e) {
-    const std::string what = e.what();
+    std::string what = e.what();
     out["fits"] = false;
+    // ATen's "DefaultCPUAllocator: not enough memory: you tried to allocate N bytes."
+    const auto at = what.find("you tried to allocate ");
+    if (at != std::string::npos) {
+      const double bytes = std::stod(what.substr(at + 22));
+      what = fmt::format("an allocation of {:.2f} GiB failed", bytes / kGiB);
+    }
     out["error"] = what.substr(0, what.find('\n'));
   }
   std::printf("%s\n", out.dump().c_str());
@@ -155,6 +162,31 @@ nlohmann::json spawn(const std::string& self, const Case& c, const std::string& 
                                         : "exit status " + std::to_string(WEXITSTATUS(status))}};
 }
 
+// One case without and with checkpointing, a row each.
+void run_pair(const std::string& self, const std::string& model, int64_t batch,
+              const std::string& precision, const std::string& store, int threads,
+              double limit_gib) {
+  double off_peak = 0;
+  for (const bool on : {false, true}) {
+    const auto r = spawn(self, Case{model, batch, on, precision}, store, threads, limit_gib);
+    const std::string head = fmt::format("{:<6} {:>5} {:<9} {:<13}", model, batch, precision,
+                                         on ? "on" : "off");
+    if (r.value("fits", false)) {
+      const double peak = r["peak_gib"].get<double>();
+      if (!on) off_peak = peak;
+      const std::string ratio =
+          on && off_peak > 0 ? fmt::format("{:.0f}%", 100 * peak / off_peak) : "";
+      std::printf("%s %10.2f %10.2f %10.1f %9s\n", head.c_str(),
+                  r["resident_before_gib"].get<double>(), peak, r["step_s"].get<double>(),
+                  ratio.c_str());
+    } else {
+      std::printf("%s %10s %10s %10s   does not fit (%s)\n", head.c_str(), "-", "-", "-",
+                  r.value("error", std::string("?")).substr(0, 60).c_str());
+    }
+    std::fflush(stdout);
+  }
+}
+
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream in(text);
@@ -168,6 +200,7 @@ std::vector<std::string> split_list(const std::string& text) {
 int main(int argc, char** argv) {
   std::string models = "vit_b,vit_h", batches = "1,2", precisions = "fp32", store, checkpointing;
   int threads = 2;
+  int repeat = 1;
   double limit_gib = 0;
   bool child = false;
   CLI::App app{"Peak memory and time of a full fine-tuning step of Probabilistic SAM"};
@@ -176,6 +209,7 @@ int main(int argc, char** argv) {
   app.add_option("--precisions", precisions, "fp32 and/or bf16 (bf16: libtorch 2.x)");
   app.add_option("--threads", threads, "libtorch threads");
   app.add_option("--limit-gib", limit_gib, "memory cap of each step (default: the machine's)");
+  app.add_option("--repeat", repeat, "runs of each case (a row each)");
   app.add_flag("--child", child)->group("");
   app.add_option("--store", store)->group("");
   app.add_option("--checkpointing", checkpointing)->group("");
@@ -188,15 +222,7 @@ int main(int argc, char** argv) {
   }
   if (limit_gib <= 0) limit_gib = machine_gib();
   const std::string dir = (fs::temp_directory_path() / "psam_bench_memory").string();
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  data::SynthOptions synth;
-  synth.count = 4;
-  synth.oracle_draws = 0;
-  synth.samples_per_patient = 1;
-  data::SplitOptions split;
-  split.fractions = {{"train", 1.0}};
-  data::generate_synthetic(dir + "/store", synth, split);
+  bench::make_train_store(dir, 4);
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   std::printf("Probabilistic SAM, full fine-tuning step (encoder trained, reference latent nets, "
               "Adam; the preset's frame: 1024 px, tiny 128), CPU, %d threads, memory capped at "
@@ -209,25 +235,8 @@ int main(int argc, char** argv) {
   for (const auto& model : split_list(models)) {
     for (const auto& b : split_list(batches)) {
       for (const auto& precision : split_list(precisions)) {
-        double off_peak = 0;
-        for (const bool on : {false, true}) {
-          const Case c{model, std::stoll(b), on, precision};
-          const auto r = spawn(self, c, dir + "/store", threads, limit_gib);
-          if (r.value("fits", false)) {
-            const double peak = r["peak_gib"].get<double>();
-            if (!on) off_peak = peak;
-            std::printf("%-6s %5s %-9s %-13s %10.2f %10.2f %10.1f %9s\n", model.c_str(),
-                        b.c_str(), precision.c_str(), on ? "on" : "off",
-                        r["resident_before_gib"].get<double>(), peak, r["step_s"].get<double>(),
-                        on && off_peak > 0 ? fmt::format("{:.0f}%", 100 * peak / off_peak).c_str()
-                                           : "");
-          } else {
-            std::printf("%-6s %5s %-9s %-13s %10s %10s %10s   does not fit (%s)\n",
-                        model.c_str(), b.c_str(), precision.c_str(), on ? "on" : "off", "-", "-", "-",
-                        r.value("error", std::string("?")).substr(0, 60).c_str());
-          }
-          std::fflush(stdout);
-        }
+        for (int rep = 0; rep < repeat; ++rep)
+          run_pair(self, model, std::stoll(b), precision, dir + "/store", threads, limit_gib);
       }
     }
   }

@@ -13,6 +13,7 @@
 
 #include "psam/data/loader/embedding_cache.h"
 #include "psam/data/loader/loader.h"
+#include "psam/data/synthetic/synthetic.h"
 #include "psam/models/embedding_cache.h"
 #include "psam/models/prob_sam/prob_sam_model.h"
 #include "psam/sam/config.h"
@@ -38,6 +39,20 @@ inline models::ModelConfig prob_sam_config(const std::string& model) {
     m.prob.sam = sam::preset(model);
   }
   return m;
+}
+
+// A fresh directory `dir` (emptied) holding a synthetic store of `count` patches, all in the
+// split "train".
+inline void make_train_store(const std::string& dir, int64_t count) {
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  data::SynthOptions synth;
+  synth.count = count;
+  synth.oracle_draws = 0;
+  synth.samples_per_patient = 1;
+  data::SplitOptions split;
+  split.fractions = {{"train", 1.0}};
+  data::generate_synthetic(dir + "/store", synth, split);
 }
 
 // `steps` optimiser steps after one warm-up step, on the loader's batches (restarted when it

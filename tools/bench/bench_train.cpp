@@ -17,7 +17,6 @@
 #include "bench_steps.h"
 
 #include "psam/data/loader/embedding_cache.h"
-#include "psam/data/synthetic/synthetic.h"
 #include "psam/models/embedding_cache.h"
 #include "psam/models/prob_sam/prob_sam_model.h"
 #include "psam/models/registry.h"
@@ -80,15 +79,7 @@ int main(int argc, char** argv) {
   psam::set_num_threads(a.threads);
   psam::reuse_freed_memory();
   const std::string dir = (fs::temp_directory_path() / "psam_bench_train").string();
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  data::SynthOptions synth;
-  synth.count = 8;
-  synth.oracle_draws = 0;
-  synth.samples_per_patient = 1;
-  data::SplitOptions split;
-  split.fractions = {{"train", 1.0}};
-  data::generate_synthetic(dir + "/store", synth, split);
+  bench::make_train_store(dir, 8);
   run_bench(a, c10::kCPU, dir);
   if (torch::cuda::is_available()) run_bench(a, c10::kCUDA, dir);
   fs::remove_all(dir);

@@ -526,6 +526,16 @@ std::string Schema::to_key_values() const {
   return text;
 }
 
+std::vector<std::string> Schema::mapping_keys() const {
+  std::vector<const Field*> fields;
+  collect_fields(*root_, fields);
+  std::vector<std::string> keys;
+  for (const Field* field : fields) {
+    if (field->load_map) keys.push_back(field->path);
+  }
+  return keys;
+}
+
 std::vector<std::string> Schema::keys() const {
   std::vector<std::string> keys;
   collect_keys(*root_, /*with_sections=*/false, keys);

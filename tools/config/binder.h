@@ -157,6 +157,8 @@ class Schema {
   std::string to_key_values() const;
 
   std::vector<std::string> keys() const;  // every field's dotted key, in declaration order
+  // The keys of the fields that are mappings of names (train.lr_mult): KEY.NAME sets an entry.
+  std::vector<std::string> mapping_keys() const;
 
  private:
   Schema();

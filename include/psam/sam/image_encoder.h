@@ -58,6 +58,10 @@ class RelPosAttentionImpl : public torch::nn::Module {
   RelPosAttentionImpl(int64_t dim, int64_t num_heads, std::array<int64_t, 2> input_size);
   torch::Tensor forward(const torch::Tensor& x);
   void set_max_chunk_elements(int64_t n) { max_chunk_elements_ = std::max<int64_t>(n, 1); }
+  // Activation checkpointing of each chunk (nested in the block's own): while the block is
+  // recomputed in backward, its chunks' scores are not kept either, so backward holds one
+  // chunk's scores at a time instead of the block's [B*heads, N, N].
+  void set_checkpoint_chunks(bool on) { checkpoint_chunks_ = on; }
 
   torch::Tensor rel_pos_h, rel_pos_w;
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
@@ -66,6 +70,7 @@ class RelPosAttentionImpl : public torch::nn::Module {
   int64_t num_heads_;
   double scale_;
   int64_t max_chunk_elements_ = kDefaultAttentionChunkElements;
+  bool checkpoint_chunks_ = false;
 };
 TORCH_MODULE(RelPosAttention);
 
@@ -116,8 +121,8 @@ class ImageEncoderViTImpl : public torch::nn::Module {
   // to float rounding for any value.
   void set_attention_chunk_elements(int64_t n);
   // Activation checkpointing (psam/util/activation_checkpoint.h) of blocks i with
-  // i % stride == 0 while training with autograd; 0 = off.
-  void set_activation_checkpointing(int64_t stride) { checkpoint_stride_ = stride; }
+  // i % stride == 0 while training with autograd, their attention chunks nested; 0 = off.
+  void set_activation_checkpointing(int64_t stride);
 
   PatchEmbed patch_embed{nullptr};
   torch::Tensor pos_embed;

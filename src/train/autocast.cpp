@@ -47,17 +47,4 @@ PrecisionAutocast::~PrecisionAutocast() {
   at::autocast::clear_cache();
 }
 
-Bf16Autocast::Bf16Autocast(bool enabled, c10::DeviceType device)
-    : enabled_(enabled), device_(device) {
-  if (!enabled_) return;
-  check_bf16_autocast(device_);
-  set_autocast_state(device_, {true, at::kBFloat16});
-}
-
-Bf16Autocast::~Bf16Autocast() {
-  if (!enabled_) return;
-  set_autocast_state(device_, {false, at::kBFloat16});
-  at::autocast::clear_cache();
-}
-
 }  // namespace psam::train

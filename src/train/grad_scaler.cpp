@@ -21,14 +21,16 @@ GradScaler::GradScaler(GradScalerOptions options)
 bool GradScaler::unscale(const NamedParameters& parameters) const {
   at::NoGradGuard no_grad;
   const double inverse = 1.0 / scale_;
-  bool finite = true;
+  // One flag on the gradients' device, read once: no device sync per parameter.
+  at::Tensor finite;
   for (const auto& [name, p] : parameters) {
     if (!p.grad().defined()) continue;
     at::Tensor grad = p.grad();
     grad.mul_(inverse);
-    finite = finite && grad.isfinite().all().item<bool>();
+    const at::Tensor all = grad.isfinite().all();
+    finite = finite.defined() ? finite.logical_and(all) : all;
   }
-  return finite;
+  return !finite.defined() || finite.item<bool>();
 }
 
 void GradScaler::update(bool overflow) {

@@ -31,17 +31,12 @@ class PrecisionAutocast {
   c10::DeviceType device_;
 };
 
-class Bf16Autocast {
+// bf16 when `enabled`, else nothing (the benchmarks' and tests' switch).
+class Bf16Autocast : public PrecisionAutocast {
  public:
-  // Nothing happens unless `enabled`; psam::Error where bf16_autocast_supported() is false.
-  Bf16Autocast(bool enabled, c10::DeviceType device);
-  ~Bf16Autocast();
-  Bf16Autocast(const Bf16Autocast&) = delete;
-  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
-
- private:
-  bool enabled_;
-  c10::DeviceType device_;
+  Bf16Autocast(bool enabled, c10::DeviceType device)
+      : PrecisionAutocast(enabled ? RunOptions::Precision::kBf16 : RunOptions::Precision::kFp32,
+                          device) {}
 };
 
 }  // namespace psam::train

@@ -16,6 +16,7 @@
 #include "psam/util/error.h"
 #include "psam/util/log.h"
 #include "psam/util/names.h"
+#include "psam/util/attention_path.h"
 #include "psam/util/threads.h"
 
 namespace psam::cli {
@@ -107,15 +108,28 @@ CLI::Validator non_negative() {
 namespace {
 
 // The whole command line: global options and every subcommand.
-void build_app(CLI::App& app, Io io, int& rc, int& threads, std::string& log_level) {
+// The options every subcommand takes.
+struct GlobalOptions {
+  int threads = 0;
+  std::string log_level = "info";
+  AttentionPath attention = AttentionPath::kAuto;
+};
+
+void build_app(CLI::App& app, Io io, int& rc, GlobalOptions& global) {
   app.require_subcommand(1);
   // The global options work after the subcommand too (psam train CONFIG --threads 2).
   app.fallthrough();
   app.set_version_flag("--version", std::string("psam ") + PSAM_VERSION);
-  app.add_option("--threads", threads, "CPU threads for libtorch (0 = OMP_NUM_THREADS if set, else all cores)")
+  app.add_option("--threads", global.threads, "CPU threads for libtorch (0 = OMP_NUM_THREADS if set, else all cores)")
       ->check(non_negative());
-  app.add_option("--log-level", log_level, "console log level")
+  app.add_option("--log-level", global.log_level, "console log level")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+  app.add_option_function<std::string>(
+         "--attention",
+         [&global](const std::string& v) { global.attention = value_of<AttentionPath>(v, "--attention"); },
+         "attention kernels: sdpa (fused scaled_dot_product_attention, libtorch >= 2.1), explicit "
+         "(matmul + softmax, as the official code), auto (sdpa where available); docs/performance.md")
+      ->check(CLI::IsMember(names_of<AttentionPath>()));
   add_train_command(app, io, rc);
   add_eval_command(app, io, rc);
   add_eval_masks_command(app, io, rc);
@@ -133,10 +147,10 @@ constexpr const char* kDescription =
 
 std::string check_command_line(const std::vector<std::string>& args) {
   std::ostringstream sink;
-  int rc = 0, threads = 0;
-  std::string log_level;
+  int rc = 0;
+  GlobalOptions global;
   CLI::App app{kDescription, "psam"};
-  build_app(app, {sink, sink}, rc, threads, log_level);
+  build_app(app, {sink, sink}, rc, global);
   config::Config defaults;
   const config::Schema schema(defaults);
   const std::vector<std::string> keys = schema.keys(), mappings = schema.mapping_keys();
@@ -180,12 +194,13 @@ std::string check_command_line(const std::vector<std::string>& args) {
 
 int run(const std::vector<std::string>& args, Io io) {
   CLI::App app{kDescription, "psam"};
-  int threads = 0, rc = 0;
-  std::string log_level = "info";
-  build_app(app, io, rc, threads, log_level);
+  int rc = 0;
+  GlobalOptions global;
+  build_app(app, io, rc, global);
   app.parse_complete_callback([&] {
-    log::set_console_level(log_level);
-    set_num_threads(threads);
+    log::set_console_level(global.log_level);
+    set_num_threads(global.threads);
+    set_attention_path(global.attention);
     reuse_freed_memory();
   });
 

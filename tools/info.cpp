@@ -16,6 +16,7 @@
 #include "psam/io/pickle/pickle.h"
 #include "psam/io/pth.h"
 #include "psam/io/safetensors.h"
+#include "psam/util/attention_path.h"
 #include "psam/util/build_info.h"
 #include "psam/util/error.h"
 
@@ -219,6 +220,8 @@ void print_build_info(bool as_json, std::ostream& out) {
   const BuildInfo b = build_info();
   const auto backends = dist::available_backends();
   const auto or_none = [](const std::string& s) { return s.empty() ? std::string("none") : s; };
+  std::vector<std::string> attention_paths = {name_of(AttentionPath::kExplicit)};
+  if (sdpa_available()) attention_paths.emplace_back(name_of(AttentionPath::kSdpa));
   if (as_json) {
     const json j = {{"psam", b.psam},
                     {"libtorch", b.libtorch},
@@ -226,15 +229,17 @@ void print_build_info(bool as_json, std::ostream& out) {
                     {"cudnn", b.cudnn_version.empty() ? json(nullptr) : json(b.cudnn_version)},
                     {"nccl", b.nccl_version.empty() ? json(nullptr) : json(b.nccl_version)},
                     {"cuda_devices", b.cuda_devices},
-                    {"distributed_backends", backends}};
+                    {"distributed_backends", backends},
+                    {"attention_paths", attention_paths}};
     out << j.dump(2) << "\n";
     return;
   }
   out << fmt::format("psam {}\nlibtorch {}\ncuda: {}\ncudnn: {}\nnccl: {}\ncuda devices: {}\n"
-                     "distributed backends: {}\n",
+                     "distributed backends: {}\nattention paths: {} (auto: {})\n",
                      b.psam, b.libtorch, b.cuda ? b.cuda_version : "none (CPU-only libtorch)",
                      or_none(b.cudnn_version), or_none(b.nccl_version), b.cuda_devices,
-                     backends.empty() ? "none" : fmt::format("{}", fmt::join(backends, ", ")));
+                     backends.empty() ? "none" : fmt::format("{}", fmt::join(backends, ", ")),
+                     fmt::join(attention_paths, ", "), attention_paths.back());
 }
 
 }  // namespace

@@ -32,6 +32,7 @@
 #include "psam/train/model_task.h"
 #include "psam/train/param_groups.h"
 #include "psam/train/trainer.h"
+#include "psam/util/attention_path.h"
 #include "psam/util/device.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
@@ -286,7 +287,8 @@ int run_train(const TrainArgs& a, Io io) {
   struct CloseLog {
     ~CloseLog() { log::close_files(); }
   } close_log;
-  log::info(fmt::format("psam train {} -> {} on {}", config_path, run_dir, device.str()));
+  log::info(fmt::format("psam train {} -> {} on {}, {} attention", config_path, run_dir,
+                        device.str(), name_of(attention_path())));
   data::Loader train_loader(store, store->split_indices(c.data.train_split),
                             loader_options(c, *model, *group, true));
   std::unique_ptr<data::Loader> val_loader;

@@ -5,6 +5,7 @@
 #include <fmt/ostream.h>
 
 #include "psam/util/activation_checkpoint.h"
+#include "psam/util/attention_path.h"
 #include "psam/util/error.h"
 
 namespace psam::sam {
@@ -55,24 +56,50 @@ torch::Tensor get_rel_pos(int64_t q_size, int64_t k_size, const torch::Tensor& r
 
 namespace {
 
-// The decomposed bias with the tables already gathered: Rh [q_h, k_h, C] and Rw [q_w, k_w, C]
-// for the q_h x q_w query positions of q [B, q_h*q_w, C].
-void add_rel_pos_bias(torch::Tensor& attn, const torch::Tensor& q, const torch::Tensor& Rh,
-                      const torch::Tensor& Rw, std::array<int64_t, 2> q_size,
-                      std::array<int64_t, 2> k_size) {
-  const auto [q_h, q_w] = q_size;
-  const auto [k_h, k_w] = k_size;
-  const int64_t B = q.size(0), dim = q.size(2);
-  const auto r_q = q.reshape({B, q_h, q_w, dim});
-  const auto rel_h = torch::einsum("bhwc,hkc->bhwk", {r_q, Rh});
-  const auto rel_w = torch::einsum("bhwc,wkc->bhwk", {r_q, Rw});
-  // In place: the same two additions, in the same order, as the official out-of-place
-  // expression, without two more score-sized temporaries.
-  attn.view({B, q_h, q_w, k_h, k_w}).add_(rel_h.unsqueeze(4)).add_(rel_w.unsqueeze(3));
+// The decomposed relative-position terms with the tables already gathered, Rh [q_h, k_h, C] and
+// Rw [q_w, k_w, C], for the q_h x q_w query positions of q [B, q_h*q_w, C]:
+// rel_h [B, q_h, q_w, k_h] and rel_w [B, q_h, q_w, k_w].
+std::pair<torch::Tensor, torch::Tensor> rel_pos_terms(const torch::Tensor& q,
+                                                      const torch::Tensor& Rh,
+                                                      const torch::Tensor& Rw,
+                                                      std::array<int64_t, 2> q_size) {
+  const auto r_q = q.reshape({q.size(0), q_size[0], q_size[1], q.size(2)});
+  return {torch::einsum("bhwc,hkc->bhwk", {r_q, Rh}), torch::einsum("bhwc,wkc->bhwk", {r_q, Rw})};
 }
 
-torch::Tensor cat_if_many(const std::vector<torch::Tensor>& parts, int64_t dim) {
-  return parts.size() == 1 ? parts[0] : torch::cat(parts, dim);
+// The official arithmetic: scores, the two bias terms added in the official order, softmax.
+torch::Tensor explicit_rel_pos_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                         const torch::Tensor& v, const torch::Tensor& Rh,
+                                         const torch::Tensor& Rw, double scale,
+                                         std::array<int64_t, 2> q_size,
+                                         std::array<int64_t, 2> k_size) {
+  auto attn = (q * scale).matmul(k.transpose(-2, -1));
+  const auto [rel_h, rel_w] = rel_pos_terms(q, Rh, Rw, q_size);
+  // In place: the same two additions, in the same order, as the official out-of-place
+  // expression, without two more score-sized temporaries.
+  attn.view({q.size(0), q_size[0], q_size[1], k_size[0], k_size[1]})
+      .add_(rel_h.unsqueeze(4))
+      .add_(rel_w.unsqueeze(3));
+  return attn.softmax(-1).matmul(v);
+}
+
+// The same through SDPA: the bias becomes the additive mask (the only score-sized tensor left;
+// the fused kernel keeps its scores in cache-sized blocks).
+torch::Tensor sdpa_rel_pos_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                     const torch::Tensor& v, const torch::Tensor& Rh,
+                                     const torch::Tensor& Rw, double scale,
+                                     std::array<int64_t, 2> q_size,
+                                     std::array<int64_t, 2> k_size) {
+  const auto [rel_h, rel_w] = rel_pos_terms(q, Rh, Rw, q_size);
+  const int64_t B = q.size(0), Nq = q.size(1), Nk = k_size[0] * k_size[1];
+  // Written contiguous (a broadcast sum may come out in another stride order), then viewed.
+  auto mask = rel_h.unsqueeze(4)
+                  .expand({B, q_size[0], q_size[1], k_size[0], k_size[1]})
+                  .clone(at::MemoryFormat::Contiguous);
+  mask.add_(rel_w.unsqueeze(3));
+  return fused_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0), mask.view({1, B, Nq, Nk}),
+                         scale)
+      .squeeze(0);
 }
 
 }  // namespace
@@ -105,7 +132,7 @@ torch::Tensor RelPosAttentionImpl::forward(const torch::Tensor& x) {
       qkv(x).reshape({B, N, 3, num_heads_, -1}).permute({2, 0, 3, 1, 4}).reshape({3, BH, N, -1});
   const auto parts = qkv_all.unbind(0);
   const auto &q = parts[0], &k = parts[1], &v = parts[2];
-  const auto kt = k.transpose(-2, -1);
+  const bool fused = use_fused_attention(q);
   const auto Rh = get_rel_pos(H, H, rel_pos_h), Rw = get_rel_pos(W, W, rel_pos_w);
 
   // Chunks: whole heads while a head's scores fit the budget, else rows of one head.
@@ -119,34 +146,38 @@ torch::Tensor RelPosAttentionImpl::forward(const torch::Tensor& x) {
       rows_per_chunk = std::max<int64_t>(1, max_chunk_elements_ / row_scores);
     }
   }
-  std::vector<torch::Tensor> head_chunks;
+  // One chunk's result is the output. Several are copied into one output tensor: kept as small
+  // separate tensors between the score-sized temporaries, they would split the heap's free space,
+  // which then grows by a chunk's scores every other chunk (glibc: +0.9 GB in ViT-B's first global
+  // block at 1024 px).
+  const bool several = heads_per_chunk < BH || rows_per_chunk < H;
+  torch::Tensor out;
   for (int64_t b0 = 0; b0 < BH; b0 += heads_per_chunk) {
     const int64_t b1 = std::min(BH, b0 + heads_per_chunk);
-    std::vector<torch::Tensor> row_chunks;
     for (int64_t h0 = 0; h0 < H; h0 += rows_per_chunk) {
       const int64_t h1 = std::min(H, h0 + rows_per_chunk);
-      const auto chunk = [this, h0, h1, H, W](const std::vector<torch::Tensor>& in) {
-        const auto& qc = in[0];
-        auto attn = (qc * scale_).matmul(in[1]);
-        add_rel_pos_bias(attn, qc, in[3], in[4], {h1 - h0, W}, {H, W});
-        return std::vector<torch::Tensor>{attn.softmax(-1).matmul(in[2])};
+      const auto chunk = [this, h0, h1, H, W, fused](const std::vector<torch::Tensor>& in) {
+        const auto attend = fused ? sdpa_rel_pos_attention : explicit_rel_pos_attention;
+        return std::vector<torch::Tensor>{
+            attend(in[0], in[1], in[2], in[3], in[4], scale_, {h1 - h0, W}, {H, W})};
       };
       const std::vector<torch::Tensor> inputs = {q.slice(0, b0, b1).slice(1, h0 * W, h1 * W),
-                                                 kt.slice(0, b0, b1), v.slice(0, b0, b1),
+                                                 k.slice(0, b0, b1), v.slice(0, b0, b1),
                                                  Rh.slice(0, h0, h1), Rw};
       // Only where the scores come in several chunks (global attention) does keeping one at a
       // time save anything.
-      const bool several = heads_per_chunk < BH || rows_per_chunk < H;
-      row_chunks.push_back(checkpoint_chunks_ && several ? checkpointed(*this, chunk, inputs)[0]
-                                                         : chunk(inputs)[0]);
+      const auto result =
+          checkpoint_chunks_ && several ? checkpointed(*this, chunk, inputs)[0] : chunk(inputs)[0];
+      if (!several) {
+        out = result;
+        continue;
+      }
+      // (the result's dtype, not q's: autocast may have changed it)
+      if (!out.defined()) out = torch::empty({BH, N, result.size(2)}, result.options());
+      out.slice(0, b0, b1).slice(1, h0 * W, h1 * W).copy_(result);
     }
-    head_chunks.push_back(cat_if_many(row_chunks, 1));
   }
-  const auto out = cat_if_many(head_chunks, 0)
-                       .view({B, num_heads_, H, W, -1})
-                       .permute({0, 2, 3, 1, 4})
-                       .reshape({B, H, W, -1});
-  return proj(out);
+  return proj(out.view({B, num_heads_, H, W, -1}).permute({0, 2, 3, 1, 4}).reshape({B, H, W, -1}));
 }
 
 BlockImpl::BlockImpl(int64_t dim, int64_t num_heads, double mlp_ratio, int64_t window_size,

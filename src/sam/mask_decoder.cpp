@@ -100,16 +100,22 @@ MaskDecoderOutput MaskDecoderImpl::predict_masks(const torch::Tensor& image_embe
   const auto tokens = torch::cat({output_tokens, sparse}, 1);
 
   // Shared: the one embedding is broadcast over the prompts (the official code copies it with
-  // repeat_interleave; the sums are the same).
-  auto src = image_embeddings + dense;
-  const auto pos_src = image_pe.expand({B, -1, -1, -1});
-  const int64_t b = src.size(0), c = src.size(1), h = src.size(2), w = src.size(3);
+  // repeat_interleave; the sums are the same). Where the dense embeddings are one broadcast row
+  // too (prompts without a mask: the no-mask embedding, expanded), the image side stays one
+  // batch row into the transformer: its first layer's image-side projections then run once and
+  // broadcast over the prompts (many latent codes of one image and box), with the same
+  // arithmetic per prompt.
+  const bool one_image_side = n_images == 1 && B > 1 && dense.stride(0) == 0;
+  auto src = image_embeddings + (one_image_side ? dense.slice(0, 0, 1) : dense);
+  const auto pos_src = image_pe.expand({src.size(0), -1, -1, -1});
+  const int64_t c = src.size(1), h = src.size(2), w = src.size(3);
 
   auto [hs, src_tokens] = transformer->forward(src, pos_src, tokens, dropout);
+  if (src_tokens.size(0) != B) src_tokens = src_tokens.expand({B, -1, -1});  // a depth-0 transformer
   const auto iou_token_out = hs.select(1, 0);
   const auto mask_tokens_out = hs.slice(1, 1, 1 + num_mask_tokens_);
 
-  src = src_tokens.transpose(1, 2).reshape({b, c, h, w});
+  src = src_tokens.transpose(1, 2).reshape({B, c, h, w});
   const auto upscaled = output_upscaling->forward(src);
   std::vector<torch::Tensor> hyper_in_list;
   hyper_in_list.reserve(hypernetwork_list_.size());
@@ -118,7 +124,7 @@ MaskDecoderOutput MaskDecoderImpl::predict_masks(const torch::Tensor& image_embe
         mask_tokens_out.select(1, static_cast<int64_t>(i)), dropout));
   const auto hyper_in = torch::stack(hyper_in_list, 1);
   const int64_t uc = upscaled.size(1), uh = upscaled.size(2), uw = upscaled.size(3);
-  const auto masks = hyper_in.matmul(upscaled.view({b, uc, uh * uw})).view({b, -1, uh, uw});
+  const auto masks = hyper_in.matmul(upscaled.view({B, uc, uh * uw})).view({B, -1, uh, uw});
   return {masks, iou_prediction_head(iou_token_out), hs.slice(1, 0, 1 + num_mask_tokens_)};
 }
 

@@ -1,9 +1,11 @@
 #include "psam/sam/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
 #include "psam/util/activation_checkpoint.h"
+#include "psam/util/attention_path.h"
 
 namespace psam::sam {
 namespace {
@@ -38,9 +40,17 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& q, const torch::Tensor
   const auto qh = separate_heads(q_proj(q), num_heads_);
   const auto kh = separate_heads(k_proj(k), num_heads_);
   const auto vh = separate_heads(v_proj(v), num_heads_);
-  const int64_t c_per_head = qh.size(3);
+  const double sqrt_c = std::sqrt(static_cast<double>(qh.size(3)));
+  if (use_fused_attention(qh)) {
+    // One side may be a single batch row broadcast over the other (MaskDecoder's shared image
+    // side): SDPA gets both at the full batch, as views.
+    const int64_t batch = std::max({qh.size(0), kh.size(0), vh.size(0)});
+    const auto full = [batch](const torch::Tensor& t) { return t.expand({batch, -1, -1, -1}); };
+    return out_proj(recombine_heads(fused_attention(full(qh), full(kh), full(vh), {}, 1.0 / sqrt_c)));
+  }
+  // The official order: the scores divided by sqrt(c).
   auto attn = qh.matmul(kh.permute({0, 1, 3, 2}));
-  attn = attn / std::sqrt(static_cast<double>(c_per_head));
+  attn = attn / sqrt_c;
   attn = attn.softmax(-1);
   return out_proj(recombine_heads(attn.matmul(vh)));
 }

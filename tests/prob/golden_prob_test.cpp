@@ -13,14 +13,16 @@
 #include "psam/prob/prob_sam.h"
 #include "psam/train/loss.h"
 #include "psam/sam/config_json.h"
+#include "support/attention_paths.h"
 #include "support/golden.h"
 
 namespace psam {
 namespace {
 
-class GoldenProb : public ::testing::Test {
+class GoldenProb : public support::AttentionPathTest {
  protected:
   void SetUp() override {
+    use_attention_path();
     std::string why;
     const auto set = support::find_golden_set(&why);
     if (!set) GTEST_SKIP() << why;
@@ -57,21 +59,21 @@ class GoldenProb : public ::testing::Test {
   std::string io_path_;
 };
 
-TEST_F(GoldenProb, PriorNet) {
+TEST_P(GoldenProb, PriorNet) {
   torch::NoGradGuard no_grad;
   const auto p = prior();
   EXPECT_TRUE(support::tensors_close("latent.prior.mu", p.mu(), ref("latent.prior.mu")));
   EXPECT_TRUE(support::tensors_close("latent.prior.sigma", p.sigma(), ref("latent.prior.sigma")));
 }
 
-TEST_F(GoldenProb, PosteriorNet) {
+TEST_P(GoldenProb, PosteriorNet) {
   torch::NoGradGuard no_grad;
   const auto q = posterior();
   EXPECT_TRUE(support::tensors_close("latent.post.mu", q.mu(), ref("latent.post.mu")));
   EXPECT_TRUE(support::tensors_close("latent.post.sigma", q.sigma(), ref("latent.post.sigma")));
 }
 
-TEST_F(GoldenProb, KlPosteriorPrior) {
+TEST_P(GoldenProb, KlPosteriorPrior) {
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(support::tensors_close("latent.kl_post_prior", posterior().kl_divergence(prior()),
                                      ref("latent.kl_post_prior")));
@@ -79,7 +81,7 @@ TEST_F(GoldenProb, KlPosteriorPrior) {
 
 // The box prompt of fcomb.* is the first box of boxes_from_masks.boxes, decoded on the first
 // image embedding of encoder.output with sparse + z_projector(z).
-TEST_F(GoldenProb, PromptPlusProjectedLatent) {
+TEST_P(GoldenProb, PromptPlusProjectedLatent) {
   torch::NoGradGuard no_grad;
   const auto box = ref("boxes_from_masks.boxes").slice(0, 0, 1);
   sam::PromptInputs prompt;
@@ -93,7 +95,7 @@ TEST_F(GoldenProb, PromptPlusProjectedLatent) {
 }
 
 // loss.* on fcomb.pred upsampled to the mask size, the golden latent Gaussians and beta 10.
-TEST_F(GoldenProb, Loss) {
+TEST_P(GoldenProb, Loss) {
   torch::NoGradGuard no_grad;
   const auto& target = ref("latent.mask");
   const auto logits = sam::resize_logits(ref("fcomb.pred"), {target.size(2), target.size(3)});
@@ -107,7 +109,7 @@ TEST_F(GoldenProb, Loss) {
 }
 
 // A golden set with an output this suite does not know would otherwise pass unchecked.
-TEST_F(GoldenProb, EveryOutputIsChecked) {
+TEST_P(GoldenProb, EveryOutputIsChecked) {
   const std::set<std::string> known = {"latent.image",
                                        "latent.mask",
                                        "latent.prior.mu",
@@ -130,6 +132,10 @@ TEST_F(GoldenProb, EveryOutputIsChecked) {
     }
   }
 }
+
+// Every check on each attention path of this build (explicit; sdpa on libtorch >= 2.1).
+INSTANTIATE_TEST_SUITE_P(Attention, GoldenProb, ::testing::ValuesIn(support::attention_paths()),
+                         support::AttentionPathName());
 
 }  // namespace
 }  // namespace psam

@@ -10,6 +10,7 @@
 #include "psam/sam/predictor.h"
 #include "psam/sam/sam.h"
 #include "psam/sam/config_json.h"
+#include "support/attention_paths.h"
 #include "support/golden.h"
 
 namespace psam {
@@ -17,9 +18,10 @@ namespace {
 
 using sam::EmbeddingBatching;
 
-class GoldenSam : public ::testing::Test {
+class GoldenSam : public support::AttentionPathTest {
  protected:
   void SetUp() override {
+    use_attention_path();
     std::string why;
     const auto set = support::find_golden_set(&why);
     if (!set) GTEST_SKIP() << why;
@@ -70,7 +72,7 @@ class GoldenSam : public ::testing::Test {
   std::string io_path_;
 };
 
-TEST_F(GoldenSam, ImageEncoder) {
+TEST_P(GoldenSam, ImageEncoder) {
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(support::tensors_close("encoder.output", model_->image_encoder(ref("encoder.input")),
                                   ref("encoder.output")));
@@ -83,18 +85,18 @@ TEST_F(GoldenSam, ImageEncoder) {
   }
 }
 
-TEST_F(GoldenSam, DensePositionalEncoding) {
+TEST_P(GoldenSam, DensePositionalEncoding) {
   EXPECT_TRUE(support::tensors_close("prompt.dense_pe", model_->prompt_encoder->get_dense_pe(),
                                   ref("prompt.dense_pe")));
 }
 
-TEST_F(GoldenSam, PromptPointsOnly) { check_prompt("prompt.points", /*with_boxes=*/false); }
-TEST_F(GoldenSam, PromptBoxesOnly) { check_prompt("prompt.boxes", /*with_boxes=*/true); }
-TEST_F(GoldenSam, PromptPointsBoxesAndMask) { check_prompt("prompt.mixed", /*with_boxes=*/true); }
-TEST_F(GoldenSam, DecoderMultimask) { check_decoder("multi", true); }
-TEST_F(GoldenSam, DecoderSingleMask) { check_decoder("single", false); }
+TEST_P(GoldenSam, PromptPointsOnly) { check_prompt("prompt.points", /*with_boxes=*/false); }
+TEST_P(GoldenSam, PromptBoxesOnly) { check_prompt("prompt.boxes", /*with_boxes=*/true); }
+TEST_P(GoldenSam, PromptPointsBoxesAndMask) { check_prompt("prompt.mixed", /*with_boxes=*/true); }
+TEST_P(GoldenSam, DecoderMultimask) { check_decoder("multi", true); }
+TEST_P(GoldenSam, DecoderSingleMask) { check_decoder("single", false); }
 
-TEST_F(GoldenSam, ResizeLongestSide) {
+TEST_P(GoldenSam, ResizeLongestSide) {
   const auto& raw = ref("sam.raw_image");
   const std::array<int64_t, 2> original{raw.size(1), raw.size(2)};
   const sam::ResizeLongestSide t(model_->img_size());
@@ -112,7 +114,7 @@ TEST_F(GoldenSam, ResizeLongestSide) {
 
 // The whole model as SamPredictor runs it: raw image -> resize -> normalise/pad -> encoder;
 // prompts in original pixels -> transformed -> prompt encoder -> decoder -> upscaled masks.
-TEST_F(GoldenSam, Predictor) {
+TEST_P(GoldenSam, Predictor) {
   sam::SamPredictor predictor(model_);
   predictor.set_image(ref("sam.raw_image"));
   sam::PointBoxPrompt prompt;
@@ -140,7 +142,7 @@ TEST_F(GoldenSam, Predictor) {
 }
 
 // A golden set with an output this suite does not know would otherwise pass unchecked.
-TEST_F(GoldenSam, EveryOutputIsChecked) {
+TEST_P(GoldenSam, EveryOutputIsChecked) {
   const std::set<std::string> known = {"encoder.input",
                                        "encoder.output",
                                        "prompt.dense_pe",
@@ -179,6 +181,10 @@ TEST_F(GoldenSam, EveryOutputIsChecked) {
     }
   }
 }
+
+// Every check on each attention path of this build (explicit; sdpa on libtorch >= 2.1).
+INSTANTIATE_TEST_SUITE_P(Attention, GoldenSam, ::testing::ValuesIn(support::attention_paths()),
+                         support::AttentionPathName());
 
 }  // namespace
 }  // namespace psam

@@ -7,6 +7,7 @@
 #include "psam/io/state_dict.h"
 #include "psam/util/error.h"
 #include "psam/sam/config_json.h"
+#include "support/attention_paths.h"
 #include "support/golden.h"
 #include "support/testing.h"
 
@@ -55,13 +56,18 @@ TEST(ImageEncoderViT, MatchesPythonReferenceWithPaddedWindows) {
   const auto ref = io::read_tensors(dump_path);
   io::load_state_dict(*encoder, ref, "image_encoder.", dump_path);
   torch::NoGradGuard no_grad;
-  EXPECT_TRUE(support::tensors_close("output", encoder(ref.at("input")), ref.at("output")));
-  // Attention in chunks: 1000 scores split windowed attention into groups of 3 heads and global
-  // attention into single query rows; 5000 into 3 rows (11 = 3+3+3+2).
-  for (int64_t budget : {1000, 5000}) {
-    encoder->set_attention_chunk_elements(budget);
-    EXPECT_TRUE(support::tensors_close("output, chunks of " + std::to_string(budget),
-                                    encoder(ref.at("input")), ref.at("output")));
+  for (const auto path : support::attention_paths()) {
+    const ScopedAttentionPath use(path);
+    const std::string on = std::string(" (") + name_of(path) + " attention)";
+    encoder->set_attention_chunk_elements(sam::kDefaultAttentionChunkElements);
+    EXPECT_TRUE(support::tensors_close("output" + on, encoder(ref.at("input")), ref.at("output")));
+    // Attention in chunks: 1000 scores split windowed attention into groups of 3 heads and global
+    // attention into single query rows; 5000 into 3 rows (11 = 3+3+3+2).
+    for (int64_t budget : {1000, 5000}) {
+      encoder->set_attention_chunk_elements(budget);
+      EXPECT_TRUE(support::tensors_close("output, chunks of " + std::to_string(budget) + on,
+                                         encoder(ref.at("input")), ref.at("output")));
+    }
   }
 }
 

@@ -52,7 +52,9 @@ constexpr int64_t kDefaultAttentionChunkElements = int64_t{1} << 24;
 // image_encoder.Attention). Query rows are independent, so the scores are computed in chunks
 // of heads and query rows holding at most max_chunk_elements scores each: the same arithmetic
 // per row as one [B*heads, N, N] matrix (3.2 GB for ViT-B's global attention at batch 4), but
-// cache-sized and reusable by the allocator.
+// cache-sized and reusable by the allocator. On the sdpa attention path
+// (psam/util/attention_path.h) the chunk's bias is SDPA's additive mask, the one score-sized
+// tensor left.
 class RelPosAttentionImpl : public torch::nn::Module {
  public:
   RelPosAttentionImpl(int64_t dim, int64_t num_heads, std::array<int64_t, 2> input_size);

@@ -11,3 +11,6 @@
 
 // Modules move to the meta device (shape-only tensors; the device tests use it) from 2.0 on.
 #define PSAM_TORCH_HAS_META_MODULES PSAM_TORCH_AT_LEAST(2, 0)
+// at::scaled_dot_product_attention with an explicit scale (fused flash / memory-efficient kernels
+// on CUDA, a flash kernel on the CPU) from 2.1 on.
+#define PSAM_TORCH_HAS_SDPA PSAM_TORCH_AT_LEAST(2, 1)

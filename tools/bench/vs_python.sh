@@ -52,7 +52,6 @@ venv_site=$("$tmp/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_pat
 echo "$site" > "$venv_site/psam_torch.pth"
 "$torch_python" -m pip install --quiet --no-deps --target "$venv_site" segment-anything==1.0
 python="$tmp/venv/bin/python"
-echo "psam: $("$bench" --help | head -1 | cut -c1-60)..., $build"
 echo "python: segment-anything 1.0 on torch $("$python" -c 'import torch; print(torch.__version__)') ($site)"
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
 
@@ -75,6 +74,7 @@ for round in $(seq "$repeats"); do
 done
 
 # 4. The table.
+echo "psam: $bench on libtorch $(sed -n 's/^libtorch //p' "$tmp/enc_sdpa.t${threads_list%% *}.r1")"
 best() {  # variant threads key -> the smallest value over the rounds ("max": the largest)
   local agg=${4:-min}
   cat "$tmp/$1.t$2".r* | awk -v k="$3" -v agg="$agg" '$1 == k {

@@ -132,11 +132,12 @@ std::vector<int64_t> share_of(const std::vector<int64_t>& cases, int64_t figure_
 }
 
 // Every rank's case results on every rank, in the order of `cases`: each rank writes its rows
-// of one table (per sample count: 8 scalars, whether NCC per annotator is known, then its K
+// of one table (per sample count: the scalars, whether NCC per annotator is known, then its K
 // values) and a sum across ranks fills it in.
 void gather_cases(EvalResult& r, const std::vector<int64_t>& cases,
                   const data::DatasetStore& store, dist::Group& group) {
-  const int64_t k = store.info().annotators, width = 9 + k;
+  const auto n_scalars = static_cast<int64_t>(CaseMetrics{}.scalars().size());
+  const int64_t k = store.info().annotators, width = n_scalars + 1 + k;
   const auto counts = static_cast<int64_t>(r.counts.size());
   at::Tensor table =
       at::zeros({static_cast<int64_t>(cases.size()), width * counts}, at::kDouble);
@@ -150,8 +151,8 @@ void gather_cases(EvalResult& r, const std::vector<int64_t>& cases,
       for (size_t j = 0; j < scalars.size(); ++j)
         table[row][at + static_cast<int64_t>(j)] = scalars[j].second;
       if (!m.ncc_per_annotator.empty()) {
-        table[row][at + 8] = 1;
-        for (int64_t a = 0; a < k; ++a) table[row][at + 9 + a] = m.ncc_per_annotator[a];
+        table[row][at + n_scalars] = 1;
+        for (int64_t a = 0; a < k; ++a) table[row][at + n_scalars + 1 + a] = m.ncc_per_annotator[a];
       }
     }
   }
@@ -165,11 +166,15 @@ void gather_cases(EvalResult& r, const std::vector<int64_t>& cases,
     for (int64_t n = 0; n < counts; ++n) {
       CaseMetrics m;
       const int64_t at = n * width;
-      double* fields[] = {&m.ged, &m.hm_iou, &m.ncc, &m.diversity, &m.dsc, &m.iou,
-                          &m.dsc_annotator_mean, &m.iou_annotator_mean};
-      for (int j = 0; j < 8; ++j) *fields[j] = t[row][at + j];
-      if (t[row][at + 8] > 0) {
-        for (int64_t a = 0; a < k; ++a) m.ncc_per_annotator.push_back(t[row][at + 9 + a]);
+      // (the order of CaseMetrics::scalars)
+      double* fields[] = {&m.ged, &m.hm_iou, &m.ncc, &m.diversity, &m.annotator_diversity,
+                          &m.dsc, &m.iou, &m.dsc_annotator_mean, &m.iou_annotator_mean};
+      PSAM_CHECK(static_cast<int64_t>(std::size(fields)) == n_scalars,
+                 "evaluator: one field per CaseMetrics scalar");
+      for (int64_t j = 0; j < n_scalars; ++j) *fields[j] = t[row][at + j];
+      if (t[row][at + n_scalars] > 0) {
+        for (int64_t a = 0; a < k; ++a)
+          m.ncc_per_annotator.push_back(t[row][at + n_scalars + 1 + a]);
       }
       if (n + 1 < counts) {
         c.prefixes.push_back(std::move(m));

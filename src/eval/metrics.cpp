@@ -149,6 +149,8 @@ double generalized_energy_distance(const PairwiseDistances& d) {
 
 double sample_diversity(const PairwiseDistances& d) { return mean_of(d.ss); }
 
+double annotator_diversity(const PairwiseDistances& d) { return mean_of(d.yy); }
+
 double hungarian_matched_iou(const at::Tensor& dist_sy) {
   PSAM_CHECK(dist_sy.dim() == 2 && dist_sy.size(0) >= 1 && dist_sy.size(1) >= 1,
              fmt::format("hungarian_matched_iou: expected an [N,M] distance matrix, got shape {}",
@@ -297,6 +299,7 @@ std::vector<std::pair<std::string, double>> CaseMetrics::scalars() const {
           {"hm_iou", hm_iou},
           {"ncc", ncc},
           {"diversity", diversity},
+          {"annotator_diversity", annotator_diversity},
           {"dsc", dsc},
           {"iou", iou},
           {"dsc_annotator_mean", dsc_annotator_mean},
@@ -313,6 +316,7 @@ CaseMetrics evaluate_case(const at::Tensor& samples, const at::Tensor& annotator
   CaseMetrics r;
   r.ged = generalized_energy_distance(d);
   r.diversity = sample_diversity(d);
+  r.annotator_diversity = annotator_diversity(d);
 
   {
     const at::Tensor sy =

@@ -37,6 +37,7 @@ nlohmann::json conventions_json(const MetricOptions& options) {
       {"ged", ged},
       {"ged_distance", "d = 1 - IoU; squared GED (no square root); all ordered pairs"},
       {"diversity", ged},
+      {"annotator_diversity", ged},
       {"hm_iou", to_string(options.hm_iou_convention)},
       {"hm_iou_matching",
        options.hm_iou_matching == HmIouMatching::kBestOfN

@@ -245,6 +245,19 @@ std::string table_notes(const std::vector<std::pair<std::string, nlohmann::json>
                                "annotator 1/K; docs/metrics.md)\n",
                                label, n, k);
     }
+    // The samples' spread on the raters' scale: near 1 when the model disagrees with itself
+    // as much as the annotators disagree with each other.
+    const auto mean_of_metric = [&metrics](const char* key) {
+      return metrics.contains(key) && metrics[key].is_object() && metrics[key]["mean"].is_number()
+                 ? metrics[key]["mean"].get<double>()
+                 : std::nan("");
+    };
+    const double samples = mean_of_metric("diversity"), raters = mean_of_metric("annotator_diversity");
+    if (n > 1 && samples == samples && raters > 0) {
+      out += fmt::format("note: {}: sample diversity {:.4f}, annotators' diversity E[d(Y,Y')] "
+                         "{:.4f}: ratio {:.2f}\n",
+                         label, samples, raters, samples / raters);
+    }
     if (cases == 1) {
       out += fmt::format("note: {}: one case; its bootstrap interval is that case's value and says "
                          "nothing about the spread\n",

@@ -159,6 +159,14 @@ TEST_F(EvalCli, RunWritesReportsWithTheLibrarysMetrics) {
   EXPECT_NEAR(summary["metrics"]["dsc"]["mean"].get<double>(), (dsc[0] + dsc[1] + dsc[2]) / 3,
               1e-12);
   EXPECT_EQ(summary["metrics"]["ged"]["count"], 3);
+  // The annotators' spread next to the samples', and their ratio, under the table.
+  const double samples = summary["metrics"]["diversity"]["mean"].get<double>();
+  const double raters = summary["metrics"]["annotator_diversity"]["mean"].get<double>();
+  ASSERT_GT(raters, 0.0) << "the synthetic readers disagree";
+  const std::string note = fmt::format(
+      "sample diversity {:.4f}, annotators' diversity E[d(Y,Y')] {:.4f}: ratio {:.2f}", samples,
+      raters, samples / raters);
+  EXPECT_NE(r.out.find(note), std::string::npos) << note << "\n" << r.out;
 
   // --compare reads the saved summaries back.
   const test::CliResult table = run_eval(

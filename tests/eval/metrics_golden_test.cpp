@@ -91,6 +91,9 @@ TEST_F(MetricsGolden, EvaluateCaseDefaultsArePhisegGedAndMoseHmIou) {
     EXPECT_TRUE(near_golden(m.ncc, golden().scalar(c, "ncc_phiseg")));
     // Diversity is the GED's sample term: the mean of the reference d(s_i, s_k) matrix.
     EXPECT_TRUE(near_golden(m.diversity, golden().get(c, "dist_ss_phiseg").mean().item<double>()));
+    // The annotators' diversity is its annotator term: the mean of the reference d(y_j, y_l).
+    EXPECT_TRUE(near_golden(m.annotator_diversity,
+                            golden().get(c, "dist_yy_phiseg").mean().item<double>()));
     EXPECT_TRUE(near_golden(torch::tensor(m.ncc_per_annotator, torch::kDouble),
                             golden().get(c, "ncc_phiseg_per_annotator")));
 
@@ -101,6 +104,8 @@ TEST_F(MetricsGolden, EvaluateCaseDefaultsArePhisegGedAndMoseHmIou) {
     EXPECT_TRUE(near_golden(mm.ged, golden().scalar(c, "ged_mose")));
     EXPECT_TRUE(near_golden(mm.hm_iou, golden().scalar(c, "hm_iou_mose")));
     EXPECT_TRUE(near_golden(mm.diversity, golden().get(c, "dist_ss_mose").mean().item<double>()));
+    EXPECT_TRUE(near_golden(mm.annotator_diversity,
+                            golden().get(c, "dist_yy_mose").mean().item<double>()));
   }
 }
 

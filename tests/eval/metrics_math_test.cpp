@@ -348,6 +348,9 @@ TEST(Metrics, EvaluateCaseUsesMeanOfSamples) {
   EXPECT_TRUE(r.ncc_per_annotator.empty());
   EXPECT_DOUBLE_EQ(r.diversity,
                    pairwise_distances(s, y, IouConvention::kPhiseg).ss.mean().item<double>());
+  // The annotators' own spread, by hand: d = 1 - IoU of the 6 pairs is 2/3, 1, 1/2, 2/3, 1/2, 1;
+  // each counts twice over the 16 ordered pairs (the diagonal is 0): 2 * 13/3 / 16.
+  EXPECT_NEAR(r.annotator_diversity, 13.0 / 24.0, 1e-7);
 }
 
 TEST(Metrics, NccIsNanForConstantMaps) {

@@ -57,6 +57,8 @@ PairwiseDistances pairwise_distances(const at::Tensor& samples, const at::Tensor
 double generalized_energy_distance(const PairwiseDistances& d);
 // E[d(S,S')] over all ordered pairs of samples, diagonal included (the GED's sample term).
 double sample_diversity(const PairwiseDistances& d);
+// 1/M^2 sum_j sum_l d(y_j, y_l): the same for the annotators.
+double annotator_diversity(const PairwiseDistances& d);
 
 // Hungarian-matched IoU (MoSE): the N x M cost dist_sy (d of the samples to the annotators) is
 // tiled N/M times to N x N and solved exactly; returns the mean of 1 - cost over the optimal
@@ -125,6 +127,9 @@ struct CaseMetrics {
   double hm_iou = 0.0;
   double ncc = 0.0;
   double diversity = 0.0;
+  // E[d(Y,Y')] over the annotator pairs (GED's annotator term, its convention): how much the
+  // raters themselves disagree, the scale that `diversity` should approach.
+  double annotator_diversity = 0.0;
   double dsc = 0.0;
   double iou = 0.0;
   double dsc_annotator_mean = 0.0;

@@ -253,7 +253,7 @@ std::string table_notes(const std::vector<std::pair<std::string, nlohmann::json>
                  : std::nan("");
     };
     const double samples = mean_of_metric("diversity"), raters = mean_of_metric("annotator_diversity");
-    if (n > 1 && samples == samples && raters > 0) {
+    if (n > 1 && !std::isnan(samples) && raters > 0) {
       out += fmt::format("note: {}: sample diversity {:.4f}, annotators' diversity E[d(Y,Y')] "
                          "{:.4f}: ratio {:.2f}\n",
                          label, samples, raters, samples / raters);

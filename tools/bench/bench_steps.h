@@ -100,4 +100,31 @@ inline std::pair<std::unique_ptr<data::EmbeddingCache>, double> filled_embedding
   return {std::move(cache), seconds / static_cast<double>(indices.size())};
 }
 
+// Seconds per optimiser step of `model` (a Probabilistic SAM) on the store in dir/store:
+// without the embedding cache, then with one filled in dir/cache; and the seconds that filling
+// took per image. The cache is detached from the model before it is returned.
+struct CachedStepTimes {
+  double uncached = 0, cached = 0, fill_per_image = 0;
+};
+inline CachedStepTimes time_cached_and_uncached_steps(models::Model& model, const std::string& dir,
+                                                      int steps, const c10::Device& device) {
+  const auto store =
+      std::make_shared<const data::DatasetStore>(data::DatasetStore::open(dir + "/store"));
+  data::LoaderOptions o;
+  model.prepare_loader(o, /*training=*/true);
+  const auto indices = store->split_indices("train");
+  train::ModelTask task(model, train::LossConfig{});
+  CachedStepTimes t;
+  data::Loader plain(store, indices, o);
+  t.uncached = seconds_per_step(task, plain, steps, device);
+  auto [cache, fill] = filled_embedding_cache(static_cast<models::ProbSamModel&>(model), store,
+                                              indices, o, dir + "/cache", device);
+  t.fill_per_image = fill;
+  model.set_embedding_cache(cache.get());
+  data::Loader cached(store, indices, o);
+  t.cached = seconds_per_step(task, cached, steps, device);
+  model.set_embedding_cache(nullptr);
+  return t;
+}
+
 }  // namespace psam::bench

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <vector>
 
 namespace psam::bench {
@@ -27,6 +28,20 @@ inline double median_ms(const std::function<void()>& fn, int iters, const torch:
   }
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
+}
+
+// Best milliseconds of fn over iters runs after one warm-up run (CPU).
+inline double best_ms(const std::function<void()>& fn, int iters) {
+  fn();
+  double best = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < iters; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    best = std::min(
+        best,
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
 }
 
 }  // namespace psam::bench

@@ -42,21 +42,8 @@ void run_bench(const Args& a, c10::Device device, const std::string& dir) {
   m.prob.latent_net = prob::latent_net_kind_from_string(a.latent);
   torch::manual_seed(0);
   const auto model = models::build_model(m, device);
-  const auto store =
-      std::make_shared<const data::DatasetStore>(data::DatasetStore::open(dir + "/store"));
-  data::LoaderOptions o;
-  model->prepare_loader(o, /*training=*/true);
-  const auto indices = store->split_indices("train");
-
-  data::Loader plain_loader(store, indices, o);
-  train::ModelTask task(*model, train::LossConfig{});
-  const double uncached = bench::seconds_per_step(task, plain_loader, a.steps, device);
-
-  auto [cache, fill] = bench::filled_embedding_cache(static_cast<models::ProbSamModel&>(*model),
-                                                    store, indices, o, dir + "/cache", device);
-  model->set_embedding_cache(cache.get());
-  data::Loader cached_loader(store, indices, o);
-  const double with_cache = bench::seconds_per_step(task, cached_loader, a.steps, device);
+  const auto t = bench::time_cached_and_uncached_steps(*model, dir, a.steps, device);
+  const double uncached = t.uncached, with_cache = t.cached, fill = t.fill_per_image;
 
   std::printf("%s %s@%ld latent=%s threads=%d: uncached %.3f steps/s (%.2f s/step), cached %.3f "
               "steps/s (%.3f s/step), speed-up %.1fx; filling the cache %.2f s/image\n",

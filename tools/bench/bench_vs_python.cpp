@@ -24,6 +24,7 @@
 #include <CLI/CLI.hpp>
 
 #include "bench_steps.h"
+#include "bench_timing.h"
 #include "psam/models/registry.h"
 #include "psam/prob/prob_sam.h"
 #include "psam/sam/image_encoder.h"
@@ -34,20 +35,7 @@
 namespace {
 namespace fs = std::filesystem;
 using namespace psam;
-
-// Best milliseconds of fn over iters runs after one warm-up run.
-double best_ms(const std::function<void()>& fn, int iters) {
-  fn();
-  double best = std::numeric_limits<double>::infinity();
-  for (int i = 0; i < iters; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    fn();
-    best = std::min(best, std::chrono::duration<double, std::milli>(
-                              std::chrono::steady_clock::now() - t0)
-                              .count());
-  }
-  return best;
-}
+using bench::best_ms;
 
 void encoder_case(int iters) {
   torch::NoGradGuard no_grad;
@@ -99,22 +87,8 @@ void train_case(int iters) {
   bench::make_train_store(dir, 4);
   torch::manual_seed(0);
   const auto model = models::build_model(bench::prob_sam_config("vit_b"), c10::kCPU);
-  const auto store =
-      std::make_shared<const data::DatasetStore>(data::DatasetStore::open(dir + "/store"));
-  data::LoaderOptions o;
-  model->prepare_loader(o, /*training=*/true);
-  const auto indices = store->split_indices("train");
-  train::ModelTask task(*model, train::LossConfig{});
-  data::Loader plain(store, indices, o);
-  const double uncached = bench::seconds_per_step(task, plain, iters, c10::kCPU);
-  auto [cache, fill] = bench::filled_embedding_cache(static_cast<models::ProbSamModel&>(*model),
-                                                    store, indices, o, dir + "/cache", c10::kCPU);
-  model->set_embedding_cache(cache.get());
-  data::Loader cached(store, indices, o);
-  const double with_cache = bench::seconds_per_step(task, cached, iters, c10::kCPU);
-  std::printf("train_uncached_s %.3f\ntrain_cached_s %.3f\n", uncached, with_cache);
-  model->set_embedding_cache(nullptr);
-  cache.reset();
+  const auto t = bench::time_cached_and_uncached_steps(*model, dir, iters, c10::kCPU);
+  std::printf("train_uncached_s %.3f\ntrain_cached_s %.3f\n", t.uncached, t.cached);
   fs::remove_all(dir);
 }
 

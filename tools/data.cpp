@@ -10,6 +10,7 @@
 #include "cli_checks.h"
 #include "data_args.h"
 #include "data_lidc.h"
+#include "data_preview.h"
 #include "psam/data/importers/import_folder.h"
 #include "psam/data/importers/import_knegt.h"
 #include "psam/data/importers/import_lidc_png.h"
@@ -263,6 +264,7 @@ void add_data_command(CLI::App& app, Io io, int& rc) {
   add_import_folder(*data, io, rc);
   add_import_refuge(*data, io, rc);
   add_lidc_data_commands(*data, io, rc);
+  add_preview_command(*data, io, rc);
 }
 
 }  // namespace psam::cli

@@ -17,12 +17,12 @@
 #include "psam/io/pth.h"
 #include "psam/models/load.h"
 #include "psam/sam/checkpoint.h"
+#include "psam/sam/config_json.h"
 #include "psam/sam/export.h"
 #include "psam/sam/predictor.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
 #include "psam/util/log.h"
-#include "psam/sam/config_json.h"
 
 namespace psam::cli {
 namespace {
@@ -134,20 +134,22 @@ InputImage read_model_input(const PredictArgs& a, data::LoaderOptions& options,
   InputImage in;
   if (!is_dicom(a.image)) {
     in = read_picture(a);
-    info["file_values"] = in.intensity == data::Intensity::kUnit ? "16-bit, value / 65535"
-                                                                  : "8-bit";
+    info["file_values"] =
+        in.intensity == data::Intensity::kUnit ? "16-bit, value / 65535" : "8-bit";
     if (options.intensity == data::IntensityMapping::kWindow) {
-      log::info("predict: the model was trained with an HU window; a PNG/JPEG input is read as "
-                "0..255 values instead");
+      log::info(
+          "predict: the model was trained with an HU window; a PNG/JPEG input is read as "
+          "0..255 values instead");
       options.intensity = data::IntensityMapping::kAuto;
     }
     info["intensity"] = name_of(options.intensity);
     return in;
   }
   const auto slice = io::read_dicom(a.image);
-  const auto stored = stored_preprocessing ? std::optional<std::pair<double, double>>(
-                                                 {options.window_center, options.window_width})
-                                           : std::nullopt;
+  const auto stored =
+      stored_preprocessing
+          ? std::optional<std::pair<double, double>>({options.window_center, options.window_width})
+          : std::nullopt;
   const auto [center, width] = ct_window(a, slice, stored);
   options.window_center = center;
   options.window_width = width;
@@ -206,9 +208,9 @@ void check_prompt_inside(const sam::PointBoxPrompt& prompt, int64_t height, int6
   const auto size = size_text(height, width);
   if (prompt.box.defined()) {
     const auto [x0, y0, x1, y1] = box_corners(prompt);
-    PSAM_CHECK(x1 >= 0 && y1 >= 0 && x0 <= W && y0 <= H,
-               fmt::format("--box {:g},{:g},{:g},{:g}: lies outside the {} image", x0, y0, x1,
-                           y1, size));
+    PSAM_CHECK(
+        x1 >= 0 && y1 >= 0 && x0 <= W && y0 <= H,
+        fmt::format("--box {:g},{:g},{:g},{:g}: lies outside the {} image", x0, y0, x1, y1, size));
   }
   if (prompt.point_coords.defined()) {
     for (int64_t i = 0; i < prompt.point_coords.size(1); ++i) {
@@ -230,8 +232,9 @@ void fit_prompt_to_image(sam::PointBoxPrompt& prompt, int64_t height, int64_t wi
     const double cx0 = std::clamp(x0, 0.0, W), cy0 = std::clamp(y0, 0.0, H);
     const double cx1 = std::clamp(x1, 0.0, W), cy1 = std::clamp(y1, 0.0, H);
     if (cx0 != x0 || cy0 != y0 || cx1 != x1 || cy1 != y1) {
-      log::warn(fmt::format("--box {}: reaches outside the {} image; clipped to {:g},{:g},{:g},{:g}",
-                            text, size_text(height, width), cx0, cy0, cx1, cy1));
+      log::warn(
+          fmt::format("--box {}: reaches outside the {} image; clipped to {:g},{:g},{:g},{:g}",
+                      text, size_text(height, width), cx0, cy0, cx1, cy1));
       prompt.box = torch::tensor({cx0, cy0, cx1, cy1}, torch::kFloat).unsqueeze(0);
       info["box_clipped"] = {cx0, cy0, cx1, cy1};
     }
@@ -256,9 +259,10 @@ void check_output_dir(const PredictArgs& a) {
   PSAM_CHECK(std::filesystem::is_directory(out),
              fmt::format("--out {}: exists and is not a directory", a.out));
   if (std::filesystem::is_empty(out) || a.force) return;
-  fail(fmt::format("--out {}: the directory is not empty (an earlier prediction?); give --force "
-                   "to replace psam's files there, or another --out",
-                   a.out));
+  fail(
+      fmt::format("--out {}: the directory is not empty (an earlier prediction?); give --force "
+                  "to replace psam's files there, or another --out",
+                  a.out));
 }
 
 void clear_earlier_prediction(const std::string& out) {
@@ -319,11 +323,13 @@ void run_predict(const PredictArgs& a, Io io) {
              "psam predict: --multimask shows SAM's three outputs; --samples draws from the "
              "method: give one of them");
   const int sources = !a.image.empty() + !a.images.empty() + !a.store.empty();
-  PSAM_CHECK(sources == 1, "psam predict: give one of --image FILE, --images DIR --boxes CSV, or "
-                           "--store DIR [--split S]");
+  PSAM_CHECK(sources == 1,
+             "psam predict: give one of --image FILE, --images DIR --boxes CSV, or "
+             "--store DIR [--split S]");
   check_output_dir(a);
   const bool batch = a.image.empty();
-  if (!a.kind.empty()) return batch ? run_predict_batch(a, io, std::nullopt) : run_predict_samples(a, io);
+  if (!a.kind.empty())
+    return batch ? run_predict_batch(a, io, std::nullopt) : run_predict_samples(a, io);
 
   // A psam model shows what it was trained and evaluated with: the method's own output (SAM's
   // single mask, token 0; a latent model's prior mean and samples). Official SAM weights show
@@ -333,6 +339,9 @@ void run_predict(const PredictArgs& a, Io io) {
       file.config.has_value() || sam::prob_sam_state(file.state, file.path).has_value();
   if (batch) return run_predict_batch(a, io, file);
   if (a.samples > 0 || (psam_model && !a.multimask)) return run_predict_samples(a, io, file);
+  PSAM_CHECK(a.tta == "none",
+             "psam predict: --tta averages a method's samples over views; SAM's multimask "
+             "outputs take none (drop --multimask, or give --samples N)");
   if (psam_model) {
     log::warn(fmt::format(
         "--multimask: {} is a psam {} model; its SAM's multimask outputs (tokens 1-3) and IoU "
@@ -359,11 +368,12 @@ void run_predict(const PredictArgs& a, Io io) {
     loaded = sam::load_sam(file.state, shape, a.decoder_heads.value_or(8), a.checkpoint);
   } catch (const Error& e) {
     if (!file.config) throw;
-    fail(fmt::format("--multimask: {} holds a psam {} model, which has no SAM mask decoder to "
-                     "show multimask outputs of (plain predict shows the method's own output)",
-                     a.checkpoint, file.config->kind));
+    fail(
+        fmt::format("--multimask: {} holds a psam {} model, which has no SAM mask decoder to "
+                    "show multimask outputs of (plain predict shows the method's own output)",
+                    a.checkpoint, file.config->kind));
   }
-  info["model"] = file.config ? "stored with the checkpoint"
+  info["model"] = file.config       ? "stored with the checkpoint"
                   : a.model.empty() ? "inferred from the checkpoint"
                                     : a.model;
   const auto device = pick_device(a.device);
@@ -422,8 +432,7 @@ void add_predict_command(CLI::App& app, Io io, int& rc) {
   sub->add_option("--kind", a->kind,
                   "instead of --checkpoint: a method that learns nothing (e.g. "
                   "box_ellipse)");
-  sub->add_option("--image", a->image, "PNG/JPEG image or DICOM slice")
-      ->check(CLI::ExistingFile);
+  sub->add_option("--image", a->image, "PNG/JPEG image or DICOM slice")->check(CLI::ExistingFile);
   sub->add_option("--images", a->images,
                   "instead of --image: a folder of images, with --boxes; one subfolder of --out "
                   "per CSV row");
@@ -463,6 +472,10 @@ void add_predict_command(CLI::App& app, Io io, int& rc) {
                   "heat-maps, summary.json; official SAM weights: the single-mask SAM")
       ->check(positive());
   sub->add_option("--seed", a->seed, "seed of the samples (with --samples)");
+  sub->add_option("--tta", a->tta,
+                  "test-time augmentation of the samples: none, or flips (the image and its three "
+                  "mirrors, each sample and map mapped back and averaged)")
+      ->check(CLI::IsMember({"none", "flips"}));
   add_latent_shape_options(sub, a->latent_net, a->latent_input_size);
   add_weights_option(sub, a->ema);
   sub->callback([a, io, &rc] {

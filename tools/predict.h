@@ -6,6 +6,7 @@
 #include <c10/core/Device.h>
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -25,10 +26,11 @@ struct PredictArgs {
   std::string kind;  // a method that learns nothing (--samples path, no checkpoint)
   std::vector<std::string> points;
   std::optional<int64_t> decoder_heads;  // default 8 (official SAM) when inferring
-  bool single_mask = false;  // SAM weights: token 0 (the output psam trains) only
-  bool multimask = false;    // the three multimask outputs, best by the IoU head
-  bool force = false;        // --out may hold files of an earlier prediction
+  bool single_mask = false;              // SAM weights: token 0 (the output psam trains) only
+  bool multimask = false;                // the three multimask outputs, best by the IoU head
+  bool force = false;                    // --out may hold files of an earlier prediction
   std::string device = "auto";
+  std::string tta = "none";  // test-time augmentation of the samples path: none | flips
   // The method's samples (any psam model): N, or 0 for the default (16 for a model that draws
   // different masks, 1 for a deterministic one).
   int64_t samples = 0;
@@ -81,15 +83,18 @@ struct SamplesModel {
   models::LoadedModel loaded;
   data::LoaderOptions options;
   int64_t samples = 1;
+  // Test-time augmentation views (--tta), the identity first.
+  std::vector<geometry::Dihedral> views = {geometry::Dihedral{}};
   nlohmann::json info;
 };
 // `file`: the checkpoint as run_predict already read it (else it is read here).
-SamplesModel load_samples_model(const PredictArgs& a,
-                                const std::optional<models::ModelFile>& file);
-// Draws the method's samples for one prepared case (a batch of one) and writes the masks, the
-// best guess, the maps over `display` (uint8 [H,W,3]) and summary.json (`info` completed) to
-// `out_dir`, replacing an earlier prediction's files there. Returns the summary.
-nlohmann::json predict_case(const SamplesModel& m, const data::Batch& batch,
+SamplesModel load_samples_model(const PredictArgs& a, const std::optional<models::ModelFile>& file);
+// A prepared case (a batch of one) seen in a view: the image, prompt and masks moved by it.
+using BatchInView = std::function<data::Batch(const geometry::Dihedral&)>;
+// Draws the method's samples for one prepared case (in each TTA view, mapped back) and writes the
+// masks, the best guess, the maps over `display` (uint8 [H,W,3]) and summary.json (`info`
+// completed) to `out_dir`, replacing an earlier prediction's files there. Returns the summary.
+nlohmann::json predict_case(const SamplesModel& m, const BatchInView& batch_in_view,
                             const at::Tensor& display, nlohmann::json info,
                             const std::string& out_dir, uint64_t seed);
 // predict_case on --image with --box (a.image, a.box), read with the model's intensity mapping;
@@ -106,7 +111,6 @@ void run_predict_samples(const PredictArgs& a, Io io,
 
 // Folder and store predict (--images DIR --boxes CSV, or --store DIR [--split S]): the method
 // path on every image or case, one subfolder each, and batch.json listing them.
-void run_predict_batch(const PredictArgs& a, Io io,
-                       const std::optional<models::ModelFile>& file);
+void run_predict_batch(const PredictArgs& a, Io io, const std::optional<models::ModelFile>& file);
 
 }  // namespace psam::cli

@@ -48,8 +48,8 @@ std::vector<std::string> split_csv_line(const std::string& line) {
 std::string folder_name(const std::string& text) {
   std::string out;
   for (const char c : text)
-    out += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ? c
-                                                                                          : '_';
+    out +=
+        std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ? c : '_';
   return out.empty() || out == "." || out == ".." ? "_" + out : out;
 }
 
@@ -117,9 +117,10 @@ void clear_earlier_batch(const std::string& out) {
   try {
     earlier = nlohmann::json::parse(read_file(index.string()));
   } catch (const std::exception& e) {
-    fail(fmt::format("{}: an earlier batch index that cannot be read ({}); remove it or give "
-                     "another --out",
-                     index.string(), e.what()));
+    fail(
+        fmt::format("{}: an earlier batch index that cannot be read ({}); remove it or give "
+                    "another --out",
+                    index.string(), e.what()));
   }
   for (const auto& c : earlier.value("cases", nlohmann::json::array())) {
     const fs::path dir = fs::path(out) / folder_name(c.value("folder", std::string()));
@@ -151,25 +152,27 @@ void run_predict_batch(const PredictArgs& a, Io io, const std::optional<models::
   PSAM_CHECK(a.box.empty() && a.points.empty(),
              "psam predict: --images and --store take their boxes from the CSV or the store; "
              "--box and --point are for one --image");
-  PSAM_CHECK(!a.multimask, "psam predict: --multimask shows SAM's outputs for one --image; a "
-                           "batch writes the method's own output");
+  PSAM_CHECK(!a.multimask,
+             "psam predict: --multimask shows SAM's outputs for one --image; a "
+             "batch writes the method's own output");
   PSAM_CHECK(a.window.empty(),
              "psam predict: --window is for one DICOM --image; a batch uses the model's stored "
              "window (or each slice's own)");
   const bool folder = !a.images.empty();
   if (folder) {
-    PSAM_CHECK(fs::is_directory(a.images),
-               fmt::format("--images {}: not a directory", a.images));
-    PSAM_CHECK(!a.boxes.empty(), "psam predict --images DIR: give --boxes CSV (a header "
-                                 "image,x0,y0,x1,y1 and one row per image and box)");
+    PSAM_CHECK(fs::is_directory(a.images), fmt::format("--images {}: not a directory", a.images));
+    PSAM_CHECK(!a.boxes.empty(),
+               "psam predict --images DIR: give --boxes CSV (a header "
+               "image,x0,y0,x1,y1 and one row per image and box)");
     PSAM_CHECK(a.split.empty(), "psam predict: --split is for --store");
   } else {
-    PSAM_CHECK(a.boxes.empty(), "psam predict --store: the store's cases carry their boxes; "
-                                "--boxes is for --images");
+    PSAM_CHECK(a.boxes.empty(),
+               "psam predict --store: the store's cases carry their boxes; "
+               "--boxes is for --images");
   }
   // Everything that can be checked without the model is checked before it loads.
-  const std::vector<BoxRow> rows = folder ? read_boxes_csv(a.boxes, a.images)
-                                          : std::vector<BoxRow>{};
+  const std::vector<BoxRow> rows =
+      folder ? read_boxes_csv(a.boxes, a.images) : std::vector<BoxRow>{};
   // Every image is read once beforehand, so that a bad file or box stops the batch before any
   // prediction is written.
   for (const BoxRow& row : rows) {
@@ -196,16 +199,18 @@ void run_predict_batch(const PredictArgs& a, Io io, const std::optional<models::
     for (const int64_t i : indices) {
       const auto name = folder_name(store->meta()[i].id);
       PSAM_CHECK(seen.insert(name).second,
-                 fmt::format("--store {}: two cases of split '{}' map to subfolder '{}'",
-                             a.store, split, name));
+                 fmt::format("--store {}: two cases of split '{}' map to subfolder '{}'", a.store,
+                             split, name));
     }
   }
 
   const SamplesModel m = load_samples_model(a, file);
-  nlohmann::json index = {{"checkpoint", a.checkpoint.empty() ? nullptr : nlohmann::json(a.checkpoint)},
-                          {"samples", m.samples},
-                          {"seed", a.seed},
-                          {"cases", nlohmann::json::array()}};
+  nlohmann::json index = {
+      {"checkpoint", a.checkpoint.empty() ? nullptr : nlohmann::json(a.checkpoint)},
+      {"samples", m.samples},
+      {"seed", a.seed},
+      {"tta", a.tta},
+      {"cases", nlohmann::json::array()}};
   if (!a.kind.empty()) index["kind"] = a.kind;
   if (a.force) clear_earlier_batch(a.out);
 
@@ -242,6 +247,13 @@ void run_predict_batch(const PredictArgs& a, Io io, const std::optional<models::
     options.annotators = data::AnnotatorMode::kAll;
     options.raw_image = true;
     const data::Loader loader(store, indices, options);
+    // One loader per further TTA view (--tta); each makes the same case in its view.
+    std::vector<std::unique_ptr<data::Loader>> view_loaders;
+    for (size_t v = 1; v < m.views.size(); ++v) {
+      data::LoaderOptions o = options;
+      o.view = m.views[v];
+      view_loaders.push_back(std::make_unique<data::Loader>(store, indices, o));
+    }
     for (int64_t k = 0; k < loader.size(); ++k) {
       const data::Batch batch = loader.make_batch({0, k});
       const std::string id = batch.ids.at(0);
@@ -250,13 +262,18 @@ void run_predict_batch(const PredictArgs& a, Io io, const std::optional<models::
       nlohmann::json info = m.info;
       info["store"] = a.store;
       info["case"] = id;
-      info["prompt"]["box"] = {box[0].item<double>(), box[1].item<double>(),
-                               box[2].item<double>(), box[3].item<double>()};
+      info["prompt"]["box"] = {box[0].item<double>(), box[1].item<double>(), box[2].item<double>(),
+                               box[3].item<double>()};
       info["prompt"]["source"] = name_of(options.prompt);
       const at::Tensor display =
           (batch.raw_image[0].permute({1, 2, 0}) * 255).round().clamp(0, 255).to(at::kByte);
       const nlohmann::json summary = at_row(fmt::format("--store {}: case {}", a.store, id), [&] {
-        return predict_case(m, batch, display.contiguous(), std::move(info),
+        const auto in_view = [&](const geometry::Dihedral& view) {
+          for (size_t v = 1; v < m.views.size(); ++v)
+            if (m.views[v] == view) return view_loaders[v - 1]->make_batch({0, k});
+          return batch;
+        };
+        return predict_case(m, in_view, display.contiguous(), std::move(info),
                             (fs::path(a.out) / name).string(), a.seed);
       });
       index["cases"].push_back({{"folder", name},

@@ -78,6 +78,8 @@ SamplesModel load_samples_model(const PredictArgs& a,
     log::warn(fmt::format("--samples {}: {} is deterministic; every sample is the same mask",
                           m.samples, model.kind()));
   m.info["samples"] = m.samples;
+  m.views = geometry::tta_views(value_of<geometry::TtaMode>(a.tta, "--tta"));
+  m.info["tta"] = a.tta;
   m.info["output"] = model.deterministic()
                          ? "the method's output (for SAM: the single-mask output, token 0)"
                          : "masks drawn by the method, and its best guess (prior_mean.png: the "
@@ -85,15 +87,29 @@ SamplesModel load_samples_model(const PredictArgs& a,
   return m;
 }
 
-nlohmann::json predict_case(const SamplesModel& m, const data::Batch& batch,
+nlohmann::json predict_case(const SamplesModel& m, const BatchInView& batch_in_view,
                             const at::Tensor& display, nlohmann::json info,
                             const std::string& out_dir, uint64_t seed) {
   const int64_t n = m.samples;
   torch::NoGradGuard no_grad;
-  const auto drawn = m.loaded.model->sample(batch, n, at::make_generator<at::CPUGeneratorImpl>(seed));
-  const auto logits = torch::cat({drawn.logits, drawn.mean_logits.unsqueeze(0)}).cpu();
-  const auto masks = logits.slice(0, 0, n) > 0;
-  const auto probs = torch::sigmoid(logits.slice(0, 0, n));
+  // Every view draws from the same seed: sample j of each view is decoded from the same noise.
+  const data::Batch batch = batch_in_view(m.views.at(0));
+  const auto drawn =
+      m.loaded.model->sample(batch, n, at::make_generator<at::CPUGeneratorImpl>(seed));
+  std::vector<at::Tensor> views_logits = {
+      torch::cat({drawn.logits, drawn.mean_logits.unsqueeze(0)}).cpu()};
+  for (size_t v = 1; v < m.views.size(); ++v) {
+    const auto other = m.loaded.model->sample(batch_in_view(m.views[v]), n,
+                                              at::make_generator<at::CPUGeneratorImpl>(seed));
+    views_logits.push_back(torch::cat({other.logits, other.mean_logits.unsqueeze(0)}).cpu());
+  }
+  // Masks are where the probability (averaged over the TTA views) exceeds one half.
+  const auto all_probs = m.views.size() == 1
+                             ? torch::sigmoid(views_logits[0])
+                             : geometry::mean_probability_over_views(m.views, views_logits);
+  const auto above = m.views.size() == 1 ? views_logits[0] > 0 : all_probs > 0.5;
+  const auto masks = above.slice(0, 0, n);
+  const auto probs = all_probs.slice(0, 0, n);
   const auto mean = probs.mean(0);
   const auto p = mean.clamp(1e-12, 1 - 1e-12);
   const auto entropy = torch::where(
@@ -109,7 +125,7 @@ nlohmann::json predict_case(const SamplesModel& m, const data::Batch& batch,
     info["masks"].push_back({{"file", name}, {"area", masks[i].sum().item<int64_t>()}});
   }
   // The method's single best guess (the decoding at the prior mean for a latent model).
-  const auto prior_mean = logits[n] > 0;
+  const auto prior_mean = above[n];
   images.emplace_back("prior_mean.png", prior_mean.to(torch::kUInt8) * 255);
   info["prior_mean"] = {{"file", "prior_mean.png"}, {"area", prior_mean.sum().item<int64_t>()}};
   // The method's own predictions of that mask's quality (USAM's heads, SAM's IoU head).
@@ -153,15 +169,18 @@ nlohmann::json predict_image(const PredictArgs& a, const SamplesModel& m,
   info["image"] = a.image;
   auto prompt = parse_prompt(a, info["prompt"]);
   data::LoaderOptions options = m.options;
-  const InputImage input =
-      read_model_input(a, options, m.loaded.preprocessing.has_value(), info);
+  const InputImage input = read_model_input(a, options, m.loaded.preprocessing.has_value(), info);
   fit_prompt_to_image(prompt, input.display.size(0), input.display.size(1), info["prompt"]);
   m.loaded.model->prepare_loader(options, /*training=*/false);
   const auto b = prompt.box[0];
   const data::Box box{b[0].item<float>(), b[1].item<float>(), b[2].item<float>(),
                       b[3].item<float>()};
-  const data::Batch batch = data::image_batch(input.pixels, input.intensity, box, options);
-  return predict_case(m, batch, input.display, std::move(info), out_dir, a.seed);
+  const auto in_view = [&](const geometry::Dihedral& view) {
+    data::LoaderOptions o = options;
+    o.view = view;
+    return data::image_batch(input.pixels, input.intensity, box, o);
+  };
+  return predict_case(m, in_view, input.display, std::move(info), out_dir, a.seed);
 }
 
 void run_predict_samples(const PredictArgs& a, Io io,
@@ -174,8 +193,7 @@ void run_predict_samples(const PredictArgs& a, Io io,
   const nlohmann::json info = predict_image(a, m, a.out);
 
   std::string scores;
-  const nlohmann::json method_scores =
-      info["prior_mean"].value("scores", nlohmann::json::object());
+  const nlohmann::json method_scores = info["prior_mean"].value("scores", nlohmann::json::object());
   for (const auto& [name, value] : method_scores.items())
     scores += fmt::format("{}{} {:.4f}", scores.empty() ? "" : ", ", name,
                           value.is_number() ? value.get<double>() : std::nan(""));

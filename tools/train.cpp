@@ -13,9 +13,9 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
 
@@ -94,12 +94,13 @@ class StopSignals {
   StopSignals& operator=(const StopSignals&) = delete;
 
  private:
-  struct sigaction previous_[std::size(kStopSignals)] {};
+  struct sigaction previous_[std::size(kStopSignals)]{};
 };
 
 // --resume auto: the run directory CONFIG (with overrides) trains into, when it holds a
 // checkpoint to continue from; empty when the run is yet to start.
-std::string existing_run(const std::string& config_path, const std::vector<std::string>& overrides) {
+std::string existing_run(const std::string& config_path,
+                         const std::vector<std::string>& overrides) {
   const config::Config c = config::load<config::Config>(config_path, overrides);
   const std::string name = c.run.name.empty() ? fs::path(config_path).stem().string() : c.run.name;
   const train::RunPaths paths(c.run.out_dir + "/" + name);
@@ -116,6 +117,7 @@ data::LoaderOptions loader_options(const config::Config& c, const models::Model&
   o.shard_rank = group.rank();
   o.shard_count = group.size();
   model.prepare_loader(o, /*training=*/true);
+  if (training) o.augment = c.data.augment;  // validation sees the images as they are
   if (!training) {
     o.shuffle = false;
     o.drop_last = false;
@@ -130,9 +132,14 @@ std::unique_ptr<data::EmbeddingCache> open_cache(const config::Config& c,
                                                  models::Model& model,
                                                  const data::LoaderOptions& options) {
   if (!c.train.embedding_cache) return nullptr;
-  const std::string dir = c.train.embedding_cache_dir.empty()
-                              ? c.run.out_dir + "/.embedding_cache"
-                              : c.train.embedding_cache_dir;
+  if (c.data.augment.enabled()) {
+    log::info(
+        "embedding cache: off (data.augment transforms the images every step, so no stored "
+        "embedding matches them)");
+    return nullptr;
+  }
+  const std::string dir = c.train.embedding_cache_dir.empty() ? c.run.out_dir + "/.embedding_cache"
+                                                              : c.train.embedding_cache_dir;
   auto cache = models::open_embedding_cache(model, store, options, dir);
   if (!cache) {
     log::info(
@@ -170,12 +177,14 @@ void check_resumed_model(const models::ModelConfig& run, const models::ModelConf
   for (const auto& [key, value] : after) {
     const auto it = before.find(key);
     const std::string old = it == before.end() ? "unset" : it->second;
-    if (old != value) changes += fmt::format("{}{}: {} -> {}", changes.empty() ? "" : "; ", key, old, value);
+    if (old != value)
+      changes += fmt::format("{}{}: {} -> {}", changes.empty() ? "" : "; ", key, old, value);
   }
-  fail(fmt::format("--resume: the run's checkpoint holds the model of {}; an override changes it "
-                   "({}). Start a new run for another model (init_from the old one to keep its "
-                   "weights)",
-                   config_path, changes.empty() ? "model" : changes));
+  fail(
+      fmt::format("--resume: the run's checkpoint holds the model of {}; an override changes it "
+                  "({}). Start a new run for another model (init_from the old one to keep its "
+                  "weights)",
+                  config_path, changes.empty() ? "model" : changes));
 }
 
 // Puts a run's config.yaml back on scope exit unless released, when checkpoints/last.pt has not
@@ -236,7 +245,13 @@ int run_train(const TrainArgs& a, Io io) {
   if (c.run.name.empty()) c.run.name = fs::path(config_path).stem().string();
   PSAM_CHECK(!c.data.store.empty(), fmt::format("{}: data.store is not set", config_path));
   c.train.validate();
-  c.model.validate();
+  {
+    // img_size: auto is resolved once the store is open; everything else is checked now.
+    models::ModelConfig shape = c.model;
+    if (shape.prob.sam.img_size == sam::kAutoImgSize)
+      shape.prob.sam.img_size = shape.prob.sam.patch_size;
+    shape.validate();
+  }
   c.dist.validate();
   PSAM_CHECK(models::registry_entry(c.model.kind).learns,
              fmt::format("model.kind {} learns nothing from data, so there is nothing to train; "
@@ -246,7 +261,8 @@ int run_train(const TrainArgs& a, Io io) {
   // The job's processes meet first, so no rank looks at the run directory before all are in.
   const dist::Launch launch = dist::launch_from_environment(c.dist.master_addr, c.dist.master_port);
   c10::Device device = resolve_device(c.run.device);
-  if (device.is_cuda() && launch.world_size > 1) device = c10::Device(c10::kCUDA, launch.local_rank);
+  if (device.is_cuda() && launch.world_size > 1)
+    device = c10::Device(c10::kCUDA, launch.local_rank);
   // Before anything is written, not at the first step.
   if (c.run.precision == RunOptions::Precision::kBf16) train::check_bf16_autocast(device.type());
   if (c.run.precision == RunOptions::Precision::kFp16) train::check_fp16_autocast(device.type());
@@ -270,6 +286,10 @@ int run_train(const TrainArgs& a, Io io) {
   torch::manual_seed(static_cast<uint64_t>(c.run.seed));
   auto store = std::make_shared<const data::DatasetStore>(data::DatasetStore::open(c.data.store));
   store->split_indices(c.data.train_split);  // psam::Error naming the store's splits
+  // img_size: auto becomes a number here, so config.yaml and every checkpoint hold the frame.
+  const int64_t patch = c.model.prob.sam.patch_size;
+  const bool auto_size =
+      models::resolve_img_size(c.model, store->info().height, store->info().width);
   const auto model = models::build_model(c.model, device);
   model->set_activation_checkpointing(train::activation_checkpointing(c.train));
   train::resolve_param_options(model->trainable_parameters(), c.train);  // lr_mult names parts
@@ -289,6 +309,12 @@ int run_train(const TrainArgs& a, Io io) {
   } close_log;
   log::info(fmt::format("psam train {} -> {} on {}, {} attention", config_path, run_dir,
                         device.str(), name_of(attention_path())));
+  if (auto_size)
+    log::info(fmt::format(
+        "model.sam.img_size: auto -> {} (the store's {} x {} images in {} px patches, at most "
+        "model.img_size_max {})",
+        c.model.prob.sam.img_size, store->info().height, store->info().width, patch,
+        c.model.img_size_max));
   data::Loader train_loader(store, store->split_indices(c.data.train_split),
                             loader_options(c, *model, *group, true));
   std::unique_ptr<data::Loader> val_loader;
@@ -348,14 +374,14 @@ int run_train(const TrainArgs& a, Io io) {
     io.out << fmt::format("{}: {} after {} steps ({} epochs)", run_dir,
                           train::to_string(result.status), result.steps, result.epochs);
     if (!std::isnan(result.best.value)) {
-      io.out << fmt::format("; best {} = {:.6g} (epoch {})", result.best.metric,
-                            result.best.value, result.best.epoch);
+      io.out << fmt::format("; best {} = {:.6g} (epoch {})", result.best.metric, result.best.value,
+                            result.best.epoch);
     }
     io.out << "\n";
   }
   if (result.status == train::TrainStatus::kNonFinite) {
-    io.err << "psam: error: training stopped after repeated non-finite losses; see "
-           << paths.log << "\n";
+    io.err << "psam: error: training stopped after repeated non-finite losses; see " << paths.log
+           << "\n";
     return 1;
   }
   if (result.status == train::TrainStatus::kInterrupted) {
@@ -371,7 +397,8 @@ int run_train(const TrainArgs& a, Io io) {
 void add_train_command(CLI::App& app, Io io, int& rc) {
   auto args = std::make_shared<TrainArgs>();
   auto* sub = app.add_subcommand("train", "train a model from a YAML config");
-  sub->add_option("args", args->positional, "CONFIG [key=value ...] (only overrides with --resume)");
+  sub->add_option("args", args->positional,
+                  "CONFIG [key=value ...] (only overrides with --resume)");
   sub->add_option("--resume", args->resume,
                   "continue the run in RUN_DIR from checkpoints/last.pt; 'auto': continue the run "
                   "CONFIG names if it has a checkpoint, else start it");

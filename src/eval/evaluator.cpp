@@ -6,11 +6,13 @@
 #include <fmt/ostream.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <algorithm>
+#include <memory>
 #include <mutex>
 
+#include "psam/geometry/dihedral.h"
 #include "psam/util/device.h"
 #include "psam/util/error.h"
 #include "psam/util/log.h"
@@ -41,6 +43,7 @@ EvalResult begin_result(const std::string& source, const data::DatasetStore& sto
   r.annotators = store.info().annotators;
   r.metrics = config.metrics;
   r.prompt = config.prompt;
+  r.tta = config.tta;
   r.bootstrap = config.bootstrap();
   r.seed = config.seed;
   return r;
@@ -134,16 +137,14 @@ std::vector<int64_t> share_of(const std::vector<int64_t>& cases, int64_t figure_
 // Every rank's case results on every rank, in the order of `cases`: each rank writes its rows
 // of one table (per sample count: the scalars, whether NCC per annotator is known, then its K
 // values) and a sum across ranks fills it in.
-void gather_cases(EvalResult& r, const std::vector<int64_t>& cases,
-                  const data::DatasetStore& store, dist::Group& group) {
+void gather_cases(EvalResult& r, const std::vector<int64_t>& cases, const data::DatasetStore& store,
+                  dist::Group& group) {
   const auto n_scalars = static_cast<int64_t>(CaseMetrics{}.scalars().size());
   const int64_t k = store.info().annotators, width = n_scalars + 1 + k;
   const auto counts = static_cast<int64_t>(r.counts.size());
-  at::Tensor table =
-      at::zeros({static_cast<int64_t>(cases.size()), width * counts}, at::kDouble);
+  at::Tensor table = at::zeros({static_cast<int64_t>(cases.size()), width * counts}, at::kDouble);
   for (const auto& c : r.cases) {
-    const int64_t row =
-        std::lower_bound(cases.begin(), cases.end(), c.index) - cases.begin();
+    const int64_t row = std::lower_bound(cases.begin(), cases.end(), c.index) - cases.begin();
     for (int64_t n = 0; n < counts; ++n) {
       const CaseMetrics& m = n + 1 < counts ? c.prefixes[n] : c.metrics;
       const int64_t at = n * width;
@@ -167,8 +168,15 @@ void gather_cases(EvalResult& r, const std::vector<int64_t>& cases,
       CaseMetrics m;
       const int64_t at = n * width;
       // (the order of CaseMetrics::scalars)
-      double* fields[] = {&m.ged, &m.hm_iou, &m.ncc, &m.diversity, &m.annotator_diversity,
-                          &m.dsc, &m.iou, &m.dsc_annotator_mean, &m.iou_annotator_mean};
+      double* fields[] = {&m.ged,
+                          &m.hm_iou,
+                          &m.ncc,
+                          &m.diversity,
+                          &m.annotator_diversity,
+                          &m.dsc,
+                          &m.iou,
+                          &m.dsc_annotator_mean,
+                          &m.iou_annotator_mean};
       PSAM_CHECK(static_cast<int64_t>(std::size(fields)) == n_scalars,
                  "evaluator: one field per CaseMetrics scalar");
       for (int64_t j = 0; j < n_scalars; ++j) *fields[j] = t[row][at + j];
@@ -215,8 +223,9 @@ class QualityPool {
   std::vector<QualityStat> stats(const dist::Group* group) const {
     if (pooled_.empty()) return {};
     if (group != nullptr && group->size() > 1) {
-      log::warn("evaluate: the method's quality predictions are scored in one process only; "
-                "left out of this multi-process evaluation");
+      log::warn(
+          "evaluate: the method's quality predictions are scored in one process only; "
+          "left out of this multi-process evaluation");
       return {};
     }
     std::vector<QualityStat> out;
@@ -285,22 +294,28 @@ EvalResult evaluate(models::Model& model, const data::DatasetStore& store,
   std::sort(cases.begin(), cases.end());
   const std::vector<int64_t> mine = share_of(cases, config.figure_cases, group);
   data::Loader loader(borrowed, mine, lo);
+  // TTA: one loader per further view, stepped with the first; their batches show the same case.
+  const std::vector<geometry::Dihedral> views = geometry::tta_views(config.tta);
+  std::vector<std::unique_ptr<data::Loader>> view_loaders;
+  for (size_t v = 1; v < views.size(); ++v) {
+    data::LoaderOptions view_options = lo;
+    view_options.view = views[v];
+    view_loaders.push_back(std::make_unique<data::Loader>(borrowed, mine, view_options));
+  }
 
   const torch::Device device = model.device();
   torch::NoGradGuard no_grad;
   EvalModeGuard eval_mode(model.module());
   QualityPool quality;
-  while (auto batch = loader.next()) {
-    const int64_t index = batch->index[0];
-    // One stream of draws per case, taken in chunks up to each scored n: the first n samples are
-    // then exactly those of an evaluation with N = n for the smallest n (a draw of n samples at
-    // once is not a prefix of a draw of more: CPU randn fills in blocks).
-    at::Generator generator = case_generator(device, case_seed(config.seed, index));
-    models::Model::CaseScope scope(model);  // the chunks and quality() share one encoding
+  // The case's N samples' logits [N,H,W] on the host, drawn from `batch` in one stream.
+  auto draw = [&](const data::Batch& batch, at::Generator generator) {
+    // One stream of draws per case, taken in chunks up to each scored n: the first n samples
+    // are then exactly those of an evaluation with N = n for the smallest n (a draw of n samples
+    // at once is not a prefix of a draw of more: CPU randn fills in blocks).
     std::vector<at::Tensor> parts;
     int64_t drawn = 0;
     for (const int64_t n : r.counts) {
-      const auto out = model.sample(*batch, n - drawn, generator);
+      const auto out = model.sample(batch, n - drawn, generator);
       const at::Tensor part = to_host(out.logits).to(torch::kFloat);
       PSAM_CHECK(part.dim() == 3 && part.size(0) == n - drawn && part.size(1) == info.height &&
                      part.size(2) == info.width,
@@ -310,17 +325,39 @@ EvalResult evaluate(models::Model& model, const data::DatasetStore& store,
       parts.push_back(part);
       drawn = n;
     }
-    const at::Tensor logits = parts.size() == 1 ? parts[0] : torch::cat(parts);
-    const at::Tensor samples = (logits > 0).to(torch::kUInt8);
-    const at::Tensor probs = logits.sigmoid();
+    return parts.size() == 1 ? parts[0] : torch::cat(parts);
+  };
+  while (auto batch = loader.next()) {
+    const int64_t index = batch->index[0];
     const at::Tensor annotators = store.masks()[index];
+    std::vector<at::Tensor> logits;  // one per view
+    {
+      models::Model::CaseScope scope(model);  // the chunks and quality() share one encoding
+      logits.push_back(draw(*batch, case_generator(device, case_seed(config.seed, index))));
+      quality.add(model.quality(*batch, annotators));
+    }
+    // Each further view from the same latent stream as the image's own.
+    for (auto& view_loader : view_loaders) {
+      const auto view_batch = view_loader->next();
+      PSAM_CHECK(view_batch && view_batch->index[0] == index,
+                 "evaluate: the test-time augmentation views fell out of step");
+      models::Model::CaseScope scope(model);
+      logits.push_back(draw(*view_batch, case_generator(device, case_seed(config.seed, index))));
+    }
+    at::Tensor samples, probs;
+    if (views.size() == 1) {
+      samples = (logits[0] > 0).to(torch::kUInt8);
+      probs = logits[0].sigmoid();
+    } else {
+      probs = geometry::mean_probability_over_views(views, logits);
+      samples = (probs > 0.5).to(torch::kUInt8);
+    }
 
     CaseResult c;
     c.index = index;
     c.id = batch->ids[0];
     score_case(c, samples, annotators, probs, r);
     r.cases.push_back(std::move(c));
-    quality.add(model.quality(*batch, annotators));
     if (static_cast<int64_t>(r.figures.size()) < config.figure_cases)
       r.figures.push_back(make_figure(*batch, annotators, samples, probs));
   }
@@ -340,9 +377,9 @@ EvalResult evaluate_oracle(const data::DatasetStore& store, const std::vector<in
   EvalResult r = begin_result("oracle", store, indices, config);
   r.samples = std::min(config.samples, store.oracle_masks().size(1));
   // The counts the draws allow, and all of them.
-  r.counts.erase(std::remove_if(r.counts.begin(), r.counts.end(),
-                                [&](int64_t n) { return n >= r.samples; }),
-                 r.counts.end());
+  r.counts.erase(
+      std::remove_if(r.counts.begin(), r.counts.end(), [&](int64_t n) { return n >= r.samples; }),
+      r.counts.end());
   r.counts.push_back(r.samples);
   for (int64_t index : selected(indices, config)) {
     CaseResult c;

@@ -12,6 +12,7 @@
 #include "psam/eval/label_text.h"
 #include "psam/eval/metrics.h"
 #include "psam/eval/metrics_json.h"
+#include "psam/eval/tiles.h"
 #include "psam/io/image.h"
 #include "psam/util/error.h"
 #include "psam/util/fs.h"
@@ -19,38 +20,10 @@
 namespace psam::eval {
 namespace {
 
-constexpr int64_t kMinTile = 96;  // px: small stores are enlarged so masks stay visible
-constexpr int64_t kGap = 2;       // px of white between tiles
-
-// Mask pixels of a [3,H,W] image in [0,1] blended with a colour.
-at::Tensor overlay(const at::Tensor& image, const at::Tensor& mask, std::array<float, 3> rgb) {
-  const at::Tensor m = mask.to(torch::kFloat).unsqueeze(0) * 0.6;
-  const at::Tensor colour = torch::tensor({rgb[0], rgb[1], rgb[2]}).view({3, 1, 1});
-  return image * (1 - m) + colour * m;
-}
-
 // Entropy in nats -> black (certain) .. red .. yellow (ln 2, maximally uncertain).
 at::Tensor heat(const at::Tensor& uncertainty) {
   const at::Tensor t = (uncertainty / std::log(2.0)).clamp(0, 1);
   return torch::stack({(2 * t).clamp_max(1), (2 * t - 1).clamp_min(0), torch::zeros_like(t)});
-}
-
-at::Tensor enlarge(const at::Tensor& tile, int64_t factor) {
-  return factor == 1 ? tile : tile.repeat_interleave(factor, 1).repeat_interleave(factor, 2);
-}
-
-// Tiles [3,h,w] side by side (dim 2) or stacked (dim 1), with white gaps between them.
-at::Tensor join(const std::vector<at::Tensor>& tiles, int64_t dim) {
-  std::vector<at::Tensor> parts;
-  for (const auto& t : tiles) {
-    if (!parts.empty()) {
-      auto sizes = t.sizes().vec();
-      sizes[dim] = kGap;
-      parts.push_back(torch::ones(sizes));
-    }
-    parts.push_back(t);
-  }
-  return torch::cat(parts, dim);
 }
 
 std::string interval_cell(const nlohmann::json& metric) {
@@ -92,6 +65,7 @@ nlohmann::json eval_summary_json(const EvalResult& result, const nlohmann::json&
       {"annotators", result.annotators},
       {"deterministic", result.deterministic},
       {"prompt", data::to_string(result.prompt)},
+      {"tta", name_of(result.tta)},
       {"sampling_seed", result.seed},
       {"metrics", stats_json(result.stats)},
       {"sample_counts", result.counts},
@@ -161,9 +135,7 @@ at::Tensor samples_grid(const std::vector<CaseFigure>& figures, int64_t max_samp
   std::vector<at::Tensor> rows;
   for (const auto& f : figures) {
     const at::Tensor image = f.image.to(torch::kFloat).clamp(0, 1);
-    const int64_t factor =
-        std::max<int64_t>(1, (kMinTile + std::max(image.size(1), image.size(2)) - 1) /
-                                 std::max(image.size(1), image.size(2)));
+    const int64_t factor = tile_factor(std::max(image.size(1), image.size(2)));
     std::vector<at::Tensor> tiles = {image};
     for (int64_t k = 0; k < f.annotators.size(0); ++k)
       tiles.push_back(overlay(image, f.annotators[k], {1.0f, 0.1f, 0.1f}));
@@ -194,7 +166,7 @@ at::Tensor samples_grid(const std::vector<CaseFigure>& figures, int64_t max_samp
     rows.push_back(join(tiles, 2));
   }
   const at::Tensor grid = join(rows, 1);
-  return (grid * 255).round().clamp(0, 255).to(torch::kUInt8).permute({1, 2, 0}).contiguous();
+  return to_rgb8(grid);
 }
 
 void write_eval_report(const EvalResult& result, const std::string& dir,

@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "psam/geometry/frame.h"
 #include "psam/models/registry.h"
 #include "psam/util/error.h"
 
@@ -26,6 +28,10 @@ class JsonWriter {
   Ref field(std::string_view key, T& value, std::string_view = {}) {
     out_[std::string(key)] = value;
     return {};
+  }
+  // A size that a YAML config may give as auto (sam::kAutoImgSize): stored resolved, a number.
+  Ref size_or_auto(std::string_view key, int64_t& value, std::string_view help = {}) {
+    return field(key, value, help);
   }
   template <class E>
   Ref choice(std::string_view key, E& value, std::string_view = {}) {
@@ -64,6 +70,9 @@ class JsonReader {
   Ref field(std::string_view key, T& value, std::string_view = {}) {
     if (const json* v = find(key)) read(*v, value, where(key));
     return {};
+  }
+  Ref size_or_auto(std::string_view key, int64_t& value, std::string_view help = {}) {
+    return field(key, value, help);
   }
   template <class E>
   Ref choice(std::string_view key, E& value, std::string_view = {}) {
@@ -188,6 +197,17 @@ void ModelConfig::validate() const {
   adapter_sam.validate();
   ua_sam.validate();
   usam.validate();
+}
+
+bool resolve_img_size(ModelConfig& c, int64_t height, int64_t width) {
+  sam::SamConfig& s = c.prob.sam;
+  if (s.img_size != sam::kAutoImgSize) return false;
+  try {
+    s.img_size = geometry::frame_side_for(std::max(height, width), s.patch_size, c.img_size_max);
+  } catch (const Error& e) {
+    fail(fmt::format("model.sam.img_size: auto: {} (model.img_size_max)", e.what()));
+  }
+  return true;
 }
 
 bool ModelConfig::operator==(const ModelConfig& other) const {

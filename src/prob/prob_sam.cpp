@@ -1,3 +1,4 @@
+#include "psam/geometry/frame.h"
 #include "psam/prob/prob_sam.h"
 
 #include <fmt/format.h>
@@ -134,7 +135,7 @@ ProbSamOutput ProbSamImpl::forward(const ProbSamInputs& in,
     out.z = out.posterior.rsample(std::move(generator));
   }
   out.low_res_logits = decode(in.image_embedding, in.boxes, out.z, sam::EmbeddingBatching::kPaired);
-  out.logits = sam::resize_logits(out.low_res_logits, {in.target.size(2), in.target.size(3)});
+  out.logits = geometry::resize_logits(out.low_res_logits, {in.target.size(2), in.target.size(3)});
   return out;
 }
 
@@ -150,7 +151,7 @@ SampleOutput ProbSamImpl::sample(const torch::Tensor& image_embedding, const tor
              fmt::format("ProbSam: sample takes one box [1,4], got {}", shape_of(box)));
   SampleOutput out;
   if (deterministic()) {
-    const auto logits = sam::resize_logits(
+    const auto logits = geometry::resize_logits(
         decode(image_embedding, box, {}, sam::EmbeddingBatching::kPaired), out_hw);
     out.samples = logits.expand({n, -1, -1, -1});
     out.prior_mean = logits;
@@ -162,7 +163,7 @@ SampleOutput ProbSamImpl::sample(const torch::Tensor& image_embedding, const tor
   out.z = p.sample(n, std::move(generator)).squeeze(1);
   // The n codes and the prior mean go through one decoder call that shares the embedding.
   const auto codes = torch::cat({out.z, p.mu()}, 0);
-  const auto logits = sam::resize_logits(
+  const auto logits = geometry::resize_logits(
       decode(image_embedding, box.expand({n + 1, 4}), codes, sam::EmbeddingBatching::kShared),
       out_hw);
   out.samples = logits.slice(0, 0, n);

@@ -47,6 +47,9 @@ class ShapeReader {
 }  // namespace
 
 void SamConfig::validate() const {
+  PSAM_CHECK(img_size != kAutoImgSize,
+             "SamConfig.img_size: auto is resolved from the training store by psam train (or "
+             "models::resolve_img_size); give a number here");
   check_positive(img_size, "img_size");
   check_positive(patch_size, "patch_size");
   check_positive(in_chans, "in_chans");

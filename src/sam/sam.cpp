@@ -2,7 +2,7 @@
 
 #include <fmt/ostream.h>
 
-#include "psam/sam/transforms.h"
+#include "psam/geometry/frame.h"
 #include "psam/util/error.h"
 
 namespace psam::sam {
@@ -41,38 +41,10 @@ torch::Tensor SamImpl::preprocess(const torch::Tensor& x) const {
   return torch::constant_pad_nd(normed, {0, size - x.size(3), 0, size - x.size(2)}, 0);
 }
 
-namespace {
-
-torch::Tensor postprocess(const torch::Tensor& masks, int64_t img_size,
-                          std::array<int64_t, 2> input_size, std::array<int64_t, 2> original_size) {
-  auto up = resize_logits(masks, {img_size, img_size});
-  up = up.slice(2, 0, input_size[0]).slice(3, 0, input_size[1]);
-  return resize_logits(up, original_size);
-}
-
-}  // namespace
-
-torch::Tensor resize_logits(const torch::Tensor& logits, std::array<int64_t, 2> size) {
-  namespace F = torch::nn::functional;
-  if (logits.size(2) == size[0] && logits.size(3) == size[1]) return logits;
-  return F::interpolate(logits, F::InterpolateFuncOptions()
-                                    .size(std::vector<int64_t>{size[0], size[1]})
-                                    .mode(torch::kBilinear)
-                                    .align_corners(false));
-}
-
 torch::Tensor SamImpl::postprocess_masks(const torch::Tensor& masks,
                                          std::array<int64_t, 2> input_size,
                                          std::array<int64_t, 2> original_size) const {
-  return postprocess(masks, config_.img_size, input_size, original_size);
-}
-
-torch::Tensor frame_to_image(const torch::Tensor& masks, int64_t img_size,
-                             std::array<int64_t, 2> original_size) {
-  PSAM_CHECK(masks.dim() == 4, "frame_to_image: expected logits [B,M,h,w]");
-  const auto input_size =
-      ResizeLongestSide::get_preprocess_shape(original_size[0], original_size[1], img_size);
-  return postprocess(masks, img_size, input_size, original_size);
+  return geometry::crop_frame_to_image(masks, config_.img_size, input_size, original_size);
 }
 
 Sam build_sam(const SamConfig& config) { return Sam(config); }

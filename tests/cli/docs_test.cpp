@@ -85,7 +85,7 @@ TEST(Docs, TheCheckRefusesWhatTheBinaryRefuses) {
   EXPECT_EQ(check_command_line({"train", "c.yaml", "train.lr=1e-4", "--resume", "auto"}), "");
   EXPECT_EQ(check_command_line({"info", "--models", "--threads", "2"}), "");
   EXPECT_NE(check_command_line({"data", "synth", "--out", "data/synthetic"}), "");
-  EXPECT_NE(check_command_line({"train", "c.yaml", "data.augment=true"}), "");
+  EXPECT_NE(check_command_line({"train", "c.yaml", "data.augmentation=true"}), "");
   EXPECT_NE(check_command_line({"predict", "--samples", "4", "--bogus"}), "");
   EXPECT_NE(check_command_line({"--threads", "2"}), "");
 }

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/run_cli.h"
+#include "psam/util/fs.h"
 #include "support/testing.h"
 
 namespace psam::cli {
@@ -56,8 +57,8 @@ TEST(TrainNonSquare, ValidatesAndEvaluatesOnAWideStore) {
                 .rc,
             0);
   const std::string config = dir.write("wide.yaml", kTinySam);
-  const auto trained = test::run_cli(
-      {"train", config, "data.store=" + store, "run.out_dir=" + dir.file("runs")});
+  const auto trained =
+      test::run_cli({"train", config, "data.store=" + store, "run.out_dir=" + dir.file("runs")});
   ASSERT_EQ(trained.rc, 0) << trained.err;
   // Every epoch validated: the loss and the evaluator's metrics.
   std::ifstream metrics(dir.file("runs/wide/metrics.jsonl"));
@@ -89,16 +90,37 @@ TEST_P(TrainNonSquareShape, ShortRunBeatsThePromptOnlyBaseline) {
   const auto [height, width] = GetParam();
   support::TempDir dir;
   const std::string store = dir.file("store");
-  ASSERT_EQ(test::run_cli({"data", "synth", store, "--n", "400", "--height", std::to_string(height),
-                           "--width", std::to_string(width), "--radius-min", "3", "--radius-max",
-                           "8", "--per-patient", "1", "--oracle", "0", "--seed", "4",
-                           "--equivocal", "0", "--empty-clear", "0", "--attached", "0"})
+  ASSERT_EQ(test::run_cli({"data",
+                           "synth",
+                           store,
+                           "--n",
+                           "400",
+                           "--height",
+                           std::to_string(height),
+                           "--width",
+                           std::to_string(width),
+                           "--radius-min",
+                           "3",
+                           "--radius-max",
+                           "8",
+                           "--per-patient",
+                           "1",
+                           "--oracle",
+                           "0",
+                           "--seed",
+                           "4",
+                           "--equivocal",
+                           "0",
+                           "--empty-clear",
+                           "0",
+                           "--attached",
+                           "0"})
                 .rc,
             0);
   const std::string config = dir.write("tiny.yaml", kTinySam);
-  const auto trained = test::run_cli({"train", config, "data.store=" + store,
-                                      "run.out_dir=" + dir.file("runs"), "model.sam.img_size=48",
-                                      "train.epochs=16", "train.val_every_epochs=0"});
+  const auto trained =
+      test::run_cli({"train", config, "data.store=" + store, "run.out_dir=" + dir.file("runs"),
+                     "model.sam.img_size=48", "train.epochs=16", "train.val_every_epochs=0"});
   ASSERT_EQ(trained.rc, 0) << trained.err;
   const auto learned = test::run_cli({"eval", "--run", dir.file("runs/wide")});
   ASSERT_EQ(learned.rc, 0) << learned.err;
@@ -110,6 +132,37 @@ TEST_P(TrainNonSquareShape, ShortRunBeatsThePromptOnlyBaseline) {
   const std::string theirs = dir.file("ellipse/summary.json");
   EXPECT_GT(summary_mean(ours, "dsc"), summary_mean(theirs, "dsc"));
   EXPECT_LT(summary_mean(ours, "ged"), summary_mean(theirs, "ged"));
+}
+
+// model.sam.img_size: auto takes the frame from the store (its longest side in whole patches,
+// capped by model.img_size_max): logged, written into config.yaml and the checkpoint, so eval
+// rebuilds the same model.
+TEST(TrainNonSquare, AutoFrameSizeComesFromTheStore) {
+  support::TempDir dir;
+  const std::string store = dir.file("store");
+  ASSERT_EQ(test::run_cli({"data", "synth", store, "--n", "12", "--height", "26", "--width", "42",
+                           "--radius-min", "3", "--radius-max", "6", "--per-patient", "1",
+                           "--oracle", "0", "--seed", "4"})
+                .rc,
+            0);
+  const std::string config = dir.write("wide.yaml", kTinySam);
+  for (const auto& [cap, expected] : {std::pair{"1024", 44}, std::pair{"40", 40}}) {
+    const std::string name = std::string("auto") + cap;
+    const auto trained = test::run_cli(
+        {"train", config, "data.store=" + store, "run.out_dir=" + dir.file("runs"),
+         "run.name=" + name, "model.sam.img_size=auto", std::string("model.img_size_max=") + cap,
+         "train.epochs=1", "train.val_every_epochs=0"});
+    ASSERT_EQ(trained.rc, 0) << trained.err;
+    const std::string run = dir.file("runs/" + name);
+    const std::string log = read_file(run + "/train.log");
+    EXPECT_NE(log.find("model.sam.img_size: auto -> " + std::to_string(expected)),
+              std::string::npos)
+        << log;
+    const std::string yaml = read_file(run + "/config.yaml");
+    EXPECT_NE(yaml.find("img_size: " + std::to_string(expected)), std::string::npos);
+    const auto evaluated = test::run_cli({"eval", "--run", run, "--max-cases", "2"});
+    EXPECT_EQ(evaluated.rc, 0) << evaluated.err;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(WideAndTall, TrainNonSquareShape,

@@ -1,3 +1,4 @@
+#include "psam/geometry/frame.h"
 #include "psam/eval/evaluator.h"
 #include "psam/eval/label_text.h"
 
@@ -109,7 +110,7 @@ TEST_F(EvaluatorTest, MetricsEqualTheLibraryOnTheSameSamples) {
     // Samples in the 64 x 64 frame, back to the 32 x 32 store image the official way.
     const auto out = net->sample(net->embed(batch->image), batch->image, batch->box, 8, {64, 64},
                                  at::make_generator<at::CPUGeneratorImpl>(case_seed(5, index)));
-    const at::Tensor logits = sam::frame_to_image(out.samples, 64, {32, 32}).squeeze(1);
+    const at::Tensor logits = geometry::frame_to_image(out.samples, 64, {32, 32}).squeeze(1);
     const CaseMetrics expected = evaluate_case((logits > 0).to(torch::kUInt8), s.masks()[index],
                                                logits.sigmoid(), MetricOptions{});
     // Bit equality: the evaluator makes this very decoder call (8 codes and the prior mean in

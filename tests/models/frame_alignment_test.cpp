@@ -1,7 +1,7 @@
 // Non-square stores end to end. A model whose decoder output is a known mask in SAM's S x S frame
 // must come back on the store's own pixels in training targets, in evaluation and in prediction
 // of one image, for tall, wide and square images: IoU 1, not "close". The frame is the real
-// method's (ProbSamModel::prepare_loader); the logits go back through sam::frame_to_image, the
+// method's (ProbSamModel::prepare_loader); the logits go back through geometry::frame_to_image, the
 // one rule every SAM-based method uses.
 //
 // Each shape is paired with a frame S that holds the image at exactly twice its size and
@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 
+#include "psam/geometry/frame.h"
 #include "psam/data/loader/loader.h"
 #include "psam/data/store/splits.h"
 #include "psam/data/store/store.h"
@@ -108,7 +109,7 @@ class FixedDecoderModel : public Model {
   CaseSamples sample(const data::Batch& batch, int64_t n, at::Generator) override {
     const int64_t s = config().prob.sam.img_size;
     CaseSamples out;
-    out.mean_logits = sam::frame_to_image(decoder_(batch), s, batch.size)[0][0];
+    out.mean_logits = geometry::frame_to_image(decoder_(batch), s, batch.size)[0][0];
     out.logits = out.mean_logits.unsqueeze(0).expand({n, -1, -1});
     return out;
   }
@@ -171,7 +172,7 @@ TEST_P(FrameAlignment, TrainingTargetsMatchTheDecoderFrame) {
         // pixel for pixel, but for its four corners: bilinear upsampling rounds each by one
         // pixel (the weight of the inside there is 0.625^2 < 1/2).
         const at::Tensor decoded =
-            sam::resize_logits(decoder_logits(r, shape.s), {shape.s, shape.s})[0][0] > 0;
+            geometry::resize_logits(decoder_logits(r, shape.s), {shape.s, shape.s})[0][0] > 0;
         at::Tensor rounded = expected.clone();
         for (int64_t y : {2 * r.y0, 2 * r.y1 - 1})
           for (int64_t x : {2 * r.x0, 2 * r.x1 - 1}) rounded[y][x] = false;
@@ -218,8 +219,8 @@ TEST_P(FrameAlignment, EvaluationScoresTheDecoderMaskOnStorePixels) {
   if (shape.h == shape.w) return;
   for (size_t i = 0; i < objects.size(); ++i) {
     const at::Tensor frame =
-        sam::resize_logits(decoder_logits(objects[i], shape.s), {shape.s, shape.s});
-    const at::Tensor old_rule = sam::resize_logits(frame, {shape.h, shape.w})[0][0] > 0;
+        geometry::resize_logits(decoder_logits(objects[i], shape.s), {shape.s, shape.s});
+    const at::Tensor old_rule = geometry::resize_logits(frame, {shape.h, shape.w})[0][0] > 0;
     EXPECT_LT(iou(old_rule, store_->masks()[i][0].to(torch::kBool)), 0.8) << i;
   }
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "psam/geometry/frame.h"
 #include "psam/io/pth.h"
 #include "psam/io/state_dict.h"
 #include "psam/prob/prob_sam.h"
@@ -98,7 +99,7 @@ TEST_P(GoldenProb, PromptPlusProjectedLatent) {
 TEST_P(GoldenProb, Loss) {
   torch::NoGradGuard no_grad;
   const auto& target = ref("latent.mask");
-  const auto logits = sam::resize_logits(ref("fcomb.pred"), {target.size(2), target.size(3)});
+  const auto logits = geometry::resize_logits(ref("fcomb.pred"), {target.size(2), target.size(3)});
   train::LossConfig config;
   config.beta = 10.0;
   const auto terms = train::prob_sam_loss(logits, target, posterior(), prior(), config, 0);

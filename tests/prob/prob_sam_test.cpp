@@ -1,5 +1,6 @@
 // ProbSam: module names, trainable-part selection (which parameters get gradients), batched
 // sampling against one-at-a-time decoding, and the deterministic (latent_net none) variant.
+#include "psam/geometry/frame.h"
 #include "psam/prob/prob_sam.h"
 
 #include <gtest/gtest.h>
@@ -143,13 +144,13 @@ TEST(ProbSam, BatchedSamplesEqualOneAtATimeDecoding) {
     ASSERT_EQ(out.z.sizes(), (std::vector<int64_t>{n, 6}));
     for (int64_t i = 0; i < n; ++i) {
       const auto one =
-          sam::resize_logits(model->decode(in.image_embedding, in.boxes, out.z.slice(0, i, i + 1),
+          geometry::resize_logits(model->decode(in.image_embedding, in.boxes, out.z.slice(0, i, i + 1),
                                            sam::EmbeddingBatching::kPaired),
                              {32, 32});
       EXPECT_TRUE(torch::allclose(out.samples.slice(0, i, i + 1), one, 1e-5, 1e-5)) << i;
     }
     const auto prior = model->prior(in.image_embedding, in.image);
-    const auto at_mean = sam::resize_logits(
+    const auto at_mean = geometry::resize_logits(
         model->decode(in.image_embedding, in.boxes, prior.mu(), sam::EmbeddingBatching::kPaired),
         {32, 32});
     EXPECT_TRUE(torch::allclose(out.prior_mean, at_mean, 1e-5, 1e-5));
@@ -187,7 +188,7 @@ TEST(ProbSam, DeterministicVariantIsPlainSam) {
   const auto emb = in.image_embedding.slice(0, 0, 1), box = in.boxes.slice(0, 0, 1);
   const auto s = model->sample(emb, {}, box, 3, {32, 32});
   const auto plain =
-      sam::resize_logits(model->decode(emb, box, {}, sam::EmbeddingBatching::kPaired), {32, 32});
+      geometry::resize_logits(model->decode(emb, box, {}, sam::EmbeddingBatching::kPaired), {32, 32});
   ASSERT_EQ(s.samples.size(0), 3);
   for (int64_t i = 0; i < 3; ++i) EXPECT_TRUE(torch::equal(s.samples[i], plain[0]));
   EXPECT_TRUE(torch::equal(s.prior_mean, plain));

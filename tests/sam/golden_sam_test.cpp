@@ -99,7 +99,7 @@ TEST_P(GoldenSam, DecoderSingleMask) { check_decoder("single", false); }
 TEST_P(GoldenSam, ResizeLongestSide) {
   const auto& raw = ref("sam.raw_image");
   const std::array<int64_t, 2> original{raw.size(1), raw.size(2)};
-  const sam::ResizeLongestSide t(model_->img_size());
+  const geometry::ResizeLongestSide t(model_->img_size());
   EXPECT_TRUE(support::tensors_close("sam.resized_image", t.apply_image(raw.unsqueeze(0)).squeeze(0),
                                   ref("sam.resized_image")));
   if (has("sam.orig_points")) {

@@ -53,10 +53,13 @@ class ObservedTask : public TrainTask {
 // One "process": a fresh model, task and loaders on the store, then train() in run_dir.
 Outcome train_once(const std::string& store_dir, const std::string& run_dir, TrainerOptions options,
                    const std::string& latent_net = "reference",
-                   std::function<void(int64_t)> before_step = {}) {
+                   std::function<void(int64_t)> before_step = {},
+                   const data::AugmentOptions& augment = {}) {
   fs::create_directories(run_dir);
   auto store = std::make_shared<const data::DatasetStore>(data::DatasetStore::open(store_dir));
-  data::Loader train_loader(store, store->split_indices("train"), test::tiny_loader_options(true));
+  data::LoaderOptions train_options = test::tiny_loader_options(true);
+  train_options.augment = augment;
+  data::Loader train_loader(store, store->split_indices("train"), train_options);
   data::Loader val_loader(store, store->split_indices("val"), test::tiny_loader_options(false));
   torch::manual_seed(1);
   const auto model = models::build_model(test::tiny_model(latent_net), torch::kCPU);
@@ -122,6 +125,36 @@ TEST_F(TrainerTest, ResumeIsBitExact) {
       io::state_dict(models::build_model(test::tiny_model(), torch::kCPU)->module());
   EXPECT_FALSE(torch::equal(fresh.at("sam.mask_decoder.mask_tokens.weight"),
                             full.last.model.at("sam.mask_decoder.mask_tokens.weight")));
+}
+
+// With augmentation on, the draws are functions of (seed, epoch, position): a resumed run meets
+// the same augmented batches and ends bit-identical.
+TEST_F(TrainerTest, ResumeWithAugmentationIsBitExact) {
+  data::AugmentOptions augment;
+  augment.flip_x = augment.flip_y = augment.rot90 = 0.5;
+  augment.affine = {0.5, 20, {0.9, 1.1}, 0.05};
+  augment.elastic = {0.3, 1.0, 3};
+  augment.gamma = {0.3, {0.7, 1.5}};
+  augment.noise = {0.3, {0.0, 0.05}};
+  TrainerOptions options;
+  options.config = test::tiny_train_config();
+  const Outcome plain = train_once(store_, dir_.path() + "/plain", options);
+  const Outcome full = train_once(store_, dir_.path() + "/aug_full", options, "reference", {}, augment);
+  ASSERT_EQ(full.result.status, TrainStatus::kFinished);
+  EXPECT_NE(full.metrics, plain.metrics) << "augmentation changed nothing";
+  const std::string run_dir = dir_.path() + "/aug_split";
+  TrainerOptions first = options;
+  first.stop_at_step = 5;
+  ASSERT_EQ(train_once(store_, run_dir, first, "reference", {}, augment).result.status,
+            TrainStatus::kInterrupted);
+  torch::manual_seed(999);
+  TrainerOptions second = options;
+  second.resume = true;
+  const Outcome b = train_once(store_, run_dir, second, "reference", {}, augment);
+  ASSERT_EQ(b.result.status, TrainStatus::kFinished);
+  expect_identical(b.last.model, full.last.model);
+  expect_identical(b.last.optimizer, full.last.optimizer);
+  EXPECT_EQ(b.metrics, full.metrics);
 }
 
 // train.checkpoint_every_steps writes last.pt inside epochs; a process killed after such a

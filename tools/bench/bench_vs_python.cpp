@@ -25,6 +25,7 @@
 
 #include "bench_steps.h"
 #include "bench_timing.h"
+#include "psam/geometry/frame.h"
 #include "psam/models/registry.h"
 #include "psam/prob/prob_sam.h"
 #include "psam/sam/image_encoder.h"
@@ -61,7 +62,7 @@ void samples_case(int iters) {
       [&] {
         const auto e = model->embed(image);
         const auto z = model->prior({}, image).mu();
-        sam::resize_logits(model->decode(e, box, z, sam::EmbeddingBatching::kShared), out_hw);
+        geometry::resize_logits(model->decode(e, box, z, sam::EmbeddingBatching::kShared), out_hw);
       },
       iters);
   const double samples = best_ms(

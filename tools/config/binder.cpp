@@ -446,6 +446,30 @@ FieldRef Binder::counts(std::string_view key, int64_t& value, std::vector<int64_
   return FieldRef(field);
 }
 
+FieldRef Binder::size_or_auto(std::string_view key, int64_t& value, std::string_view help,
+                               int64_t auto_value) {
+  Field& field = section_->add_field(key, help);
+  field.type = "int or auto";
+  field.expected = "an integer or auto";
+  field.load = [&value, &field, auto_value](const YAML::Node& node, const Where& where) {
+    if (Codec<std::string>::parse(node) == std::optional<std::string>("auto")) {
+      value = auto_value;
+      return;
+    }
+    const auto number = Codec<int64_t>::parse(node);
+    if (!number) mismatch(where, field.expected, node);
+    value = *number;
+  };
+  field.emit = [&value, auto_value](YAML::Emitter& out) {
+    if (value == auto_value) {
+      Codec<std::string>::encode(out, "auto");
+    } else {
+      Codec<int64_t>::encode(out, value);
+    }
+  };
+  return FieldRef(field);
+}
+
 FieldRef Binder::choice(std::string_view key, std::string& value, std::vector<std::string> allowed,
                         std::string_view help) {
   auto get = [&value, allowed]() -> int {

@@ -86,6 +86,11 @@ class Binder {
   FieldRef counts(std::string_view key, int64_t& value, std::vector<int64_t>& list,
                   std::string_view help = {});
 
+  // A size in pixels that may also be given as `auto` (stored as auto_value, written back as
+  // auto), for a value the command resolves from the data (model.sam.img_size).
+  FieldRef size_or_auto(std::string_view key, int64_t& value, std::string_view help = {},
+                        int64_t auto_value = 0);
+
   // A string restricted to the allowed values.
   FieldRef choice(std::string_view key, std::string& value, std::vector<std::string> allowed,
                   std::string_view help = {});

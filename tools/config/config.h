@@ -31,6 +31,10 @@ struct Config {
 void bind(Binder& b, RunOptions& c);
 // model: models::ModelConfig and its parts bind through their describe() templates
 // (binder.h), which the JSON of stored model configs shares.
+void bind(Binder& b, data::RangeAugment& c);
+void bind(Binder& b, data::AffineAugment& c);
+void bind(Binder& b, data::ElasticAugment& c);
+void bind(Binder& b, data::AugmentOptions& c);
 void bind(Binder& b, data::LoaderOptions& c);
 void bind(Binder& b, data::DataConfig& c);
 void bind(Binder& b, train::LossConfig& c);

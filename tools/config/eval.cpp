@@ -26,6 +26,9 @@ void bind(Binder& b, eval::EvalConfig& c) {
   b.field("seed", c.seed, "seed of the latent draws (per case: case_seed(seed, index))");
   b.field("max_cases", c.max_cases, "evaluate only the first max_cases; 0 = all");
   b.field("figure_cases", c.figure_cases, "cases drawn in samples.png");
+  b.choice("tta", c.tta,
+           "test-time augmentation: none, or flips (the image and its three mirrors; sample and "
+           "mean maps mapped back and averaged)");
 }
 
 }  // namespace psam::config

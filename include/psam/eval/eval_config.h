@@ -10,6 +10,7 @@
 #include "psam/data/loader/loader.h"
 #include "psam/eval/bootstrap.h"
 #include "psam/eval/metrics.h"
+#include "psam/geometry/dihedral.h"
 
 namespace psam::eval {
 
@@ -35,6 +36,10 @@ struct EvalConfig {
   // The loader's per-image preprocessing: input_size, intensity mapping and window, workers.
   // The evaluator sets the rest itself (store order, no jitter, prompt as above).
   data::LoaderOptions preprocessing;
+  // Test-time augmentation: each case is also predicted in these views of the image, every
+  // sample's probability map mapped back and averaged over the views (sample j of each view
+  // from the same latent stream) before any metric.
+  geometry::TtaMode tta = geometry::TtaMode::kNone;
 
   BootstrapOptions bootstrap() const;
   // The n scored, ascending: sample_counts, or {samples} when it is empty.

@@ -89,6 +89,7 @@ struct EvalResult {
   int64_t annotators = 0;
   MetricOptions metrics;
   data::PromptSource prompt = data::PromptSource::kUnion;
+  geometry::TtaMode tta = geometry::TtaMode::kNone;  // EvalConfig::tta
   BootstrapOptions bootstrap;
   int64_t seed = 0;
   std::vector<CaseResult> cases;

@@ -27,6 +27,8 @@ struct ModelConfig {
   // any psam checkpoint or export (every tensor of the model that the file has). Empty: fresh
   // weights from run.seed.
   std::string init_from;
+  // The largest frame that model.sam.img_size: auto resolves to (rounded down to patches).
+  int64_t img_size_max = 1024;
   // SAM shape (model.sam), latent nets and trainable parts of the SAM-based methods.
   prob::ProbSamConfig prob;
   // The sections of methods with options of their own.
@@ -42,6 +44,10 @@ struct ModelConfig {
   bool operator!=(const ModelConfig& other) const { return !(*this == other); }
 };
 
+// model.sam.img_size: auto (sam::kAutoImgSize) -> geometry::frame_side_for the data's longest
+// side, capped by img_size_max. Returns whether it was auto (a number is left as it is).
+bool resolve_img_size(ModelConfig& config, int64_t height, int64_t width);
+
 // The kinds of the registry, in registry order (defined in registry.cpp).
 std::vector<std::string> model_kinds();
 
@@ -52,6 +58,8 @@ void describe(B& b, ModelConfig& c) {
   b.field("init_from", c.init_from,
           "weights to start from: official SAM / MedSAM (.pth, .safetensors), a psam checkpoint "
           "or export; empty = fresh");
+  b.field("img_size_max", c.img_size_max,
+          "the largest input side model.sam.img_size: auto resolves to");
   b.choice("latent_net", p.latent_net, "prior/posterior nets; none = deterministic SAM");
   b.field("latent_dim", p.latent_dim, "dimension of z");
   b.field("latent_input_size", p.latent_input_size,

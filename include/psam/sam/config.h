@@ -12,9 +12,12 @@
 
 namespace psam::sam {
 
+// img_size before it is resolved from the data (a config's `img_size: auto`).
+inline constexpr int64_t kAutoImgSize = 0;
+
 struct SamConfig {
   // ImageEncoderViT
-  int64_t img_size = 1024;
+  int64_t img_size = 1024;  // kAutoImgSize until resolved
   int64_t patch_size = 16;
   int64_t in_chans = 3;
   int64_t encoder_embed_dim = 768;

@@ -9,7 +9,9 @@ namespace psam::sam {
 
 template <class B>
 void describe(B& b, SamConfig& c) {
-  b.field("img_size", c.img_size, "input side in pixels (images are resized and padded to it)");
+  b.size_or_auto("img_size", c.img_size,
+                 "input side in pixels (images are resized and padded to it); auto = the "
+                 "training store's longest side in whole patches, at most model.img_size_max");
   b.field("patch_size", c.patch_size, "ViT patch size");
   b.field("in_chans", c.in_chans, "input channels");
   b.field("encoder_embed_dim", c.encoder_embed_dim, "ViT width");

@@ -8,7 +8,7 @@
 #include <array>
 
 #include "psam/sam/sam.h"
-#include "psam/sam/transforms.h"
+#include "psam/geometry/resize_longest_side.h"
 
 namespace psam::sam {
 
@@ -48,13 +48,13 @@ class SamPredictor {
   const at::Tensor& features() const;  // [1, C, e, e]
   std::array<int64_t, 2> original_size() const { return original_size_; }
   std::array<int64_t, 2> input_size() const { return input_size_; }
-  const ResizeLongestSide& transform() const { return transform_; }
+  const geometry::ResizeLongestSide& transform() const { return transform_; }
   Sam& model() { return model_; }
   void reset_image();
 
  private:
   Sam model_;
-  ResizeLongestSide transform_;
+  geometry::ResizeLongestSide transform_;
   at::Tensor features_;
   std::array<int64_t, 2> original_size_{}, input_size_{};
 };

@@ -44,17 +44,4 @@ TORCH_MODULE(Sam);
 // A model of the given shape with freshly initialised weights (load a checkpoint after).
 Sam build_sam(const SamConfig& config);
 
-// The one rule that takes mask logits from SAM's frame back to an image, for every method and
-// command (the official Sam.postprocess_masks): logits [B,M,h,w] covering the img_size x img_size
-// frame are upsampled to the frame, cropped to the resized image (ResizeLongestSide of
-// original_size to img_size: the frame without its bottom/right padding) and resized to
-// original_size (H, W). Bilinear, align_corners = false.
-torch::Tensor frame_to_image(const torch::Tensor& masks, int64_t img_size,
-                             std::array<int64_t, 2> original_size);
-
-// Logits [B,M,h,w] -> [B,M,H,W], bilinear with align_corners = false (the official and the
-// reference rule); returned as is when already that size. The one resampling of logits: the
-// steps of frame_to_image and the training logits at the target's frame size use it.
-torch::Tensor resize_logits(const torch::Tensor& logits, std::array<int64_t, 2> size);
-
 }  // namespace psam::sam

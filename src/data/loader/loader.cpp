@@ -12,9 +12,10 @@
 #include <mutex>
 #include <thread>
 
-#include "data/loader/resize.h"
+#include "data/loader/sample_transform.h"
 #include "data/rng.h"
-#include "psam/sam/transforms.h"
+#include "psam/geometry/resize.h"
+#include "psam/geometry/resize_longest_side.h"
 #include "psam/util/error.h"
 
 namespace psam::data {
@@ -62,8 +63,8 @@ std::vector<float> unit_pixels(const at::Tensor& image, Intensity intensity,
 void fill_frame(const std::vector<float>& unit, int64_t channels, int64_t h, int64_t w,
                 const LoaderOptions& o, float* out, float* raw_out) {
   const int64_t s = o.input_size, hw = h * w;
-  const auto [nh, nw] = out ? sam::ResizeLongestSide::get_preprocess_shape(h, w, s)
-                             : std::array<int64_t, 2>{0, 0};
+  const auto [nh, nw] = out ? geometry::ResizeLongestSide::get_preprocess_shape(h, w, s)
+                            : std::array<int64_t, 2>{0, 0};
   std::vector<float> resized(nh * nw);
   for (int64_t ch = 0; ch < 3; ++ch) {
     const int64_t src_ch = channels == 3 ? ch : 0;
@@ -71,7 +72,7 @@ void fill_frame(const std::vector<float>& unit, int64_t channels, int64_t h, int
       std::copy(unit.begin() + src_ch * hw, unit.begin() + (src_ch + 1) * hw, raw_out + ch * hw);
     if (!out) continue;
     if (ch == 0 || channels == 3)
-      resize_bilinear(unit.data() + src_ch * hw, h, w, resized.data(), nh, nw, nw);
+      geometry::resize_bilinear(unit.data() + src_ch * hw, h, w, resized.data(), nh, nw, nw);
     float* plane = out + ch * s * s;
     const auto scale = static_cast<float>(255.0 / o.pixel_std[ch]);
     const auto shift = static_cast<float>(o.pixel_mean[ch] / o.pixel_std[ch]);
@@ -89,7 +90,7 @@ void fill_frame(const std::vector<float>& unit, int64_t channels, int64_t h, int
 void write_box(const Box& box, int64_t h, int64_t w, int64_t s, float* image_out,
                float* frame_out) {
   const auto [sx, sy] =
-      s > 0 ? sam::ResizeLongestSide::coord_scale({h, w}, s) : std::array<double, 2>{1.0, 1.0};
+      s > 0 ? geometry::ResizeLongestSide::coord_scale({h, w}, s) : std::array<double, 2>{1.0, 1.0};
   const std::array<float, 4> b = {box.x0, box.y0, box.x1, box.y1};
   for (int i = 0; i < 4; ++i) {
     image_out[i] = b[i];
@@ -103,6 +104,7 @@ void check_pixel_options(const LoaderOptions& o) {
   PSAM_CHECK(o.input_size > 0 || (o.raw_image && !o.resize_masks),
              "loader: input_size 0 (no SAM frame) needs raw_image and masks at store size");
   PSAM_CHECK(o.window_width > 0, "loader: window width must be > 0");
+  o.augment.validate();
   for (double v : o.pixel_std) PSAM_CHECK(v > 0, "loader: pixel_std must be > 0");
 }
 
@@ -154,10 +156,15 @@ Batch image_batch(const at::Tensor& image, Intensity intensity, const Box& box,
   batch.image_box = torch::empty({1, 4}, torch::kFloat);
   batch.annotator = torch::full({1}, -1, torch::kLong);
   if (o.raw_image) batch.raw_image = torch::empty({1, 3, h, w}, torch::kFloat);
-  fill_frame(unit_pixels(image, intensity, o), channels, h, w, o,
-             s > 0 ? batch.image.data_ptr<float>() : nullptr,
+  // The view moves the image and its box (augmentation is for store samples in training).
+  SamplePlanes planes{unit_pixels(image, intensity, o), {}, channels, h, w, 0};
+  PSAM_CHECK(o.view.quarter_turns % 2 == 0 || h == w,
+             "image_batch: a quarter-turn view needs a square image");
+  if (!o.view.is_identity()) transform_sample(o.view, AugmentOptions{}, {}, box, planes);
+  fill_frame(planes.unit, channels, h, w, o, s > 0 ? batch.image.data_ptr<float>() : nullptr,
              o.raw_image ? batch.raw_image.data_ptr<float>() : nullptr);
-  write_box(box, h, w, s, batch.image_box.data_ptr<float>(), batch.box.data_ptr<float>());
+  write_box(view_box(o.view, box, h, w), h, w, s, batch.image_box.data_ptr<float>(),
+            batch.box.data_ptr<float>());
   return batch;
 }
 
@@ -191,6 +198,9 @@ Loader::Loader(std::shared_ptr<const DatasetStore> store, std::vector<int64_t> i
   PSAM_CHECK(o.batch_size >= 1, "loader: batch_size must be >= 1");
   PSAM_CHECK(o.workers >= 0 && o.prefetch >= 1, "loader: need workers >= 0 and prefetch >= 1");
   check_pixel_options(o);
+  PSAM_CHECK(o.view.quarter_turns % 2 == 0 || info.height == info.width,
+             "loader: a quarter-turn view needs square images; " + store_->dir() + " holds " +
+                 std::to_string(info.height) + " x " + std::to_string(info.width));
   PSAM_CHECK(
       o.annotators != AnnotatorMode::kFixed || (o.annotator >= 0 && o.annotator < info.annotators),
       fmt::format("loader: fixed annotator {} is not in [0, {})", o.annotator, info.annotators));
@@ -323,8 +333,8 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
   const DatasetInfo& info = store_->info();
   const int64_t h = info.height, w = info.width, k = info.annotators, hw = h * w;
   const int64_t s = o.input_size;
-  const auto [nh, nw] = s > 0 ? sam::ResizeLongestSide::get_preprocess_shape(h, w, s)
-                               : std::array<int64_t, 2>{h, w};
+  const auto [nh, nw] = s > 0 ? geometry::ResizeLongestSide::get_preprocess_shape(h, w, s)
+                              : std::array<int64_t, 2>{h, w};
   const std::vector<int64_t> order = epoch_order(position.epoch);
   const int64_t global_first = position.batch * o.batch_size * o.shard_count;
   const int64_t global_count = std::min<int64_t>(o.batch_size * o.shard_count,
@@ -352,6 +362,7 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
   float* image_box_out = batch.image_box.data_ptr<float>();
   float* raw_out = o.raw_image ? batch.raw_image.data_ptr<float>() : nullptr;
   std::vector<uint8_t> prompt(hw);
+  const bool transformed = !o.view.is_identity() || o.augment.enabled();
   batch.size = {h, w};
   batch.global_count = global_count;
 
@@ -366,20 +377,30 @@ Batch Loader::make_batch(const LoaderPosition& position) const {
                                                                         : -1;
     batch.annotator.data_ptr<int64_t>()[b] = annotator;
 
+    // The sample at store size, moved by the view and the augmentation where they are on.
+    const at::Tensor sample_masks = store_->masks()[i].contiguous();
+    const uint8_t* all = sample_masks.data_ptr<uint8_t>();
+    SamplePlanes planes{
+        unit_pixels(store_->images()[i], info.intensity, o), {}, info.channels, h, w, k};
+    if (transformed) {
+      prompt_mask(all, k, h, w, o.prompt, annotator, prompt.data());
+      planes.masks.assign(all, all + k * hw);
+      transform_sample(o.view, o.augment, {o.seed, position.epoch, first + b},
+                       box_from_mask(prompt.data(), h, w), planes);
+      all = planes.masks.data();
+    }
+
     // Image: [0,1], resized, 3 channels, SAM-normalised into the top-left of the S x S frame.
-    fill_frame(unit_pixels(store_->images()[i], info.intensity, o), info.channels, h, w, o,
-               image_out ? image_out + b * 3 * s * s : nullptr,
+    fill_frame(planes.unit, info.channels, h, w, o, image_out ? image_out + b * 3 * s * s : nullptr,
                raw_out ? raw_out + b * 3 * hw : nullptr);
 
     // Masks: the chosen annotator (or all), at store size or resized into the frame.
-    const at::Tensor sample_masks = store_->masks()[i].contiguous();
-    const uint8_t* all = sample_masks.data_ptr<uint8_t>();
     for (int64_t m = 0; m < kept; ++m) {
       const uint8_t* src = all + (kept == k ? m : annotator) * hw;
       uint8_t* dst = masks_out + (b * kept + m) * mh * mw;
       if (o.resize_masks) {
         std::fill(dst, dst + s * s, uint8_t{0});
-        resize_nearest(src, h, w, dst, nh, nw, s);
+        geometry::resize_nearest(src, h, w, dst, nh, nw, s);
       } else {
         std::copy(src, src + hw, dst);
       }

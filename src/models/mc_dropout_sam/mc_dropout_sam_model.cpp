@@ -1,3 +1,4 @@
+#include "psam/geometry/frame.h"
 #include "psam/models/mc_dropout_sam/mc_dropout_sam_model.h"
 
 #include <fmt/format.h>
@@ -19,7 +20,7 @@ train::StepLoss McDropoutSamModel::loss(const data::Batch& batch, const train::L
   const at::Tensor target = batch.masks.narrow(1, 0, 1).to(dev, at::kFloat);
   const at::Tensor low_res = net()->decode(embeddings(batch), batch.box.to(dev), {},
                                            sam::EmbeddingBatching::kPaired, &dropout);
-  const at::Tensor logits = sam::resize_logits(low_res, {target.size(2), target.size(3)});
+  const at::Tensor logits = geometry::resize_logits(low_res, {target.size(2), target.size(3)});
   const train::LossTerms terms = train::prob_sam_loss(logits, target, {}, {}, loss, step);
   train::StepLoss result;
   result.total = terms.total;
@@ -41,7 +42,7 @@ CaseSamples McDropoutSamModel::sample(const data::Batch& batch, int64_t n,
       net()->decode(embedding, box.expand({n, 4}), {}, sam::EmbeddingBatching::kShared, &dropout);
   const at::Tensor mean = net()->decode(embedding, box, {}, sam::EmbeddingBatching::kPaired);
   const at::Tensor logits =
-      sam::frame_to_image(torch::cat({drawn, mean}), s, batch.size).squeeze(1);
+      geometry::frame_to_image(torch::cat({drawn, mean}), s, batch.size).squeeze(1);
   CaseSamples out;
   out.logits = logits.slice(0, 0, n);
   out.mean_logits = logits[n];

@@ -1,3 +1,4 @@
+#include "psam/geometry/frame.h"
 #include "psam/models/prob_sam/prob_sam_model.h"
 
 #include <fmt/format.h>
@@ -81,7 +82,7 @@ CaseSamples ProbSamModel::sample(const data::Batch& batch, int64_t n, at::Genera
                                   batch.box.to(dev), n, {s, s}, cpu_generator(dev, generator));
   // The n samples and the prior mean go back to the image in one call.
   const at::Tensor logits =
-      sam::frame_to_image(torch::cat({drawn.samples, drawn.prior_mean}), s, batch.size)
+      geometry::frame_to_image(torch::cat({drawn.samples, drawn.prior_mean}), s, batch.size)
           .squeeze(1);
   CaseSamples out;
   out.logits = logits.slice(0, 0, n);

@@ -1,3 +1,4 @@
+#include "psam/geometry/frame.h"
 #include "psam/models/ua_sam/ua_sam_model.h"
 
 #include <fmt/format.h>
@@ -131,7 +132,7 @@ train::StepLoss UaSamModel::loss(const data::Batch& batch, const train::LossConf
   const prob::DiagonalGaussian q = posterior(image, target);
   const prob::DiagonalGaussian p = prior(image);
   const at::Tensor z = q.rsample(cpu_generator(dev, generator));
-  const at::Tensor logits = sam::resize_logits(decode_logits(image, batch.box.to(dev), z),
+  const at::Tensor logits = geometry::resize_logits(decode_logits(image, batch.box.to(dev), z),
                                                {target.size(2), target.size(3)});
   const train::LossTerms terms = train::prob_sam_loss(logits, target, q, p, loss, step);
   train::StepLoss result;
@@ -162,7 +163,7 @@ CaseSamples UaSamModel::sample(const data::Batch& batch, int64_t n, at::Generato
   const at::Tensor codes = torch::cat({z, p.mu()}, 0);
   const at::Tensor low =
       decode_logits(image.expand({n + 1, -1, -1, -1}), batch.box.to(dev).expand({n + 1, 4}), codes);
-  const at::Tensor logits = sam::frame_to_image(low, s, batch.size).squeeze(1);
+  const at::Tensor logits = geometry::frame_to_image(low, s, batch.size).squeeze(1);
   CaseSamples out;
   out.logits = logits.slice(0, 0, n);
   out.mean_logits = logits[n];

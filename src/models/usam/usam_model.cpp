@@ -1,3 +1,4 @@
+#include "psam/geometry/frame.h"
 #include "psam/models/usam/usam_model.h"
 
 #include <fmt/format.h>
@@ -9,7 +10,7 @@
 #include "psam/models/usam/usam_targets.h"
 #include "psam/sam/checkpoint.h"
 #include "psam/sam/export.h"
-#include "psam/sam/transforms.h"
+#include "psam/geometry/resize_longest_side.h"
 #include "psam/util/device.h"
 #include "psam/util/error.h"
 #include "psam/util/log.h"
@@ -112,7 +113,7 @@ UsamModel::Decoded UsamModel::decode(sam::SamImpl& s, bool multimask, const at::
       s.mask_decoder->forward(embedding, s.prompt_encoder->get_dense_pe(), sparse, dense, multimask,
                               sam::EmbeddingBatching::kShared);
   Decoded d;
-  d.logits = sam::frame_to_image(out.masks, s.img_size(), size)[0];
+  d.logits = geometry::frame_to_image(out.masks, s.img_size(), size)[0];
   d.iou_pred = out.iou_pred[0];
   d.chosen = to_host(d.iou_pred.argmax()).item<int64_t>();
   d.tokens = out.tokens[0];
@@ -150,7 +151,7 @@ UsamModel::Record UsamModel::compute_record(const at::Tensor& embedding,
     larger_masks = larger.logits > 0;
   }
   const at::Tensor truths = ground_truths(annotators);
-  const auto scale = sam::ResizeLongestSide::coord_scale(size, config().prob.sam.img_size);
+  const auto scale = geometry::ResizeLongestSide::coord_scale(size, config().prob.sam.img_size);
   const at::Tensor to_frame =
       torch::tensor({static_cast<float>(scale[0]), static_cast<float>(scale[1])});
   const int64_t first = u.annotator < 0 ? 0 : u.annotator;

@@ -13,7 +13,7 @@
 #include "data/data_test_util.h"
 #include "psam/data/store/check.h"
 #include "psam/data/store/splits.h"
-#include "psam/sam/transforms.h"
+#include "psam/geometry/resize_longest_side.h"
 #include "psam/util/error.h"
 
 namespace psam::data {
@@ -420,7 +420,7 @@ TEST(LoaderRealData, LidcCropsWithUnionAndIntersection) {
       const at::Tensor inter = store->masks()[b->index[j]][0];
       ASSERT_GT(inter.sum().item<int64_t>(), 0) << b->ids[j];
       // Moved into the frame by SAM's own rule, as the loader moves the union box.
-      const at::Tensor tight = sam::ResizeLongestSide(256).apply_boxes(
+      const at::Tensor tight = geometry::ResizeLongestSide(256).apply_boxes(
           boxes_from_masks(inter.unsqueeze(0))[0], {50, 50});
       const at::Tensor box = b->box[j];
       EXPECT_LE(box[0].item<float>(), tight[0].item<float>());

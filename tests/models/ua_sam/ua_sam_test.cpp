@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "psam/geometry/frame.h"
 #include "psam/data/loader/loader.h"
 #include "psam/io/state_dict.h"
 #include "psam/models/registry.h"
@@ -181,7 +182,7 @@ TEST(UaSam, SamplesKeepThePromptAndVaryZ) {
     EXPECT_FALSE(torch::allclose(drawn.logits[0], drawn.logits[1], 1e-4, 1e-4));
     // Each sample is the decoding of its own code with the case's one prompt.
     auto& ua = dynamic_cast<UaSamModel&>(*model);
-    const auto one = sam::frame_to_image(
+    const auto one = geometry::frame_to_image(
         ua.decode_logits(batch.image, batch.box, drawn.z.slice(0, 2, 3)), 32, batch.size);
     EXPECT_TRUE(torch::allclose(one[0][0], drawn.logits[2], 1e-4, 1e-4));
   }

@@ -15,6 +15,8 @@ struct DataConfig {
   // batch_size, workers, annotators, intensity, box jitter, prompt source, ... The seed comes
   // from the run's seed and input_size from the model, so those two fields are not read here.
   LoaderOptions loader;
+  // Training augmentation, for the train split's loader only.
+  AugmentOptions augment;
 };
 
 }  // namespace psam::data

@@ -1,15 +1,16 @@
 // Batches from a dataset store for training and evaluation.
 //
-// Determinism: the epoch's order, the annotator drawn for a sample and its box jitter are
-// functions of (seed, epoch, position in the epoch) only, never of thread scheduling; batches
-// come out in order whatever the worker count, and position()/seek() let a trainer save and
-// resume the exact stream.
+// Determinism: the epoch's order, the annotator drawn for a sample, its augmentation and its
+// box jitter are functions of (seed, epoch, position in the epoch) only, never of thread
+// scheduling; batches come out in order whatever the worker count, and position()/seek() let a
+// trainer save and resume the exact stream.
 //
 // Per sample: intensity mapping to [0, 1] (HU window, per-image min-max, or the store's own
-// scale), 3-channel replication, resize so the longest side is input_size (bilinear; as SAM's
-// ResizeLongestSide), SAM pixel normalisation (x*255 - mean) / std, zero padding to
-// input_size x input_size (as Sam.preprocess). The box comes from a prompt mask (the union of
-// the annotators by default) and is given in that input frame.
+// scale), the TTA view and the training augmentation (augment.h) at store size, 3-channel
+// replication, resize so the longest side is input_size (bilinear; as SAM's ResizeLongestSide), SAM
+// pixel normalisation (x*255 - mean) / std, zero padding to input_size x input_size (as
+// Sam.preprocess). The box comes from a prompt mask (the union of the annotators by default) and is
+// given in that input frame.
 //
 // input_size 0: no SAM frame, for methods that read the image at its own size (the
 // Probabilistic U-Net): no `image`, the [0,1] `raw_image` instead, masks at store size and boxes
@@ -25,8 +26,10 @@
 #include <string>
 #include <vector>
 
+#include "psam/data/loader/augment.h"
 #include "psam/data/loader/boxes.h"
 #include "psam/data/store/store.h"
+#include "psam/geometry/dihedral.h"
 
 namespace psam::data {
 
@@ -82,6 +85,11 @@ struct LoaderOptions {
   PromptSource prompt = PromptSource::kUnion;
   bool raw_image = false;     // also yield the [0,1] image at store size (for the latent nets)
   bool resize_masks = false;  // masks in the input frame (nearest) instead of store size
+  // Training augmentation (augment.h); the training loader only.
+  AugmentOptions augment;
+  // A fixed grid symmetry applied to every sample before anything else: a test-time
+  // augmentation view (odd quarter turns need square images).
+  geometry::Dihedral view;
   // Data parallelism: a batch position names a global batch of batch_size * shard_count samples
   // of the epoch's order, and this process makes its shard_rank-th slice of batch_size (the
   // last global batch may leave a slice short or empty). Every sample once per epoch; one
@@ -96,17 +104,17 @@ struct LoaderPosition {
 };
 
 struct Batch {
-  at::Tensor image;            // float [B,3,S,S], SAM-normalised, zero-padded; none if S = 0
-  at::Tensor raw_image;        // float [B,3,H,W] in [0,1] (options.raw_image) else undefined
-  at::Tensor masks;            // uint8 [B,K',H,W] (K' = K for kAll, else 1); [B,K',S,S] if resized
-  at::Tensor box;              // float [B,4] (x0,y0,x1,y1), pixels of the S frame (S = 0: image)
-  at::Tensor image_box;        // float [B,4] the same box in the image's own pixels
-  at::Tensor annotator;        // int64 [B]: the annotator of masks[:,0] (-1 for kAll)
+  at::Tensor image;      // float [B,3,S,S], SAM-normalised, zero-padded; none if S = 0
+  at::Tensor raw_image;  // float [B,3,H,W] in [0,1] (options.raw_image) else undefined
+  at::Tensor masks;      // uint8 [B,K',H,W] (K' = K for kAll, else 1); [B,K',S,S] if resized
+  at::Tensor box;        // float [B,4] (x0,y0,x1,y1), pixels of the S frame (S = 0: image)
+  at::Tensor image_box;  // float [B,4] the same box in the image's own pixels
+  at::Tensor annotator;  // int64 [B]: the annotator of masks[:,0] (-1 for kAll)
   std::array<int64_t, 2> size{};  // H, W: the images' own size (the store's)
-  int64_t global_count = 0;  // samples of the global batch across every shard (= B unsharded)
-  std::vector<int64_t> index;  // store indices (-1 for an image outside any store)
-  std::vector<std::string> ids;  // sample ids
-  LoaderPosition position;       // where this batch sits in the stream
+  int64_t global_count = 0;       // samples of the global batch across every shard (= B unsharded)
+  std::vector<int64_t> index;     // store indices (-1 for an image outside any store)
+  std::vector<std::string> ids;   // sample ids
+  LoaderPosition position;        // where this batch sits in the stream
 };
 
 // The options that change pixel values (intensity mapping and HU window) as JSON text, stored

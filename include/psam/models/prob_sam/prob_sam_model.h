@@ -3,7 +3,7 @@
 //   frame     SAM's img_size x img_size; the loss compares logits with the target in the frame
 //   cache     the image encoder's embeddings, while it is frozen
 //   sample    n codes from the prior decoded in one decoder call sharing the embedding, plus the
-//             decoding at the prior mean; logits back to the image by sam::frame_to_image
+//             decoding at the prior mean; logits back to the image by geometry::frame_to_image
 //   exports   sam (official segment_anything layout), full (the reference Probabilistic SAM
 //             tree, with fcomb.decoder.*; not for latent_net none)
 //   loss      train::prob_sam_loss, plus l2_weight * the L2 norms of prior_net, posterior_net and

@@ -6,7 +6,7 @@
 
 #include <array>
 
-namespace psam::sam {
+namespace psam::geometry {
 
 class ResizeLongestSide {
  public:
@@ -34,4 +34,4 @@ class ResizeLongestSide {
   int64_t target_length_;
 };
 
-}  // namespace psam::sam
+}  // namespace psam::geometry

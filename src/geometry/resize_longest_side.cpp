@@ -1,4 +1,4 @@
-#include "psam/sam/transforms.h"
+#include "psam/geometry/resize_longest_side.h"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 
 #include "psam/util/error.h"
 
-namespace psam::sam {
+namespace psam::geometry {
 
 std::array<int64_t, 2> ResizeLongestSide::get_preprocess_shape(int64_t old_h, int64_t old_w,
                                                                int64_t long_side_length) {
@@ -58,4 +58,4 @@ at::Tensor ResizeLongestSide::apply_boxes(const at::Tensor& boxes,
   return apply_coords(boxes.reshape({-1, 2, 2}), original_size).reshape(shape);
 }
 
-}  // namespace psam::sam
+}  // namespace psam::geometry

@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-namespace psam::data {
+namespace psam::geometry {
 
 // src [h,w] row-major -> dst [oh,ow] with row stride dst_stride.
 void resize_bilinear(const float* src, int64_t h, int64_t w, float* dst, int64_t oh, int64_t ow,
@@ -14,4 +14,4 @@ void resize_bilinear(const float* src, int64_t h, int64_t w, float* dst, int64_t
 void resize_nearest(const uint8_t* src, int64_t h, int64_t w, uint8_t* dst, int64_t oh, int64_t ow,
                     int64_t dst_stride);
 
-}  // namespace psam::data
+}  // namespace psam::geometry

@@ -1,10 +1,10 @@
-#include "data/loader/resize.h"
+#include "psam/geometry/resize.h"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-namespace psam::data {
+namespace psam::geometry {
 namespace {
 
 // Source taps and weights of one output coordinate, computed in float as torch does.
@@ -75,4 +75,4 @@ void resize_nearest(const uint8_t* src, int64_t h, int64_t w, uint8_t* dst, int6
   }
 }
 
-}  // namespace psam::data
+}  // namespace psam::geometry

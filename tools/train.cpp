@@ -132,7 +132,7 @@ std::unique_ptr<data::EmbeddingCache> open_cache(const config::Config& c,
                                                  models::Model& model,
                                                  const data::LoaderOptions& options) {
   if (!c.train.embedding_cache) return nullptr;
-  if (c.data.augment.enabled()) {
+  if (c.data.augment.enabled() && model.cacheable_encoder()) {
     log::info(
         "embedding cache: off (data.augment transforms the images every step, so no stored "
         "embedding matches them)");

@@ -1,6 +1,9 @@
 // Loader throughput at SAM's 1024 input: batches/s and patches/s for 0 (calling thread), 1 and 2
-// worker threads, over a synthetic 128x128 HU store made on the fly (or a given store).
+// worker threads, over a synthetic 128x128 HU store made on the fly (or a given store), without
+// augmentation, with the small-data recipe's (configs/_base_/schedule/small_real.yaml) and with
+// every transformation on every sample (the worst case).
 //   bench_loader [--store DIR] [--workers 0,1,2] [--size 1024] [--batch 4] [--batches 40]
+//                [--augment none,recipe,all]
 #include <fmt/format.h>
 
 #include <chrono>
@@ -45,11 +48,27 @@ Timing run(const std::shared_ptr<const psam::data::DatasetStore>& store,
   return t;
 }
 
+// The small-data recipe's probabilities (configs/_base_/schedule/small_real.yaml), or every
+// transformation always.
+psam::data::AugmentOptions augment_preset(const std::string& mode) {
+  psam::data::AugmentOptions a;
+  if (mode == "none") return a;
+  const bool all = mode == "all";
+  a.flip_x = a.flip_y = all ? 1.0 : 0.5;
+  a.rot90 = all ? 1.0 : 0.5;
+  a.affine.p = all ? 1.0 : 0.5;
+  a.elastic.p = all ? 1.0 : 0.2;
+  for (auto* r : {&a.brightness, &a.contrast, &a.gamma}) r->p = all ? 1.0 : 0.3;
+  a.blur.p = a.noise.p = all ? 1.0 : 0.15;
+  return a;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string store_dir;
   std::vector<int64_t> workers = {0, 1, 2};
+  std::vector<std::string> augment = {"none", "recipe", "all"};
   int64_t size = 1024, batch = 4, batches = 40;
   CLI::App app{"Loader throughput at SAM's input size"};
   app.add_option("--store", store_dir, "a dataset store (default: a synthetic one made here)");
@@ -57,6 +76,9 @@ int main(int argc, char** argv) {
   app.add_option("--size", size, "model input size");
   app.add_option("--batch", batch, "batch size");
   app.add_option("--batches", batches, "timed batches per worker count");
+  app.add_option("--augment", augment, "augmentation: none, recipe, all (comma-separated)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"none", "recipe", "all"}));
   CLI11_PARSE(app, argc, argv);
   psam::set_num_threads(0);
   psam::reuse_freed_memory();
@@ -77,15 +99,19 @@ int main(int argc, char** argv) {
   std::cout << fmt::format("loader: {}x{} store -> input {}, batch {}, {} CPU threads\n",
                            store->info().height, store->info().width, size, batch,
                            std::thread::hardware_concurrency());
-  for (const int64_t w : workers) {
-    psam::data::LoaderOptions o;
-    o.workers = w;
-    o.input_size = size;
-    o.batch_size = batch;
-    const Timing t = run(store, all, o, batches);
-    std::cout << fmt::format(
-        "  {} workers: {:6.2f} batches/s  {:7.1f} patches/s  ({:.2f} ms CPU per patch)\n",
-        o.workers, t.batches / t.wall_s, t.patches / t.wall_s, 1e3 * t.cpu_s / t.patches);
+  for (const std::string& mode : augment) {
+    for (const int64_t w : workers) {
+      psam::data::LoaderOptions o;
+      o.workers = w;
+      o.input_size = size;
+      o.batch_size = batch;
+      o.augment = augment_preset(mode);
+      const Timing t = run(store, all, o, batches);
+      std::cout << fmt::format(
+          "  augment {:6} {} workers: {:6.2f} batches/s  {:7.1f} patches/s  ({:.2f} ms CPU per "
+          "patch)\n",
+          mode, o.workers, t.batches / t.wall_s, t.patches / t.wall_s, 1e3 * t.cpu_s / t.patches);
+    }
   }
   std::filesystem::remove_all(scratch);
   return 0;

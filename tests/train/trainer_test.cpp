@@ -44,6 +44,9 @@ class ObservedTask : public TrainTask {
     return inner_.loss(batch, step, generator);
   }
   void train_mode(bool on) override { inner_.train_mode(on); }
+  void after_step(const NamedValues& terms) override { inner_.after_step(terms); }
+  NamedValues state() const override { return inner_.state(); }
+  void load_state(const NamedValues& state) override { inner_.load_state(state); }
 
  private:
   TrainTask& inner_;
@@ -53,14 +56,14 @@ class ObservedTask : public TrainTask {
 // One "process": a fresh model, task and loaders on the store, then train() in run_dir.
 Outcome train_once(const std::string& store_dir, const std::string& run_dir, TrainerOptions options,
                    const std::string& latent_net = "reference",
-                   std::function<void(int64_t)> before_step = {}) {
+                   std::function<void(int64_t)> before_step = {}, const LossConfig& loss = {}) {
   fs::create_directories(run_dir);
   auto store = std::make_shared<const data::DatasetStore>(data::DatasetStore::open(store_dir));
   data::Loader train_loader(store, store->split_indices("train"), test::tiny_loader_options(true));
   data::Loader val_loader(store, store->split_indices("val"), test::tiny_loader_options(false));
   torch::manual_seed(1);
   const auto model = models::build_model(test::tiny_model(latent_net), torch::kCPU);
-  ModelTask model_task(*model, LossConfig{});
+  ModelTask model_task(*model, loss);
   ObservedTask task(model_task, std::move(before_step));
   options.run_dir = run_dir;
   options.seed = 7;
@@ -122,6 +125,52 @@ TEST_F(TrainerTest, ResumeIsBitExact) {
       io::state_dict(models::build_model(test::tiny_model(), torch::kCPU)->module());
   EXPECT_FALSE(torch::equal(fresh.at("sam.mask_decoder.mask_tokens.weight"),
                             full.last.model.at("sam.mask_decoder.mask_tokens.weight")));
+}
+
+// With GECO on, the multiplier and C's moving average are part of the run: a run stopped and
+// resumed ends bit-identical (weights, lambda, metrics) to the uninterrupted one.
+TEST_F(TrainerTest, ResumeWithGecoIsBitExact) {
+  TrainerOptions options;
+  options.config = test::tiny_train_config();
+  LossConfig geco;
+  geco.kl_control = KlControl::kGeco;
+  geco.geco.kappa = 1.0;  // below the tiny model's BCE + Dice: lambda rises
+  geco.geco.alpha = 0.9;
+  geco.geco.speed = 0.5;
+  const Outcome full = train_once(store_, dir_.path() + "/full", options, "reference", {}, geco);
+  ASSERT_EQ(full.result.status, TrainStatus::kFinished);
+  ASSERT_EQ(full.last.task.size(), 3u);
+  EXPECT_EQ(full.last.task[0].first, "geco_lambda");
+  EXPECT_GT(full.last.task[0].second, 1.0);
+  EXPECT_EQ(full.last.task[2], (std::pair<std::string, double>{"geco_updates", 16.0}));
+  EXPECT_NE(full.metrics.find("\"train/geco_lambda\""), std::string::npos);
+  EXPECT_NE(full.metrics.find("\"train/geco_c\""), std::string::npos);
+
+  const std::string run_dir = dir_.path() + "/split";
+  TrainerOptions first = options;
+  first.stop_at_step = 5;
+  const Outcome a = train_once(store_, run_dir, first, "reference", {}, geco);
+  ASSERT_EQ(a.result.status, TrainStatus::kInterrupted);
+  EXPECT_EQ(a.last.task[2], (std::pair<std::string, double>{"geco_updates", 5.0}));
+  EXPECT_NE(a.last.task[0].second, full.last.task[0].second);
+  torch::manual_seed(999);
+  torch::rand({10});
+  TrainerOptions second = options;
+  second.resume = true;
+  const Outcome b = train_once(store_, run_dir, second, "reference", {}, geco);
+  ASSERT_EQ(b.result.status, TrainStatus::kFinished);
+  expect_identical(b.last.model, full.last.model);
+  expect_identical(b.last.optimizer, full.last.optimizer);
+  EXPECT_EQ(b.last.task, full.last.task);
+  EXPECT_EQ(b.metrics, full.metrics);
+
+  // GECO changed the training: the weights differ from a run without it.
+  const Outcome plain = train_once(store_, dir_.path() + "/plain", options);
+  EXPECT_TRUE(plain.last.task.empty());
+  int differing = 0;
+  for (const auto& [name, t] : full.last.model)
+    differing += !torch::equal(t, plain.last.model.at(name));
+  EXPECT_GT(differing, 0);
 }
 
 // train.checkpoint_every_steps writes last.pt inside epochs; a process killed after such a

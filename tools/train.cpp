@@ -236,6 +236,7 @@ int run_train(const TrainArgs& a, Io io) {
   if (c.run.name.empty()) c.run.name = fs::path(config_path).stem().string();
   PSAM_CHECK(!c.data.store.empty(), fmt::format("{}: data.store is not set", config_path));
   c.train.validate();
+  c.loss.validate();
   c.model.validate();
   c.dist.validate();
   PSAM_CHECK(models::registry_entry(c.model.kind).learns,

@@ -245,6 +245,7 @@ int run_train(const TrainArgs& a, Io io) {
   if (c.run.name.empty()) c.run.name = fs::path(config_path).stem().string();
   PSAM_CHECK(!c.data.store.empty(), fmt::format("{}: data.store is not set", config_path));
   c.train.validate();
+  c.loss.validate();
   {
     // img_size: auto is resolved once the store is open; everything else is checked now.
     models::ModelConfig shape = c.model;

@@ -57,13 +57,21 @@ at::Tensor DiagonalGaussian::entropy() const {
   return (sigma_.log() + (0.5 + kLogSqrt2Pi)).sum(-1);
 }
 
-at::Tensor DiagonalGaussian::kl_divergence(const DiagonalGaussian& other) const {
+at::Tensor DiagonalGaussian::twice_kl_per_dim(const DiagonalGaussian& other) const {
   PSAM_CHECK(mu_.sizes() == other.mu_.sizes(),
              fmt::format("DiagonalGaussian: KL between shapes {} and {}",
                          fmt::streamed(mu_.sizes()), fmt::streamed(other.mu_.sizes())));
   const auto var_ratio = (sigma_ / other.sigma_).pow(2);
   const auto t = ((mu_ - other.mu_) / other.sigma_).pow(2);
-  return 0.5 * (var_ratio + t - 1.0 - var_ratio.log()).sum(-1);
+  return var_ratio + t - 1.0 - var_ratio.log();
+}
+
+at::Tensor DiagonalGaussian::kl_divergence(const DiagonalGaussian& other) const {
+  return 0.5 * twice_kl_per_dim(other).sum(-1);
+}
+
+at::Tensor DiagonalGaussian::kl_divergence_per_dim(const DiagonalGaussian& other) const {
+  return 0.5 * twice_kl_per_dim(other);
 }
 
 }  // namespace psam::prob

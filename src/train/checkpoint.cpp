@@ -159,6 +159,11 @@ void write_checkpoint(const std::string& path, const Checkpoint& c) {
   root.insert("optimizer", optimizer);
   if (!c.grads.empty()) root.insert("grads", tensor_dict(c.grads));
   if (!c.ema.empty()) root.insert("ema", tensor_dict(c.ema));
+  if (!c.task.empty()) {
+    Dict task = new_dict();
+    for (const auto& [name, value] : c.task) task.insert(name, value);
+    root.insert("task", task);
+  }
   if (c.scaler_scale > 0) {
     Dict scaler = new_dict();
     scaler.insert("scale", c.scaler_scale);
@@ -220,6 +225,7 @@ Checkpoint read_checkpoint(const std::string& path) {
   }
   if (root.has("grads")) c.grads = root.tensors("grads");
   if (root.has("ema")) c.ema = root.tensors("ema");
+  if (root.has("task")) c.task = root.numbers("task");
   if (root.has("scaler")) {
     const Reader scaler = root.child("scaler");
     c.scaler_scale = scaler.number("scale");

@@ -5,6 +5,7 @@
 #include <fmt/ostream.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "psam/util/error.h"
 
@@ -37,6 +38,10 @@ void LossConfig::validate() const {
   PSAM_CHECK(kl_warmup_steps >= 0,
              fmt::format("loss: kl_warmup_steps must be >= 0, got {}", kl_warmup_steps));
   PSAM_CHECK(l2_weight >= 0, fmt::format("loss: l2_weight must be >= 0, got {}", l2_weight));
+  PSAM_CHECK(
+      free_bits >= 0 && std::isfinite(free_bits),
+      fmt::format("loss: free_bits must be >= 0 (nats per latent dimension), got {}", free_bits));
+  geco.validate();
 }
 
 at::Tensor bce_loss(const at::Tensor& logits, const at::Tensor& target, BceReduction reduction) {
@@ -70,6 +75,13 @@ at::Tensor kl_loss(const prob::DiagonalGaussian& posterior, const prob::Diagonal
   PSAM_CHECK(posterior.defined() == prior.defined(),
              "KL loss: needs both the posterior and the prior, or neither (deterministic model)");
   return posterior.kl_divergence(prior).mean();
+}
+
+at::Tensor free_bits_kl(const prob::DiagonalGaussian& posterior,
+                        const prob::DiagonalGaussian& prior, double floor) {
+  PSAM_CHECK(posterior.defined() && prior.defined(),
+             "free bits: needs both the posterior and the prior");
+  return posterior.kl_divergence_per_dim(prior).mean(0).clamp_min(floor).sum();
 }
 
 double elbo_beta(BceReduction reduction, int64_t batch, int64_t pixels_per_image) {
@@ -109,8 +121,11 @@ LossTerms prob_sam_loss(const at::Tensor& logits, const at::Tensor& target,
                                                     : at::zeros({}, logits.options());
   terms.beta = resolved_beta(config, logits);
   terms.kl_weight = kl_weight(config, step, terms.beta);
-  terms.total =
-      config.bce_weight * terms.bce + config.dice_weight * terms.dice + terms.kl_weight * terms.kl;
+  terms.reconstruction = config.bce_weight * terms.bce + config.dice_weight * terms.dice;
+  const bool floored = config.kl_control == KlControl::kFreeBits && posterior.defined();
+  terms.kl_term =
+      terms.kl_weight * (floored ? free_bits_kl(posterior, prior, config.free_bits) : terms.kl);
+  terms.total = terms.reconstruction + terms.kl_term;
   return terms;
 }
 

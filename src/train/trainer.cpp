@@ -432,6 +432,7 @@ class Loop {
     update_ema();
     ++state_.step;
     last_terms_ = std::move(terms);
+    task_.after_step(last_terms_);
     for (const auto& [name, value] : last_terms_) add_term(state_.epoch_sums, name, value);
     ++state_.epoch_batches;
     if (state_.step % c_.log_every_steps == 0) {
@@ -612,6 +613,7 @@ class Loop {
       }
     }
     for (const auto& [name, average] : ema_) c.ema.insert(name, average.cpu());
+    c.task = task_.state();
     if (scaler_) {
       c.scaler_scale = scaler_->scale();
       c.scaler_growth_tracker = scaler_->growth_tracker();
@@ -648,6 +650,7 @@ class Loop {
                            paths_.last, c.optimizer_kind, kind));
     io::load_state_dict(task_.module(), c.model, "", paths_.last);
     optimizer_.load_state_dict(c.optimizer);
+    task_.load_state(c.task);
     state_ = c.state;
     restore_tensors(c.grads, "gradient", [&](size_t i, const at::Tensor& t) {
       at::Tensor p = optimizer_.parameters()[i].second;

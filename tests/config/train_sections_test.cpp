@@ -76,6 +76,43 @@ TEST(TrainSections, BetaUnsetMeansTheElboWeight) {
                    .loss.beta.has_value());
 }
 
+// The KL control's keys: none by default (every existing config unchanged), the values read
+// back, bad values a one-line error naming the key.
+TEST(TrainSections, KlControlKeys) {
+  const Config plain = load<Config>("");
+  EXPECT_EQ(plain.loss.kl_control, train::KlControl::kNone);
+  EXPECT_DOUBLE_EQ(plain.loss.geco.kappa, 0.1);
+  EXPECT_DOUBLE_EQ(plain.loss.geco.alpha, 0.99);
+  const Config c =
+      load<Config>("", {"loss.kl_control=geco", "loss.geco_kappa=0.25", "loss.geco_alpha=0.9",
+                        "loss.geco_speed=0.5", "loss.geco_lambda_min=0.01",
+                        "loss.geco_lambda_max=50", "loss.free_bits=0.5"});
+  EXPECT_EQ(c.loss.kl_control, train::KlControl::kGeco);
+  EXPECT_DOUBLE_EQ(c.loss.geco.kappa, 0.25);
+  EXPECT_DOUBLE_EQ(c.loss.geco.alpha, 0.9);
+  EXPECT_DOUBLE_EQ(c.loss.geco.speed, 0.5);
+  EXPECT_DOUBLE_EQ(c.loss.geco.lambda_min, 0.01);
+  EXPECT_DOUBLE_EQ(c.loss.geco.lambda_max, 50);
+  EXPECT_DOUBLE_EQ(c.loss.free_bits, 0.5);
+  EXPECT_NO_THROW(c.loss.validate());
+  EXPECT_EQ(load<Config>("", {"loss.kl_control=free_bits"}).loss.kl_control,
+            train::KlControl::kFreeBits);
+  EXPECT_EQ(error_of({"loss.kl_control=beta"}),
+            "command line: key 'loss.kl_control' expects one of none, geco, free_bits, got 'beta'");
+  const auto invalid = [](const std::string& override) -> std::string {
+    try {
+      load<Config>("", {override}).loss.validate();
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_EQ(invalid("loss.geco_alpha=1.5"), "loss: geco_alpha must be in [0, 1), got 1.5");
+  EXPECT_EQ(invalid("loss.geco_speed=-1"), "loss: geco_speed must be > 0, got -1");
+  EXPECT_EQ(invalid("loss.free_bits=-0.1"),
+            "loss: free_bits must be >= 0 (nats per latent dimension), got -0.1");
+}
+
 // train.lr_mult is a mapping of dotted part names: nested and dotted spellings, base files and
 // overrides give the same flattened map, and it is written back so that it reads the same.
 TEST(TrainSections, LrMultIsAMappingOfParts) {

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -70,11 +71,22 @@ TEST(Checkpoint, RoundTrip) {
   EXPECT_TRUE(torch::equal(r.rng_train, c.rng_train));
   EXPECT_FALSE(r.rng_cuda.defined());
   EXPECT_EQ(r.config_hash, c.config_hash);
+  EXPECT_TRUE(r.task.empty()) << "no task state written, none read (checkpoints before it)";
   // A restored generator continues the same stream.
   at::Generator g = at::make_generator<at::CPUGeneratorImpl>(0);
   g.set_state(r.rng_train);
   at::Generator h = at::make_generator<at::CPUGeneratorImpl>(3);
   EXPECT_TRUE(torch::equal(at::rand({5}, g), at::rand({5}, h)));
+}
+
+// A task's state (e.g. GECO's lambda) comes back bit for bit, in its order.
+TEST(Checkpoint, TaskStateRoundTrips) {
+  support::TempDir dir;
+  const std::string path = dir.file("last.pt");
+  Checkpoint c = sample_checkpoint(3);
+  c.task = {{"geco_lambda", std::exp(0.7)}, {"geco_c_ma", -1.0 / 3.0}, {"geco_updates", 41.0}};
+  write_checkpoint(path, c);
+  EXPECT_EQ(read_checkpoint(path).task, c.task);
 }
 
 TEST(Checkpoint, PythonLoadsIt) {

@@ -156,3 +156,59 @@ TEST(Loss, RejectsBadInputs) {
 }
 
 }  // namespace
+
+// Free bits by hand: prior N(0, 1), posterior N(mu, 1), so KL per dimension is mu^2 / 2.
+// mu = [[1, 0.2], [0, 0]]: per-sample KL [[0.5, 0.02], [0, 0]], batch means [0.25, 0.01];
+// floored at 0.1: [0.25, 0.1], sum 0.35, times beta 2: 0.7. The floored dimension gets no
+// gradient; the other keeps the plain KL's.
+TEST(Loss, FreeBitsFloorsEachLatentDimension) {
+  const auto mu = torch::tensor({{1.0, 0.2}, {0.0, 0.0}}, torch::kDouble).requires_grad_();
+  const auto q = DiagonalGaussian(mu, torch::ones({2, 2}, torch::kDouble));
+  const auto p =
+      DiagonalGaussian(torch::zeros({2, 2}, torch::kDouble), torch::ones({2, 2}, torch::kDouble));
+  EXPECT_NEAR(psam::train::free_bits_kl(q, p, 0.1).item<double>(), 0.35, 1e-12);
+  EXPECT_NEAR(psam::train::free_bits_kl(q, p, 0.0).item<double>(), 0.26, 1e-12);
+  EXPECT_NEAR(psam::train::free_bits_kl(q, p, 1.0).item<double>(), 2.0, 1e-12);
+
+  const auto logits = torch::zeros({2, 1, 2, 2}, torch::kDouble);
+  const auto target = torch::ones({2, 1, 2, 2}, torch::kDouble);
+  psam::train::LossConfig c;
+  c.beta = 2;
+  c.kl_control = psam::train::KlControl::kFreeBits;
+  c.free_bits = 0.1;
+  const auto t = psam::train::prob_sam_loss(logits, target, q, p, c, 0);
+  EXPECT_NEAR(t.kl.item<double>(), 0.26, 1e-12);  // logged unfloored
+  EXPECT_NEAR(t.kl_term.item<double>(), 0.7, 1e-12);
+  EXPECT_NEAR(t.total.item<double>(), t.reconstruction.item<double>() + 0.7, 1e-12);
+  t.total.backward();
+  // d/dmu_b0 of 2 * mean_b(mu_b0^2 / 2) = mu_b0; dimension 1 is below the floor.
+  const auto expected = torch::tensor({{1.0, 0.0}, {0.0, 0.0}}, torch::kDouble);
+  EXPECT_TRUE(torch::allclose(mu.grad(), expected, 0, 1e-12)) << mu.grad();
+
+  // Without the control, dimension 1 is pulled towards the prior: gradient mu_01 = 0.2.
+  mu.mutable_grad().zero_();
+  c.kl_control = psam::train::KlControl::kNone;
+  psam::train::prob_sam_loss(logits, target, q, p, c, 0).total.backward();
+  EXPECT_NEAR(mu.grad()[0][1].item<double>(), 0.2, 1e-12);
+
+  c.free_bits = -0.5;
+  try {
+    c.validate();
+    ADD_FAILURE() << "no error";
+  } catch (const psam::Error& e) {
+    EXPECT_STREQ(e.what(), "loss: free_bits must be >= 0 (nats per latent dimension), got -0.5");
+  }
+}
+
+// KL per latent dimension: the closed form, summing to the KL.
+TEST(Loss, KlPerDimensionSumsToTheKl) {
+  torch::manual_seed(4);
+  const auto q = DiagonalGaussian::from_log_sigma(torch::randn({3, 5}), torch::randn({3, 5}));
+  const auto p = DiagonalGaussian::from_log_sigma(torch::randn({3, 5}), torch::randn({3, 5}));
+  const auto per_dim = q.kl_divergence_per_dim(p);
+  ASSERT_EQ(per_dim.sizes(), (std::vector<int64_t>{3, 5}));
+  EXPECT_TRUE(torch::allclose(per_dim.sum(-1), q.kl_divergence(p), 1e-6, 1e-6));
+  const auto var = (q.sigma() / p.sigma()).pow(2);
+  const auto direct = 0.5 * (var + ((q.mu() - p.mu()) / p.sigma()).pow(2) - 1 - var.log());
+  EXPECT_TRUE(torch::allclose(per_dim, direct, 1e-6, 1e-6));
+}

@@ -12,8 +12,8 @@
 
 #include "psam/io/npy.h"
 #include "psam/io/state_dict.h"
-#include "psam/train/checkpoint.h"
 #include "psam/models/registry.h"
+#include "psam/train/checkpoint.h"
 #include "psam/train/model_task.h"
 #include "psam/train/trainer.h"
 #include "psam/util/error.h"
@@ -44,6 +44,9 @@ class ObservedTask : public TrainTask {
     return inner_.loss(batch, step, generator);
   }
   void train_mode(bool on) override { inner_.train_mode(on); }
+  void after_step(const NamedValues& terms) override { inner_.after_step(terms); }
+  NamedValues state() const override { return inner_.state(); }
+  void load_state(const NamedValues& state) override { inner_.load_state(state); }
 
  private:
   TrainTask& inner_;
@@ -53,7 +56,7 @@ class ObservedTask : public TrainTask {
 // One "process": a fresh model, task and loaders on the store, then train() in run_dir.
 Outcome train_once(const std::string& store_dir, const std::string& run_dir, TrainerOptions options,
                    const std::string& latent_net = "reference",
-                   std::function<void(int64_t)> before_step = {},
+                   std::function<void(int64_t)> before_step = {}, const LossConfig& loss = {},
                    const data::AugmentOptions& augment = {}) {
   fs::create_directories(run_dir);
   auto store = std::make_shared<const data::DatasetStore>(data::DatasetStore::open(store_dir));
@@ -63,7 +66,7 @@ Outcome train_once(const std::string& store_dir, const std::string& run_dir, Tra
   data::Loader val_loader(store, store->split_indices("val"), test::tiny_loader_options(false));
   torch::manual_seed(1);
   const auto model = models::build_model(test::tiny_model(latent_net), torch::kCPU);
-  ModelTask model_task(*model, LossConfig{});
+  ModelTask model_task(*model, loss);
   ObservedTask task(model_task, std::move(before_step));
   options.run_dir = run_dir;
   options.seed = 7;
@@ -121,8 +124,7 @@ TEST_F(TrainerTest, ResumeIsBitExact) {
   }
   // The runs really trained: the weights moved from their initial values.
   torch::manual_seed(1);
-  const auto fresh =
-      io::state_dict(models::build_model(test::tiny_model(), torch::kCPU)->module());
+  const auto fresh = io::state_dict(models::build_model(test::tiny_model(), torch::kCPU)->module());
   EXPECT_FALSE(torch::equal(fresh.at("sam.mask_decoder.mask_tokens.weight"),
                             full.last.model.at("sam.mask_decoder.mask_tokens.weight")));
 }
@@ -139,22 +141,69 @@ TEST_F(TrainerTest, ResumeWithAugmentationIsBitExact) {
   TrainerOptions options;
   options.config = test::tiny_train_config();
   const Outcome plain = train_once(store_, dir_.path() + "/plain", options);
-  const Outcome full = train_once(store_, dir_.path() + "/aug_full", options, "reference", {}, augment);
+  const Outcome full =
+      train_once(store_, dir_.path() + "/aug_full", options, "reference", {}, {}, augment);
   ASSERT_EQ(full.result.status, TrainStatus::kFinished);
   EXPECT_NE(full.metrics, plain.metrics) << "augmentation changed nothing";
   const std::string run_dir = dir_.path() + "/aug_split";
   TrainerOptions first = options;
   first.stop_at_step = 5;
-  ASSERT_EQ(train_once(store_, run_dir, first, "reference", {}, augment).result.status,
+  ASSERT_EQ(train_once(store_, run_dir, first, "reference", {}, {}, augment).result.status,
             TrainStatus::kInterrupted);
   torch::manual_seed(999);
   TrainerOptions second = options;
   second.resume = true;
-  const Outcome b = train_once(store_, run_dir, second, "reference", {}, augment);
+  const Outcome b = train_once(store_, run_dir, second, "reference", {}, {}, augment);
   ASSERT_EQ(b.result.status, TrainStatus::kFinished);
   expect_identical(b.last.model, full.last.model);
   expect_identical(b.last.optimizer, full.last.optimizer);
   EXPECT_EQ(b.metrics, full.metrics);
+}
+
+// With GECO on, the multiplier and C's moving average are part of the run: a run stopped and
+// resumed ends bit-identical (weights, lambda, metrics) to the uninterrupted one.
+TEST_F(TrainerTest, ResumeWithGecoIsBitExact) {
+  TrainerOptions options;
+  options.config = test::tiny_train_config();
+  LossConfig geco;
+  geco.kl_control = KlControl::kGeco;
+  geco.geco.kappa = 1.0;  // below the tiny model's BCE + Dice: lambda rises
+  geco.geco.alpha = 0.9;
+  geco.geco.speed = 0.5;
+  const Outcome full = train_once(store_, dir_.path() + "/full", options, "reference", {}, geco);
+  ASSERT_EQ(full.result.status, TrainStatus::kFinished);
+  ASSERT_EQ(full.last.task.size(), 3u);
+  EXPECT_EQ(full.last.task[0].first, "geco_lambda");
+  EXPECT_GT(full.last.task[0].second, 1.0);
+  EXPECT_EQ(full.last.task[2], (std::pair<std::string, double>{"geco_updates", 16.0}));
+  EXPECT_NE(full.metrics.find("\"train/geco_lambda\""), std::string::npos);
+  EXPECT_NE(full.metrics.find("\"train/geco_c\""), std::string::npos);
+
+  const std::string run_dir = dir_.path() + "/split";
+  TrainerOptions first = options;
+  first.stop_at_step = 5;
+  const Outcome a = train_once(store_, run_dir, first, "reference", {}, geco);
+  ASSERT_EQ(a.result.status, TrainStatus::kInterrupted);
+  EXPECT_EQ(a.last.task[2], (std::pair<std::string, double>{"geco_updates", 5.0}));
+  EXPECT_NE(a.last.task[0].second, full.last.task[0].second);
+  torch::manual_seed(999);
+  torch::rand({10});
+  TrainerOptions second = options;
+  second.resume = true;
+  const Outcome b = train_once(store_, run_dir, second, "reference", {}, geco);
+  ASSERT_EQ(b.result.status, TrainStatus::kFinished);
+  expect_identical(b.last.model, full.last.model);
+  expect_identical(b.last.optimizer, full.last.optimizer);
+  EXPECT_EQ(b.last.task, full.last.task);
+  EXPECT_EQ(b.metrics, full.metrics);
+
+  // GECO changed the training: the weights differ from a run without it.
+  const Outcome plain = train_once(store_, dir_.path() + "/plain", options);
+  EXPECT_TRUE(plain.last.task.empty());
+  int differing = 0;
+  for (const auto& [name, t] : full.last.model)
+    differing += !torch::equal(t, plain.last.model.at(name));
+  EXPECT_GT(differing, 0);
 }
 
 // train.checkpoint_every_steps writes last.pt inside epochs; a process killed after such a
@@ -178,8 +227,8 @@ TEST_F(TrainerTest, MidEpochCheckpointsResumeBitExact) {
   ASSERT_EQ(a.result.status, TrainStatus::kFinished);
   EXPECT_EQ(saved_step.count(2), 0u) << "no last.pt before the first 3 steps";
   // Every 3 steps, counted from the last write (the epoch's end at step 8 writes one too).
-  const std::map<int64_t, int64_t> expected = {{3, 3},  {4, 3},  {5, 3},  {6, 6},   {7, 6},
-                                               {8, 8},  {9, 8},  {10, 8}, {11, 11}, {12, 11},
+  const std::map<int64_t, int64_t> expected = {{3, 3},   {4, 3},   {5, 3},  {6, 6},   {7, 6},
+                                               {8, 8},   {9, 8},   {10, 8}, {11, 11}, {12, 11},
                                                {13, 11}, {14, 14}, {15, 14}};
   EXPECT_EQ(saved_step, expected);
 
@@ -375,7 +424,8 @@ TEST_F(TrainerTest, NonFiniteStepsAreSkipped) {
   EXPECT_EQ(run.result.status, TrainStatus::kFinished);
   EXPECT_EQ(run.result.skipped_steps, 2);  // the batch holding it, once per epoch
   EXPECT_EQ(run.result.steps, 14);
-  for (const auto& [name, t] : run.last.model) EXPECT_TRUE(torch::isfinite(t).all().item<bool>()) << name;
+  for (const auto& [name, t] : run.last.model)
+    EXPECT_TRUE(torch::isfinite(t).all().item<bool>()) << name;
   EXPECT_NE(run.metrics.find("\"kind\":\"nonfinite\""), std::string::npos);
 }
 

@@ -83,6 +83,19 @@ void bind(Binder& b, train::LossConfig& c) {
   b.field("l2_weight", c.l2_weight,
           "weight of the sum of L2 norms of the latent nets' (and combiner's) parameters; "
           "0 = off (Knegt's Probabilistic U-Net: 1e-5)");
+  b.choice("kl_control", c.kl_control,
+           "none: the KL weight as set; geco: a Lagrange multiplier on the reconstruction "
+           "target geco_kappa rescales it per step; free_bits: KL below free_bits nats per "
+           "latent dimension costs nothing");
+  b.field("free_bits", c.free_bits, "kl_control free_bits: floor in nats per latent dimension");
+  b.field("geco_kappa", c.geco.kappa,
+          "kl_control geco: target of bce_weight * BCE + dice_weight * Dice; about 0.9x what a "
+          "run without KL control reaches");
+  b.field("geco_alpha", c.geco.alpha, "kl_control geco: decay of the constraint's moving average");
+  b.field("geco_speed", c.geco.speed,
+          "kl_control geco: lambda <- lambda * exp(geco_speed * moving average of rec - kappa)");
+  b.field("geco_lambda_min", c.geco.lambda_min, "kl_control geco: lambda's lower clamp (<= 1)");
+  b.field("geco_lambda_max", c.geco.lambda_max, "kl_control geco: lambda's upper clamp (>= 1)");
 }
 
 }  // namespace psam::config

@@ -41,8 +41,13 @@ class DiagonalGaussian {
   at::Tensor entropy() const;
   // Closed-form KL(this || other), summed over the latent dimensions: [B].
   at::Tensor kl_divergence(const DiagonalGaussian& other) const;
+  // The same per latent dimension: [B, L].
+  at::Tensor kl_divergence_per_dim(const DiagonalGaussian& other) const;
 
  private:
+  // Twice the KL per latent dimension, [B, L] (halved after the sum, as the reference does).
+  at::Tensor twice_kl_per_dim(const DiagonalGaussian& other) const;
+
   at::Tensor mu_, sigma_;
 };
 

@@ -16,6 +16,8 @@
 //                 inside a gradient-accumulation group)}
 //   grads        the gradients accumulated so far in that group, by parameter name (only then)
 //   scaler       {"scale", "growth_tracker"}: the fp16 gradient scaler (only with one)
+//   task         {name: number}: the task's own state (TrainTask::state, e.g. GECO's
+//                lambda), only when it has one
 //   ema          the exponential moving average of the trained parameters, by name (only with
 //                train.ema_decay > 0); it has been updated once per optimiser step
 
@@ -40,6 +42,9 @@
 #include "psam/io/tensor_dict.h"
 
 namespace psam::train {
+
+// Named numbers: loss terms, or a task's state.
+using NamedValues = std::vector<std::pair<std::string, double>>;
 
 struct BestState {
   std::string metric;
@@ -77,6 +82,7 @@ struct Checkpoint {
   io::TensorDict optimizer;
   io::TensorDict grads;  // inside an accumulation group: the gradients so far; else empty
   io::TensorDict ema;    // train.ema_decay > 0: the averaged trained parameters; else empty
+  NamedValues task;      // TrainTask::state(); empty when the task has none
   double scaler_scale = 0;  // the gradient scaler's scale (fp16); 0 = no scaler
   int64_t scaler_growth_tracker = 0;
   std::string schedule_kind;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "psam/prob/gaussian.h"
+#include "psam/train/geco.h"
 #include "psam/util/names.h"
 
 namespace psam::train {
@@ -51,6 +52,19 @@ inline constexpr NameTable<BceReduction, 3> kBceReductionNames = {{
 }};
 constexpr const auto& enum_names(BceReduction) { return kBceReductionNames; }
 
+// What keeps the latent from collapsing onto the prior (docs/train.md, "The KL term's control").
+enum class KlControl {
+  kNone,      // kl_weight * KL, as configured
+  kGeco,      // the KL weight divided by GECO's multiplier (train/geco.h), updated per step
+  kFreeBits,  // kl_weight * sum over latent dimensions of max(free_bits, batch-mean KL_j)
+};
+inline constexpr NameTable<KlControl, 3> kKlControlNames = {{
+    {KlControl::kNone, "none"},
+    {KlControl::kGeco, "geco"},
+    {KlControl::kFreeBits, "free_bits"},
+}};
+constexpr const auto& enum_names(KlControl) { return kKlControlNames; }
+
 struct LossConfig {
   double bce_weight = 1.0;
   BceReduction bce_reduction = BceReduction::kMean;
@@ -65,6 +79,11 @@ struct LossConfig {
   // latent-variable parts (prior, posterior, combiner; see each method): Knegt's Probabilistic
   // U-Net and UA-SAM use 1e-5; 0 = off (Probabilistic SAM's reference has none).
   double l2_weight = 0.0;
+  KlControl kl_control = KlControl::kNone;
+  // kl_control free_bits: the floor in nats per latent dimension below which the KL costs
+  // nothing (Kingma et al. 2016).
+  double free_bits = 0.25;
+  GecoConfig geco;  // kl_control geco
 
   void validate() const;  // psam::Error naming the first invalid field
 };
@@ -74,13 +93,21 @@ struct StepLoss {
   at::Tensor total;                                        // scalar that is minimised
   std::vector<std::pair<std::string, at::Tensor>> terms;  // scalars to log, e.g. bce, dice, kl
   std::optional<double> beta;  // a latent method's KL weight after the warm-up, for the log
+  // A latent method's parts of `total`, for the KL control: the weighted KL term (with its
+  // gradient; GECO rescales it) and the reconstruction bce_weight * BCE + dice_weight * Dice
+  // (detached; GECO's constraint reads it). Undefined for a method without a latent KL.
+  at::Tensor kl_term;
+  at::Tensor reconstruction;
 };
 
 struct LossTerms {
   at::Tensor bce;    // scalar
   at::Tensor dice;   // scalar
   at::Tensor kl;     // scalar: batch mean of KL(posterior || prior)
-  at::Tensor total;  // bce_weight * bce + dice_weight * dice + kl_weight * kl
+  at::Tensor reconstruction;  // bce_weight * bce + dice_weight * dice
+  // kl_weight * kl; under free bits kl_weight * free_bits_kl(...) instead
+  at::Tensor kl_term;
+  at::Tensor total;        // reconstruction + kl_term
   double kl_weight = 0.0;  // at this step
   double beta = 0.0;       // after the warm-up (loss.beta, or elbo_beta when unset)
 };
@@ -94,6 +121,11 @@ at::Tensor dice_loss(const at::Tensor& logits, const at::Tensor& target, DiceMod
                      double smooth = 1.0);
 // Batch mean of KL(posterior || prior), each summed over the latent dimensions.
 at::Tensor kl_loss(const prob::DiagonalGaussian& posterior, const prob::DiagonalGaussian& prior);
+// Free bits per latent dimension: sum over j of max(floor, batch mean of KL_j(posterior ||
+// prior)). Per dimension, so no dimension is squeezed onto the prior once it carries `floor`
+// nats; the batch mean first (Kingma et al.), so an image may leave a dimension unused.
+at::Tensor free_bits_kl(const prob::DiagonalGaussian& posterior,
+                        const prob::DiagonalGaussian& prior, double floor);
 // Sum over the tensors of their L2 (Frobenius) norms, as the references' l2_regularisation.
 at::Tensor l2_norm_sum(const std::vector<at::Tensor>& parameters);
 // The KL weight under which BCE + beta * KL is the negative ELBO per image (the KL being a batch

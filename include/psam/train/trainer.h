@@ -47,6 +47,13 @@ class TrainTask {
   virtual StepLoss loss(const data::Batch& batch, int64_t step, at::Generator generator) = 0;
   // Called once before training and after a resume: e.g. switches the model to train mode.
   virtual void train_mode(bool on) { module().train(on); }
+  // After each optimiser step taken (not a skipped one), with the step's logged terms as means
+  // over the global batch, the same on every rank: e.g. GECO's multiplier update.
+  virtual void after_step(const NamedValues& /*terms*/) {}
+  // The task's own training state (e.g. GECO's), saved in checkpoints and given back to
+  // load_state on resume (empty from a checkpoint written without it).
+  virtual NamedValues state() const { return {}; }
+  virtual void load_state(const NamedValues& /*state*/) {}
 };
 
 // The files of a run directory.

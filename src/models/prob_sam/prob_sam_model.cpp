@@ -56,6 +56,8 @@ train::StepLoss ProbSamModel::loss(const data::Batch& batch, const train::LossCo
   if (config().prob.deterministic()) return result;
   result.terms.emplace_back("kl", terms.kl.detach());
   result.beta = terms.beta;
+  result.kl_term = terms.kl_term;
+  result.reconstruction = terms.reconstruction.detach();
   if (loss.l2_weight > 0) {
     std::vector<at::Tensor> regularised;
     const auto add = [&](const torch::nn::Module& part) {

@@ -41,6 +41,8 @@ train::StepLoss ProbUnetModel::loss(const data::Batch& batch, const train::LossC
   out.total = terms.total;
   out.terms = {{"bce", terms.bce.detach()}, {"kl", terms.kl.detach()}};
   out.beta = terms.beta;
+  out.kl_term = terms.kl_term;
+  out.reconstruction = terms.reconstruction.detach();
   if (loss.dice_weight > 0) out.terms.emplace_back("dice", terms.dice.detach());
   if (loss.l2_weight > 0) {
     const at::Tensor l2 = train::l2_norm_sum(net_->regularised_parameters());

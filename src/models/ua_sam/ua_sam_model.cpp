@@ -140,6 +140,8 @@ train::StepLoss UaSamModel::loss(const data::Batch& batch, const train::LossConf
   result.terms = {
       {"bce", terms.bce.detach()}, {"dice", terms.dice.detach()}, {"kl", terms.kl.detach()}};
   result.beta = terms.beta;
+  result.kl_term = terms.kl_term;
+  result.reconstruction = terms.reconstruction.detach();
   if (loss.l2_weight > 0) {
     std::vector<at::Tensor> regularised = prior_net->parameters();
     for (const auto& t : posterior_net->parameters()) regularised.push_back(t);

@@ -81,7 +81,15 @@ at::Tensor free_bits_kl(const prob::DiagonalGaussian& posterior,
                         const prob::DiagonalGaussian& prior, double floor) {
   PSAM_CHECK(posterior.defined() && prior.defined(),
              "free bits: needs both the posterior and the prior");
-  return posterior.kl_divergence_per_dim(prior).mean(0).clamp_min(floor).sum();
+  // The floor releases the posterior only. The prior still follows it: below the floor it would
+  // otherwise get no gradient and be sampled at evaluation as it was initialised. The value is
+  // the floored KL; the prior's part adds its gradient and cancels in value.
+  const prob::DiagonalGaussian fixed_prior(prior.mu().detach(), prior.sigma().detach());
+  const prob::DiagonalGaussian fixed_posterior(posterior.mu().detach(), posterior.sigma().detach());
+  const at::Tensor released =
+      posterior.kl_divergence_per_dim(fixed_prior).mean(0).clamp_min(floor).sum();
+  const at::Tensor followed = fixed_posterior.kl_divergence(prior).mean();
+  return released + (followed - followed.detach());
 }
 
 double elbo_beta(BceReduction reduction, int64_t batch, int64_t pixels_per_image) {
@@ -89,9 +97,12 @@ double elbo_beta(BceReduction reduction, int64_t batch, int64_t pixels_per_image
              fmt::format("loss: ELBO weight of an empty batch ({} images of {} pixels)", batch,
                          pixels_per_image));
   switch (reduction) {
-    case BceReduction::kMean: return 1.0 / static_cast<double>(pixels_per_image);
-    case BceReduction::kImageSum: return 1.0;
-    case BceReduction::kSum: return static_cast<double>(batch);
+    case BceReduction::kMean:
+      return 1.0 / static_cast<double>(pixels_per_image);
+    case BceReduction::kImageSum:
+      return 1.0;
+    case BceReduction::kSum:
+      return static_cast<double>(batch);
   }
   throw Error("loss: unknown BCE reduction");
 }

@@ -104,11 +104,12 @@ TEST(Loss, UnsetBetaIsTheElboWeightOfTheReduction) {
     const auto p = DiagonalGaussian::from_log_sigma(torch::randn({b, 4}, torch::kDouble),
                                                     torch::randn({b, 4}, torch::kDouble));
     // The negative ELBO per image, averaged over the batch, from its definition.
-    const auto per_pixel = torch::binary_cross_entropy_with_logits(
-        logits, target, {}, {}, at::Reduction::None);
+    const auto per_pixel =
+        torch::binary_cross_entropy_with_logits(logits, target, {}, {}, at::Reduction::None);
     const double elbo = (per_pixel.sum() / b + q.kl_divergence(p).mean()).item<double>();
     const std::vector<std::pair<BceReduction, double>> scales = {
-        {BceReduction::kMean, 1.0 / (h * w)}, {BceReduction::kImageSum, 1.0},
+        {BceReduction::kMean, 1.0 / (h * w)},
+        {BceReduction::kImageSum, 1.0},
         {BceReduction::kSum, static_cast<double>(b)}};
     for (const auto& [reduction, scale] : scales) {
       psam::train::LossConfig c;
@@ -183,6 +184,16 @@ TEST(Loss, FreeBitsFloorsEachLatentDimension) {
   t.total.backward();
   // d/dmu_b0 of 2 * mean_b(mu_b0^2 / 2) = mu_b0; dimension 1 is below the floor.
   const auto expected = torch::tensor({{1.0, 0.0}, {0.0, 0.0}}, torch::kDouble);
+  EXPECT_TRUE(torch::allclose(mu.grad(), expected, 0, 1e-12)) << mu.grad();
+  // The prior still follows the posterior in every dimension, floored or not.
+  const auto prior_mu = torch::zeros({2, 2}, torch::kDouble).requires_grad_();
+  const auto t2 = psam::train::prob_sam_loss(
+      logits, target, q, DiagonalGaussian(prior_mu, torch::ones({2, 2}, torch::kDouble)), c, 0);
+  mu.mutable_grad().zero_();
+  t2.total.backward();
+  EXPECT_NEAR(t2.kl_term.item<double>(), 0.7, 1e-12);
+  // d/dm_bj of 2 * mean_b((mu_bj - m_bj)^2 / 2) = -(mu_bj - m_bj) = -mu_bj.
+  EXPECT_TRUE(torch::allclose(prior_mu.grad(), -mu.detach(), 0, 1e-12)) << prior_mu.grad();
   EXPECT_TRUE(torch::allclose(mu.grad(), expected, 0, 1e-12)) << mu.grad();
 
   // Without the control, dimension 1 is pulled towards the prior: gradient mu_01 = 0.2.

@@ -123,7 +123,10 @@ at::Tensor dice_loss(const at::Tensor& logits, const at::Tensor& target, DiceMod
 at::Tensor kl_loss(const prob::DiagonalGaussian& posterior, const prob::DiagonalGaussian& prior);
 // Free bits per latent dimension: sum over j of max(floor, batch mean of KL_j(posterior ||
 // prior)). Per dimension, so no dimension is squeezed onto the prior once it carries `floor`
-// nats; the batch mean first (Kingma et al.), so an image may leave a dimension unused.
+// nats; the batch mean first (Kingma et al.), so an image may leave a dimension unused. The floor
+// frees the posterior only: the prior always gets the gradient of KL(posterior || prior), so it
+// keeps following the posterior (a prior left at its initialisation would be what evaluation
+// samples).
 at::Tensor free_bits_kl(const prob::DiagonalGaussian& posterior,
                         const prob::DiagonalGaussian& prior, double floor);
 // Sum over the tensors of their L2 (Frobenius) norms, as the references' l2_regularisation.

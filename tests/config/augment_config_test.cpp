@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "config/config.h"
+#include "config/config_error.h"
 #include "psam/sam/config.h"
 #include "psam/util/error.h"
 #include "support/testing.h"
@@ -10,14 +11,7 @@
 namespace psam::config {
 namespace {
 
-std::string error_of(const std::string& path, const std::vector<std::string>& overrides) {
-  try {
-    load<Config>(path, overrides);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using config_test::load_error;
 
 TEST(AugmentConfig, SectionsLoadAndWriteBack) {
   support::TempDir dir;
@@ -45,9 +39,9 @@ eval: {tta: flips}
   EXPECT_EQ(to_yaml(back), to_yaml(c));
   EXPECT_FALSE(Config{}.data.augment.enabled());
   EXPECT_EQ(Config{}.eval.tta, geometry::TtaMode::kNone);
-  EXPECT_EQ(error_of(path, {"eval.tta=rotations"}),
+  EXPECT_EQ(load_error(path, {"eval.tta=rotations"}),
             "command line: key 'eval.tta' expects one of none, flips, got 'rotations'");
-  EXPECT_NE(error_of(path, {"data.augment.afine.p=1"}).find("unknown key 'data.augment.afine.p'"),
+  EXPECT_NE(load_error(path, {"data.augment.afine.p=1"}).find("unknown key 'data.augment.afine.p'"),
             std::string::npos);
 }
 
@@ -60,7 +54,7 @@ TEST(AugmentConfig, ImgSizeTakesANumberOrAuto) {
   EXPECT_EQ(load<Config>(dir.write("back.yaml", to_yaml(c))).model.prob.sam.img_size,
             sam::kAutoImgSize);
   EXPECT_EQ(load<Config>(path, {"model.sam.img_size=256"}).model.prob.sam.img_size, 256);
-  EXPECT_EQ(error_of(path, {"model.sam.img_size=big"}),
+  EXPECT_EQ(load_error(path, {"model.sam.img_size=big"}),
             "command line: key 'model.sam.img_size' expects an integer or auto, got 'big'");
   // Unresolved, the model refuses to be built.
   EXPECT_THROW(c.model.prob.sam.validate(), Error);

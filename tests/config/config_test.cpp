@@ -5,20 +5,14 @@
 
 #include "config/bench.h"
 #include "config/config.h"
+#include "config/config_error.h"
 #include "psam/util/error.h"
 #include "support/testing.h"
 
 namespace psam::config {
 namespace {
 
-std::string error_of(const std::string& path, const std::vector<std::string>& overrides) {
-  try {
-    load<Config>(path, overrides);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using config_test::load_error;
 
 // The exact text pins the written format: run directories and checkpoints keep this file and
 // its hash, so a format change must be deliberate. Other sections follow `run:`.
@@ -59,16 +53,16 @@ run:
   EXPECT_EQ(c.run.precision, RunOptions::Precision::kBf16);
   EXPECT_EQ(load<Config>(dir.write("back.yaml", to_yaml(c))).run.seed, 7);
 
-  EXPECT_EQ(error_of(path, {"run.device=gpu"}),
+  EXPECT_EQ(load_error(path, {"run.device=gpu"}),
             "command line: key 'run.device' expects one of auto, cpu, cuda, got 'gpu'");
-  EXPECT_EQ(error_of(path, {"run.precision=fp8"}),
+  EXPECT_EQ(load_error(path, {"run.precision=fp8"}),
             "command line: key 'run.precision' expects one of fp32, bf16, fp16, got 'fp8'");
-  EXPECT_EQ(error_of(path, {"run.sed=1"}),
+  EXPECT_EQ(load_error(path, {"run.sed=1"}),
             "command line: unknown key 'run.sed' (did you mean 'run.seed'?)");
-  EXPECT_EQ(error_of(path, {"seed=1"}),
+  EXPECT_EQ(load_error(path, {"seed=1"}),
             "command line: unknown key 'seed' (did you mean 'run.seed'?)");
   const std::string typo = dir.write("typo.yaml", "run:\n  thread: 2\n");
-  EXPECT_EQ(error_of(typo, {}), typo + ": unknown key 'run.thread' (did you mean 'run.threads'?)");
+  EXPECT_EQ(load_error(typo, {}), typo + ": unknown key 'run.thread' (did you mean 'run.threads'?)");
 }
 
 // data.test_split overlapped eval.split and was never read: a run's old config.yaml still
@@ -83,7 +77,7 @@ TEST(Config, RetiredKeysLoadWithAWarning) {
             std::string::npos)
       << log;
   EXPECT_EQ(to_yaml(c).find("test_split"), std::string::npos);
-  EXPECT_NE(error_of(path, {"data.test_splitt=x"}).find("unknown key 'data.test_splitt'"),
+  EXPECT_NE(load_error(path, {"data.test_splitt=x"}).find("unknown key 'data.test_splitt'"),
             std::string::npos);
 }
 

@@ -41,7 +41,8 @@ eval: {tta: flips}
   EXPECT_EQ(Config{}.eval.tta, geometry::TtaMode::kNone);
   EXPECT_EQ(load_error(path, {"eval.tta=rotations"}),
             "command line: key 'eval.tta' expects one of none, flips, got 'rotations'");
-  EXPECT_NE(load_error(path, {"data.augment.afine.p=1"}).find("unknown key 'data.augment.afine.p'"),
+  EXPECT_NE(load_error(path, {"data.augment.afine.p=1"})
+                .find("unknown key 'data.augment.afine' (did you mean 'data.augment.affine'?)"),
             std::string::npos);
 }
 

@@ -171,6 +171,22 @@ SampleOutput ProbSamImpl::sample(const torch::Tensor& image_embedding, const tor
   return out;
 }
 
+torch::Tensor ProbSamImpl::prior_draws(const torch::Tensor& image_embedding,
+                                       const torch::Tensor& boxes, const DiagonalGaussian& prior,
+                                       int64_t n, std::array<int64_t, 2> out_hw,
+                                       c10::optional<at::Generator> generator) {
+  PSAM_CHECK(!deterministic(), "ProbSam: latent_net none has no prior to draw from");
+  PSAM_CHECK(n >= 1, fmt::format("ProbSam: draw count must be >= 1, got {}", n));
+  const int64_t B = image_embedding.size(0);
+  PSAM_CHECK(prior.defined() && prior.batch_size() == B,
+             fmt::format("ProbSam: prior_draws needs a prior for the {} embeddings", B));
+  // [n,B,L] -> image-major [B*n,L], matching the repeated embeddings and boxes.
+  const auto z = prior.rsample(n, std::move(generator)).transpose(0, 1).reshape({B * n, -1});
+  const auto logits = decode(image_embedding.repeat_interleave(n, 0),
+                             boxes.repeat_interleave(n, 0), z, sam::EmbeddingBatching::kPaired);
+  return geometry::resize_logits(logits, out_hw).view({B, n, out_hw[0], out_hw[1]});
+}
+
 std::vector<torch::Tensor> ProbSamImpl::trainable_parameters() const {
   std::vector<torch::Tensor> out;
   for (const auto& p : parameters())

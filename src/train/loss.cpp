@@ -42,6 +42,11 @@ void LossConfig::validate() const {
       free_bits >= 0 && std::isfinite(free_bits),
       fmt::format("loss: free_bits must be >= 0 (nats per latent dimension), got {}", free_bits));
   geco.validate();
+  PSAM_CHECK(energy_weight >= 0 && std::isfinite(energy_weight),
+             fmt::format("loss: energy_weight must be >= 0, got {}", energy_weight));
+  PSAM_CHECK(energy_samples >= 2,
+             fmt::format("loss: energy_samples must be >= 2 (the spread term needs a pair), got {}",
+                         energy_samples));
 }
 
 at::Tensor bce_loss(const at::Tensor& logits, const at::Tensor& target, BceReduction reduction) {
@@ -69,6 +74,32 @@ at::Tensor dice_loss(const at::Tensor& logits, const at::Tensor& target, DiceMod
   const auto inter = (p * y).flatten(1).sum(1);
   const auto total = p.flatten(1).sum(1) + y.flatten(1).sum(1);
   return (1.0 - (2.0 * inter + smooth) / (total + smooth)).mean();
+}
+
+at::Tensor soft_jaccard_distances(const at::Tensor& a, const at::Tensor& b) {
+  PSAM_CHECK(a.defined() && b.defined() && a.dim() == 4 && b.dim() == 4 && a.size(0) == b.size(0) &&
+                 a.size(2) == b.size(2) && a.size(3) == b.size(3),
+             fmt::format("soft Jaccard: expected maps [B,K,H,W] and [B,A,H,W], got {} and {}",
+                         a.defined() ? fmt::format("{}", fmt::streamed(a.sizes())) : "none",
+                         b.defined() ? fmt::format("{}", fmt::streamed(b.sizes())) : "none"));
+  const auto x = a.flatten(2);
+  const auto y = b.to(a.options()).flatten(2);
+  // Every intersection at once: [B,K,P] x [B,P,A].
+  const auto inter = at::bmm(x, y.transpose(1, 2));
+  const auto uni = x.sum(2).unsqueeze(2) + y.sum(2).unsqueeze(1) - inter;
+  return 1.0 - (inter + 1.0) / (uni + 1.0);
+}
+
+at::Tensor energy_score(const at::Tensor& samples, const at::Tensor& observed) {
+  PSAM_CHECK(samples.defined() && samples.dim() == 4 && samples.size(1) >= 2,
+             "energy score: samples must be [B,K,H,W] with K >= 2");
+  const int64_t k = samples.size(1);
+  const auto cross = soft_jaccard_distances(samples, observed).mean({1, 2});
+  const auto pairs = soft_jaccard_distances(samples, samples);
+  // The diagonal (a soft map against itself) is not a pair of independent draws.
+  const auto spread = (pairs.sum({1, 2}) - pairs.diagonal(0, 1, 2).sum(1)) /
+                      static_cast<double>(k * (k - 1));
+  return (cross - 0.5 * spread).mean();
 }
 
 at::Tensor kl_loss(const prob::DiagonalGaussian& posterior, const prob::DiagonalGaussian& prior) {

@@ -28,6 +28,12 @@ ModelTask::ModelTask(models::Model& model, LossConfig loss) : model_(model), los
 
 StepLoss ModelTask::loss(const data::Batch& batch, int64_t step, at::Generator generator) {
   StepLoss out = model_.loss(batch, loss_, step, std::move(generator));
+  PSAM_CHECK(loss_.energy_weight == 0 ||
+                 std::any_of(out.terms.begin(), out.terms.end(),
+                             [](const auto& term) { return term.first == "energy"; }),
+             fmt::format("loss.energy_weight: method {} has no prior samples to score (prob_sam "
+                         "with a latent net has)",
+                         model_.kind()));
   if (loss_.kl_control == KlControl::kNone) return out;
   PSAM_CHECK(out.kl_term.defined(),
              fmt::format("loss.kl_control {}: method {} has no latent KL term to control",

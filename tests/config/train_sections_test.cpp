@@ -111,6 +111,14 @@ TEST(TrainSections, KlControlKeys) {
   EXPECT_EQ(invalid("loss.geco_speed=-1"), "loss: geco_speed must be > 0, got -1");
   EXPECT_EQ(invalid("loss.free_bits=-0.1"),
             "loss: free_bits must be >= 0 (nats per latent dimension), got -0.1");
+  EXPECT_DOUBLE_EQ(plain.loss.energy_weight, 0);
+  EXPECT_EQ(plain.loss.energy_samples, 4);
+  const Config energy = load<Config>("", {"loss.energy_weight=0.5", "loss.energy_samples=6"});
+  EXPECT_DOUBLE_EQ(energy.loss.energy_weight, 0.5);
+  EXPECT_EQ(energy.loss.energy_samples, 6);
+  EXPECT_EQ(invalid("loss.energy_samples=1"),
+            "loss: energy_samples must be >= 2 (the spread term needs a pair), got 1");
+  EXPECT_EQ(invalid("loss.energy_weight=-1"), "loss: energy_weight must be >= 0, got -1");
 }
 
 // train.lr_mult is a mapping of dotted part names: nested and dotted spellings, base files and

@@ -1,8 +1,8 @@
 // ProbSam: module names, trainable-part selection (which parameters get gradients), batched
 // sampling against one-at-a-time decoding, and the deterministic (latent_net none) variant.
-#include "psam/geometry/frame.h"
 #include "psam/prob/prob_sam.h"
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 
+#include "psam/geometry/frame.h"
 #include "psam/train/loss.h"
 #include "psam/util/error.h"
 #include "support/tiny_prob_sam.h"
@@ -160,6 +161,40 @@ TEST(ProbSam, BatchedSamplesEqualOneAtATimeDecoding) {
     auto again = at::make_generator<at::CPUGeneratorImpl>(11);
     EXPECT_TRUE(torch::equal(
         model->sample(in.image_embedding, in.image, in.boxes, n, {32, 32}, again).z, out.z));
+  }
+}
+
+// prior_draws: n reparameterised prior codes per image, image-major, each decoded with its own
+// image's embedding and box; the gradient reaches the prior's mu and sigma.
+TEST(ProbSam, PriorDrawsDecodeEachImagesCodes) {
+  ProbSam model(tiny_config("reference"));
+  auto in = batch(model, 2);
+  in.image_embedding = in.image_embedding.detach();
+  in.boxes = torch::tensor({{20.f, 16.f, 52.f, 40.f}, {4.f, 8.f, 30.f, 60.f}});
+  const auto prior = model->prior(in.image_embedding, in.image);
+  const int64_t n = 3;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+  const auto draws = model->prior_draws(in.image_embedding, in.boxes, prior, n, {32, 32}, gen);
+  ASSERT_EQ(draws.sizes(), (std::vector<int64_t>{2, n, 32, 32}));
+  auto same = at::make_generator<at::CPUGeneratorImpl>(5);
+  const auto z = prior.rsample(n, same).detach();  // [n,B,L]
+  {
+    torch::NoGradGuard no_grad;
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t i = 0; i < n; ++i) {
+        const auto one = geometry::resize_logits(
+            model->decode(in.image_embedding.slice(0, b, b + 1), in.boxes.slice(0, b, b + 1),
+                          z[i].slice(0, b, b + 1), sam::EmbeddingBatching::kPaired),
+            {32, 32});
+        EXPECT_TRUE(torch::allclose(draws[b][i], one[0][0], 1e-5, 1e-5)) << b << " " << i;
+      }
+  }
+  draws.sum().backward();
+  for (const auto& item : model->named_parameters()) {
+    const auto& p = item.value();
+    if (item.key().rfind("prior_net.", 0) != 0 || !p.requires_grad()) continue;
+    ASSERT_TRUE(p.grad().defined()) << item.key();
+    EXPECT_GT(p.grad().abs().sum().item<double>(), 0) << item.key();
   }
 }
 

@@ -85,7 +85,7 @@ TEST(Geco, ConfigErrorsNameTheKey) {
 class FixedTermsModel : public models::Model {
  public:
   FixedTermsModel(at::Tensor rec, at::Tensor kl, double w, bool latent)
-      : Model(stub_config()), rec_(std::move(rec)), kl_(std::move(kl)), w_(w), latent_(latent) {}
+      : Model(fixed_terms_config()), rec_(std::move(rec)), kl_(std::move(kl)), w_(w), latent_(latent) {}
 
   torch::nn::Module& module() override { return module_; }
   void prepare_loader(data::LoaderOptions&, bool) const override {}
@@ -106,7 +106,7 @@ class FixedTermsModel : public models::Model {
   void init_from_foreign(const io::TensorDict&, const std::string&) override {}
 
  private:
-  static models::ModelConfig stub_config() {
+  static models::ModelConfig fixed_terms_config() {
     models::ModelConfig c;
     c.kind = "fixed_terms";
     return c;
@@ -182,6 +182,18 @@ TEST(Geco, NoneIsUntouchedAndADeterministicMethodIsRefused) {
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(),
                  "loss.kl_control free_bits: method fixed_terms has no latent KL term to control");
+  }
+  // The energy score needs a method that scores its prior's samples.
+  LossConfig energy;
+  energy.energy_weight = 1;
+  ModelTask latent_task(latent, energy);
+  try {
+    latent_task.loss(data::Batch{}, 0, at::Generator());
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "loss.energy_weight: method fixed_terms has no prior samples to score (prob_sam "
+                 "with a latent net has)");
   }
 }
 

@@ -211,6 +211,64 @@ TEST(Loss, FreeBitsFloorsEachLatentDimension) {
   }
 }
 
+// Soft Jaccard distances by hand: [1,1,0,0] against [0,1,1,0] share 1 of 3 pixels, so
+// 1 - (1 + 1) / (3 + 1) = 0.5; a map against itself (binary) is 0, two empty maps are 0, an empty
+// map against 2 pixels 1 - 1 / 3.
+TEST(Loss, SoftJaccardDistancesByHand) {
+  const auto a = torch::tensor({1.0, 1.0, 0.0, 0.0}, torch::kDouble).view({1, 1, 2, 2});
+  const auto b = torch::tensor({0.0, 1.0, 1.0, 0.0}, torch::kDouble).view({1, 1, 2, 2});
+  const auto empty = torch::zeros({1, 1, 2, 2}, torch::kDouble);
+  const auto d = psam::train::soft_jaccard_distances(torch::cat({a, b, empty}, 1),
+                                                     torch::cat({a, b, empty}, 1));
+  const auto expected = torch::tensor({{0.0, 0.5, 2.0 / 3}, {0.5, 0.0, 2.0 / 3},
+                                       {2.0 / 3, 2.0 / 3, 0.0}},
+                                      torch::kDouble)
+                            .view({1, 3, 3});
+  EXPECT_TRUE(torch::allclose(d, expected, 0, 1e-12)) << d;
+  try {
+    psam::train::soft_jaccard_distances(a, torch::zeros({1, 1, 3, 2}, torch::kDouble));
+    ADD_FAILURE() << "no error";
+  } catch (const psam::Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "soft Jaccard: expected maps [B,K,H,W] and [B,A,H,W], got [1, 1, 2, 2] and "
+                 "[1, 1, 3, 2]");
+  }
+}
+
+// Two raters who disagree completely (disjoint 4-pixel masks A and B). Samples {A, B}, drawn as
+// the raters are, score 0: cross distances (0 + 8/9 + 8/9 + 0) / 4 minus half the pair's 8/9.
+// Samples that always give A score 4/9 (no spread to subtract), and the soft average of the
+// two, 2/7 (distance 4/7 to each mask and to itself). The spread the raters have wins.
+TEST(Loss, EnergyScoreIsLowestForSamplesThatSpreadAsTheRaters) {
+  auto A = torch::zeros({1, 1, 4, 4}, torch::kDouble);
+  auto B = torch::zeros({1, 1, 4, 4}, torch::kDouble);
+  A.slice(2, 0, 2).slice(3, 0, 2).fill_(1);
+  B.slice(2, 2, 4).slice(3, 2, 4).fill_(1);
+  const auto raters = torch::cat({A, B}, 1);
+  const auto score = [&](const at::Tensor& samples) {
+    return psam::train::energy_score(samples, raters).item<double>();
+  };
+  EXPECT_NEAR(score(torch::cat({A, B}, 1)), 0.0, 1e-12);
+  EXPECT_NEAR(score(torch::cat({A, A}, 1)), 4.0 / 9, 1e-12);
+  const auto mean = 0.5 * (A + B);
+  EXPECT_NEAR(score(torch::cat({mean, mean}, 1)), 2.0 / 7, 1e-12);
+  // One rater per image (random_one) is a valid observation too; the batch mean is taken.
+  EXPECT_NEAR(psam::train::energy_score(torch::cat({torch::cat({A, B}, 1), torch::cat({A, A}, 1)}),
+                                        torch::cat({A, A}))
+                  .item<double>(),
+              0.5 * ((0 + 8.0 / 9) / 2 - 0.5 * 8.0 / 9 + 0.0), 1e-12);
+  // The gradient reaches the samples: moving a sample of {A, A} towards B lowers the score.
+  const auto samples = torch::cat({A, A}, 1).requires_grad_();
+  psam::train::energy_score(samples, raters).backward();
+  EXPECT_LT((samples.grad()[0][1] * (B[0][0] - A[0][0])).sum().item<double>(), 0);
+  try {
+    psam::train::energy_score(A, raters);
+    ADD_FAILURE() << "no error";
+  } catch (const psam::Error& e) {
+    EXPECT_STREQ(e.what(), "energy score: samples must be [B,K,H,W] with K >= 2");
+  }
+}
+
 // KL per latent dimension: the closed form, summing to the KL.
 TEST(Loss, KlPerDimensionSumsToTheKl) {
   torch::manual_seed(4);

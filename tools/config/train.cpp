@@ -96,6 +96,10 @@ void bind(Binder& b, train::LossConfig& c) {
           "kl_control geco: lambda <- lambda * exp(geco_speed * moving average of rec - kappa)");
   b.field("geco_lambda_min", c.geco.lambda_min, "kl_control geco: lambda's lower clamp (<= 1)");
   b.field("geco_lambda_max", c.geco.lambda_max, "kl_control geco: lambda's upper clamp (>= 1)");
+  b.field("energy_weight", c.energy_weight,
+          "weight of the energy score of prior samples against the batch's masks (trains the "
+          "samples evaluation draws to spread as the raters do); 0 = off");
+  b.field("energy_samples", c.energy_samples, "prior draws per image for the energy score (>= 2)");
 }
 
 }  // namespace psam::config

@@ -134,6 +134,14 @@ class ProbSamImpl : public torch::nn::Module {
                       const torch::Tensor& box, int64_t n, std::array<int64_t, 2> out_hw,
                       c10::optional<at::Generator> generator = c10::nullopt);
 
+  // Training: n reparameterised draws per image from `prior` (differentiable in its mu and
+  // sigma), each decoded with the image's box: logits [B,n,H,W] at out_hw. The energy score of
+  // these draws trains what evaluation samples. Not for the deterministic kind.
+  torch::Tensor prior_draws(const torch::Tensor& image_embedding, const torch::Tensor& boxes,
+                            const DiagonalGaussian& prior, int64_t n,
+                            std::array<int64_t, 2> out_hw,
+                            c10::optional<at::Generator> generator = c10::nullopt);
+
   // The prior (posterior = false, target undefined) or posterior Gaussian for a batch; uses
   // image or image_embedding by latent-net kind. Not for the deterministic kind.
   DiagonalGaussian prior(const torch::Tensor& image_embedding, const torch::Tensor& image);

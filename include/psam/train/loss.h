@@ -84,6 +84,12 @@ struct LossConfig {
   // nothing (Kingma et al. 2016).
   double free_bits = 0.25;
   GecoConfig geco;  // kl_control geco
+  // Weight of the energy score of the prior's samples against the batch's masks (energy_score):
+  // it trains the draws that evaluation makes, which the posterior's reconstruction does not;
+  // 0 = off.
+  double energy_weight = 0.0;
+  // Prior draws per image for the energy score (>= 2: its spread term needs a pair).
+  int64_t energy_samples = 4;
 
   void validate() const;  // psam::Error naming the first invalid field
 };
@@ -129,6 +135,15 @@ at::Tensor kl_loss(const prob::DiagonalGaussian& posterior, const prob::Diagonal
 // samples).
 at::Tensor free_bits_kl(const prob::DiagonalGaussian& posterior,
                         const prob::DiagonalGaussian& prior, double floor);
+// Soft Jaccard distances between every map of a [B,K,H,W] and every map of b [B,A,H,W], values
+// in [0,1]: 1 - (sum(a b) + 1) / (sum(a) + sum(b) - sum(a b) + 1), [B,K,A]. The one pixel of
+// smoothing puts two empty maps at distance 0, as the metrics do (eval/metrics.h).
+at::Tensor soft_jaccard_distances(const at::Tensor& a, const at::Tensor& b);
+// The energy score of samples [B,K,H,W] (probabilities, K >= 2) against observed masks
+// [B,A,H,W] (A >= 1), batch mean of E d(S, Y) - 1/2 E d(S, S') over the pairs k != k', with d the
+// soft Jaccard distance. It is the part of the GED that the samples control: low when the samples
+// match the raters and spread as much as they do (Gneiting & Raftery 2007).
+at::Tensor energy_score(const at::Tensor& samples, const at::Tensor& observed);
 // Sum over the tensors of their L2 (Frobenius) norms, as the references' l2_regularisation.
 at::Tensor l2_norm_sum(const std::vector<at::Tensor>& parameters);
 // The KL weight under which BCE + beta * KL is the negative ELBO per image (the KL being a batch

@@ -1,10 +1,10 @@
-#include "psam/geometry/frame.h"
 #include "psam/models/prob_sam/prob_sam_model.h"
 
 #include <fmt/format.h>
 #include <torch/torch.h>
 
 #include "models/sam_common.h"
+#include "psam/geometry/frame.h"
 #include "psam/io/state_dict.h"
 #include "psam/sam/checkpoint.h"
 #include "psam/sam/export.h"
@@ -58,6 +58,16 @@ train::StepLoss ProbSamModel::loss(const data::Batch& batch, const train::LossCo
   result.beta = terms.beta;
   result.kl_term = terms.kl_term;
   result.reconstruction = terms.reconstruction.detach();
+  if (loss.energy_weight > 0) {
+    // The prior's own draws against every mask of the batch (one rater under random_one).
+    const at::Tensor draws =
+        net_->prior_draws(in.image_embedding, in.boxes, out.prior, loss.energy_samples,
+                          {in.target.size(2), in.target.size(3)}, cpu_generator(dev, generator));
+    const at::Tensor energy =
+        train::energy_score(at::sigmoid(draws), batch.masks.to(dev, at::kFloat));
+    result.total = result.total + loss.energy_weight * energy;
+    result.terms.emplace_back("energy", energy.detach());
+  }
   if (loss.l2_weight > 0) {
     std::vector<at::Tensor> regularised;
     const auto add = [&](const torch::nn::Module& part) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "psam/util/autocast_state.h"
 #include "psam/util/error.h"
 
 namespace psam::train {
@@ -21,6 +22,27 @@ void check_pair(const at::Tensor& logits, const at::Tensor& target, const char* 
                   logits.defined() ? fmt::format("{}", fmt::streamed(logits.sizes())) : "none",
                   target.defined() ? fmt::format("{}", fmt::streamed(target.sizes())) : "none"));
 }
+
+// Autocast off on the CPU or CUDA for a scope, restored after.
+class JaccardAutocastOff {
+ public:
+  explicit JaccardAutocastOff(c10::DeviceType device)
+      : device_(device), active_(device == c10::kCPU || device == c10::kCUDA) {
+    if (!active_) return;
+    before_ = autocast_state(device_);
+    set_autocast_state(device_, {false, before_.dtype});
+  }
+  ~JaccardAutocastOff() {
+    if (active_) set_autocast_state(device_, before_);
+  }
+  JaccardAutocastOff(const JaccardAutocastOff&) = delete;
+  JaccardAutocastOff& operator=(const JaccardAutocastOff&) = delete;
+
+ private:
+  c10::DeviceType device_;
+  bool active_;
+  AutocastState before_;
+};
 
 }  // namespace
 
@@ -82,8 +104,12 @@ at::Tensor soft_jaccard_distances(const at::Tensor& a, const at::Tensor& b) {
              fmt::format("soft Jaccard: expected maps [B,K,H,W] and [B,A,H,W], got {} and {}",
                          a.defined() ? fmt::format("{}", fmt::streamed(a.sizes())) : "none",
                          b.defined() ? fmt::format("{}", fmt::streamed(b.sizes())) : "none"));
-  const auto x = a.flatten(2);
-  const auto y = b.to(a.options()).flatten(2);
+  // Sums over up to a million pixels: in fp32 at least, whatever the autocast (which would run
+  // the bmm in fp16 or bf16).
+  const bool reduced = a.scalar_type() == at::kHalf || a.scalar_type() == at::kBFloat16;
+  const auto x = a.to(reduced ? at::kFloat : a.scalar_type()).flatten(2);
+  const auto y = b.to(x.options()).flatten(2);
+  const JaccardAutocastOff fp32(x.device().type());
   // Every intersection at once: [B,K,P] x [B,P,A].
   const auto inter = at::bmm(x, y.transpose(1, 2));
   const auto uni = x.sum(2).unsqueeze(2) + y.sum(2).unsqueeze(1) - inter;

@@ -18,6 +18,7 @@ TEST(Collapse, TheRule) {
   ASSERT_EQ(kl.size(), 1u);
   EXPECT_NE(kl[0].find("posterior has collapsed"), std::string::npos) << kl[0];
   EXPECT_NE(kl[0].find("loss.beta"), std::string::npos) << kl[0];
+  EXPECT_NE(kl[0].find("loss.energy_weight"), std::string::npos) << kl[0];
   const auto same = collapse_warnings(0.5, 1e-5);
   ASSERT_EQ(same.size(), 1u);
   EXPECT_NE(same[0].find("barely differ"), std::string::npos) << same[0];

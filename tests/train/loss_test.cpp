@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "psam/train/autocast.h"
 #include "psam/util/error.h"
 
 namespace {
@@ -261,6 +262,19 @@ TEST(Loss, EnergyScoreIsLowestForSamplesThatSpreadAsTheRaters) {
   const auto samples = torch::cat({A, A}, 1).requires_grad_();
   psam::train::energy_score(samples, raters).backward();
   EXPECT_LT((samples.grad()[0][1] * (B[0][0] - A[0][0])).sum().item<double>(), 0);
+  // Under bf16 autocast (libtorch 2.x on the CPU) the sums stay in fp32: the same value as the
+  // fp32 maps give, not bf16's 3 significant digits.
+  if (psam::train::bf16_autocast_supported(c10::kCPU)) {
+    auto soft = torch::rand({2, 3, 40, 50});
+    auto seen = torch::rand({2, 2, 40, 50});
+    const double exact = psam::train::energy_score(soft, seen).item<double>();
+    psam::train::Bf16Autocast bf16(true, c10::kCPU);
+    EXPECT_NEAR(psam::train::energy_score(soft, seen).item<double>(), exact, 1e-6);
+    EXPECT_NEAR(
+        psam::train::energy_score(soft.to(torch::kBFloat16), seen).item<double>(),
+        psam::train::energy_score(soft.to(torch::kBFloat16).to(torch::kFloat), seen).item<double>(),
+        1e-6);
+  }
   try {
     psam::train::energy_score(A, raters);
     ADD_FAILURE() << "no error";
